@@ -1,0 +1,1 @@
+"""Frelon's headless engine: data, models, training, evaluation, export. Never imports Qt."""

@@ -1,0 +1,169 @@
+"""The training configuration: one frozen dataclass, resolved from defaults, a JSON file and flags.
+
+The resolved config is written to the run folder (config.json) and into every checkpoint, so a run
+can always be continued or reproduced. Validation names the key and the problem. No torch here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Union
+
+
+class ConfigError(ValueError):
+    """A bad option: the message names the key and the problem."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = ""                      # "" = the bundled sample
+    task: str = ""                      # classify | detect; "" = inferred from the data
+    backbone: str = "efficientnet_lite0"
+    weights: str = "imagenet"           # imagenet | none | FILE
+    image_size: int = 0                 # 0 = the task's default (224 classify, 512 detect)
+    epochs: int = 5
+    batch_size: Union[int, str] = 32    # per device; "auto" = largest that fits (frelon plan)
+    lr: float = 1e-3                    # base LR at ref_batch
+    ref_batch: int = 256
+    warmup_epochs: float = 1.0
+    schedule: str = "cosine"            # cosine | step | constant
+    optimizer: str = "adamw"            # adamw | sgd
+    weight_decay: float = 0.05
+    freeze_backbone: bool = False
+    checkpointing: str = "off"          # off | stages | blocks
+    gpus: int = 0
+    processes: int = 1
+    accumulate: int = 1
+    sync_bn: bool = False
+    amp: bool = False
+    augment: str = "default"            # default | light | randaugment | none
+    random_erasing: float = 0.0
+    val_data: str = ""
+    val_split: float = 0.2
+    seed: int = 0
+    workers: int = -1                   # -1 = automatic
+    out: str = "runs"
+    name: str = ""
+    checkpoint_every: int = 0           # 0 = each epoch only
+    log_every: int = 1
+    max_steps: int = 0                  # 0 = no limit
+    device: str = "auto"                # auto | cpu | cuda
+
+    # ---- derived values (pure functions of the fields) ----
+    @property
+    def world_size(self) -> int:
+        return self.gpus if self.gpus > 1 else max(1, self.processes)
+
+    def resolved_image_size(self, task: str) -> int:
+        return self.image_size or (512 if task == "detect" else 224)
+
+    def global_batch(self, world_size: int | None = None) -> int:
+        ws = self.world_size if world_size is None else world_size
+        return int(self.batch_size) * ws * self.accumulate
+
+    def effective_lr(self, world_size: int | None = None) -> float:
+        """Linear scaling rule: LR grows with the global batch (Goyal et al. 2017)."""
+        return self.lr * self.global_batch(world_size) / self.ref_batch
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return validate(dataclasses.replace(self, **changes))
+
+
+_CHOICES = {
+    "task": ("", "classify", "detect"),
+    "schedule": ("cosine", "step", "constant"),
+    "optimizer": ("adamw", "sgd"),
+    "checkpointing": ("off", "stages", "blocks"),
+    "augment": ("default", "light", "randaugment", "none"),
+    "device": ("auto", "cpu", "cuda"),
+}
+_POSITIVE = ("epochs", "ref_batch", "accumulate", "log_every")
+_NON_NEGATIVE = ("gpus", "checkpoint_every", "max_steps", "image_size")
+
+
+def _coerce(name: str, typ: Any, value: Any) -> Any:
+    """Check one value's type (JSON gives ints for floats, strings for paths)."""
+    if name == "batch_size":
+        if value == "auto":
+            return value
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"batch_size: expected a whole number or 'auto', got {value!r}")
+        return value
+    expected = {"int": int, "float": float, "bool": bool, "str": str}[typ if isinstance(typ, str) else typ.__name__]
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is int and isinstance(value, bool) or not isinstance(value, expected):
+        raise ConfigError(f"{name}: expected {expected.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    for key, allowed in _CHOICES.items():
+        if getattr(cfg, key) not in allowed:
+            raise ConfigError(f"{key}: {getattr(cfg, key)!r} is not one of {', '.join(a for a in allowed if a)}")
+    for key in _POSITIVE:
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"{key}: must be at least 1, got {getattr(cfg, key)}")
+    for key in _NON_NEGATIVE:
+        if getattr(cfg, key) < 0:
+            raise ConfigError(f"{key}: must not be negative, got {getattr(cfg, key)}")
+    if cfg.batch_size != "auto" and int(cfg.batch_size) < 1:
+        raise ConfigError(f"batch_size: must be at least 1, got {cfg.batch_size}")
+    if cfg.processes < 1:
+        raise ConfigError(f"processes: must be at least 1, got {cfg.processes}")
+    if cfg.gpus > 1 and cfg.processes > 1:
+        raise ConfigError("gpus and processes: choose one (--gpus N for GPU ranks, --processes N for CPU ranks)")
+    if not 0.0 <= cfg.val_split < 1.0:
+        raise ConfigError(f"val_split: must be in [0, 1), got {cfg.val_split}")
+    if not 0.0 <= cfg.random_erasing <= 1.0:
+        raise ConfigError(f"random_erasing: a probability in [0, 1], got {cfg.random_erasing}")
+    if cfg.lr <= 0:
+        raise ConfigError(f"lr: must be positive, got {cfg.lr}")
+    if cfg.warmup_epochs < 0:
+        raise ConfigError(f"warmup_epochs: must not be negative, got {cfg.warmup_epochs}")
+    return cfg
+
+
+def from_dict(values: dict[str, Any], base: TrainConfig | None = None, source: str = "options") -> TrainConfig:
+    """A config from `base` (default: the defaults) with `values` applied; unknown keys are errors."""
+    known = {f.name: f for f in fields(TrainConfig)}
+    changes = {}
+    for raw_key, value in values.items():
+        key = raw_key.replace("-", "_")
+        if key not in known:
+            close = [k for k in known if k.startswith(key[:3])]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ConfigError(f"{source}: unknown key {raw_key!r}{hint}")
+        changes[key] = _coerce(key, known[key].type, value)
+    return validate(dataclasses.replace(base or TrainConfig(), **changes))
+
+
+def load_file(path: str | os.PathLike) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        values = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: not valid JSON ({e})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{p}: expected a JSON object of options, got {type(values).__name__}")
+    return values
+
+
+def resolve(cli_values: dict[str, Any]) -> TrainConfig:
+    """Defaults < --config FILE < command-line flags."""
+    cli_values = dict(cli_values)
+    config_file = cli_values.pop("config", None)
+    cfg = TrainConfig()
+    if config_file:
+        cfg = from_dict(load_file(config_file), cfg, source=str(config_file))
+    return from_dict(cli_values, cfg, source="command line")

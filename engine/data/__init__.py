@@ -1,0 +1,1 @@
+"""Reading the user's data: robust image decoding, dataset layouts, the data doctor."""

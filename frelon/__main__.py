@@ -1,0 +1,5 @@
+import sys
+
+from frelon.cli import main
+
+sys.exit(main())

@@ -1,0 +1,131 @@
+"""The `frelon` command line: no arguments opens the app; subcommands run the engine headless.
+
+This module imports neither torch nor Qt: each command imports what it needs when it runs, so
+`frelon` opens the app fast and the headless commands never load Qt.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+TRAIN_OPTIONS_HELP = "see README.md, 'Command line', for every option and its default"
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    """The options shared by `train` and `plan`. Defaults live in engine/config.py (TrainConfig);
+    here every option defaults to 'not given' so that --config FILE and the defaults can fill in."""
+    S = argparse.SUPPRESS
+    a = p.add_argument
+    a("--data", default=S, help="image folder, COCO JSON, VOC or YOLO folder (default: the bundled sample)")
+    a("--task", choices=["classify", "detect"], default=S, help="inferred from the data when not given")
+    a("--backbone", default=S, help="a name from `frelon info` (default: efficientnet_lite0, available offline)")
+    a("--weights", default=S, help="imagenet | none | FILE (.safetensors, or .pt/.pth holding tensors only)")
+    a("--image-size", type=int, default=S)
+    a("--epochs", type=int, default=S)
+    a("--batch-size", default=S, help="per device; 'auto' picks the largest that fits (see `frelon plan`)")
+    a("--lr", type=float, default=S, help="base LR at --ref-batch; scaled linearly with the global batch")
+    a("--ref-batch", type=int, default=S)
+    a("--warmup-epochs", type=float, default=S)
+    a("--schedule", choices=["cosine", "step", "constant"], default=S)
+    a("--optimizer", choices=["adamw", "sgd"], default=S)
+    a("--weight-decay", type=float, default=S)
+    a("--freeze-backbone", action="store_true", default=S)
+    a("--checkpointing", choices=["off", "stages", "blocks"], default=S,
+      help="gradient checkpointing: less activation memory for about a third more compute")
+    a("--gpus", type=int, default=S)
+    a("--processes", type=int, default=S, help="CPU ranks (gloo): the multi-GPU code path on CPU")
+    a("--accumulate", type=int, default=S, help="gradient accumulation steps")
+    a("--sync-bn", action="store_true", default=S)
+    a("--amp", action="store_true", default=S)
+    a("--augment", choices=["default", "light", "randaugment", "none"], default=S)
+    a("--random-erasing", type=float, default=S, help="probability of random erasing (0 = off)")
+    a("--val-data", default=S)
+    a("--val-split", type=float, default=S)
+    a("--seed", type=int, default=S)
+    a("--workers", type=int, default=S, help="data-loading worker processes")
+    a("--out", default=S, help="runs folder")
+    a("--name", default=S)
+    a("--config", default=S, help="a JSON file of options; command-line options win")
+    a("--checkpoint-every", type=int, default=S, help="also save last.* every N steps")
+    a("--log-every", type=int, default=S, help="emit a step event at most every N steps (and 100 ms)")
+    a("--max-steps", type=int, default=S, help="stop after N steps (smoke tests, benchmarks)")
+    a("--device", choices=["auto", "cpu", "cuda"], default=S)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="frelon",
+        description="Frelon: fine-tune image models on your own photos. With no command, opens the app.")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("train", help="fine-tune a classifier or train a CenterNet detector")
+    _add_train_options(p)
+    p.add_argument("--resume", default=None, help="a run folder to continue exactly")
+    p.add_argument("--events", default=None, help="'-' streams events on stdout; or a FILE")
+    p.add_argument("--control", choices=["stdin"], default=None, help="read 'stop' from stdin")
+    p.add_argument("--print-launch", action="store_true", help="print the launch command and exit")
+    p.add_argument("--debug", action="store_true", help="tracebacks on stderr")
+
+    p = sub.add_parser("check", help="data doctor: counts, bad files, duplicates, leaks")
+    p.add_argument("--data", required=True)
+    p.add_argument("--task", choices=["classify", "detect"], default=None)
+    p.add_argument("--val-data", default=None)
+    p.add_argument("--val-split", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--debug", action="store_true")
+
+    p = sub.add_parser("predict", help="run a trained model on images, a folder or a COCO JSON")
+    p.add_argument("--run", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--draw", default=None, help="folder for images with the predictions drawn")
+    p.add_argument("--heatmaps", default=None, help="folder for detection heatmaps (PNG)")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--debug", action="store_true")
+
+    p = sub.add_parser("eval", help="metrics of a trained model on a labelled set")
+    p.add_argument("--run", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--debug", action="store_true")
+
+    p = sub.add_parser("export", help="export a trained model (checked against PyTorch)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--format", choices=["onnx"], default="onnx")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.add_argument("--out", default=None)
+    p.add_argument("--debug", action="store_true")
+
+    p = sub.add_parser("info", help="devices, backbones and whether their weights are offline")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--debug", action="store_true")
+
+    p = sub.add_parser("plan", help="memory forecast: peak per device, largest batch that fits")
+    _add_train_options(p)
+    p.add_argument("--budget", default=None, help="e.g. 8GiB (default: free GPU memory, or RAM)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--debug", action="store_true")
+
+    p = sub.add_parser("gui", help="open the app (the same as no command)")
+    p.add_argument("--runs", default=None, help="runs folder shown in the app")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in (None, "gui"):
+        from frelon.gui.app import main as gui_main
+        return gui_main(getattr(args, "runs", None))
+    from frelon.engine.commands import run_command
+    return run_command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
