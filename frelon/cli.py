@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--control", choices=["stdin"], default=None, help="read 'stop' from stdin")
     p.add_argument("--print-launch", action="store_true", help="print the launch command and exit")
     p.add_argument("--debug", action="store_true", help="tracebacks on stderr")
+    p.add_argument("--run-dir", default=None, help=argparse.SUPPRESS)  # set by the multi-rank launcher
 
     p = sub.add_parser("check", help="data doctor: counts, bad files, duplicates, leaks")
     p.add_argument("--data", required=True)

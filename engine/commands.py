@@ -1,0 +1,249 @@
+"""One handler per `frelon` subcommand (frelon/cli.py parses, this module runs).
+
+Every handler returns the process exit code. A problem the user can fix (FrelonError, ConfigError)
+prints ONE line on stderr — `frelon: error: <message> — <hint>` — and exits 1 (2 for bad options);
+the traceback only with --debug. Only events (with `--events -`) or the requested JSON go to stdout.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+
+from .config import ConfigError, TrainConfig
+
+# options `--resume RUN` may change; everything else comes from the run's config.json
+RESUMABLE = {"epochs", "gpus", "processes", "workers", "device", "checkpoint_every", "log_every",
+             "max_steps", "out"}
+TRAIN_KEYS = set(TrainConfig.__dataclass_fields__) | {"config"}
+
+
+def _fail(message: str, hint: str = "", debug: bool = False, code: int = 1) -> int:
+    if debug:
+        traceback.print_exc()
+    print(f"frelon: error: {message}" + (f" — {hint}" if hint else ""), file=sys.stderr)
+    return code
+
+
+def run_command(args) -> int:
+    from .errors import FrelonError
+    handler = {"train": cmd_train, "check": cmd_check, "info": cmd_info, "predict": cmd_predict,
+               "eval": cmd_eval, "export": cmd_export, "plan": cmd_plan}[args.command]
+    try:
+        return handler(args)
+    except ConfigError as e:
+        return _fail(str(e), debug=getattr(args, "debug", False), code=2)
+    except FrelonError as e:
+        return _fail(e.message, e.hint, debug=getattr(args, "debug", False))
+    except KeyboardInterrupt:
+        return _fail("interrupted", code=130)
+
+
+def _given_train_options(args) -> dict:
+    return {k: v for k, v in vars(args).items() if k in TRAIN_KEYS}
+
+
+def _json_out(obj) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------- train
+
+def cmd_train(args) -> int:
+    from . import config as C
+    given = _given_train_options(args)
+    if args.resume:
+        unknown = sorted(set(given) - RESUMABLE)
+        if unknown:
+            raise ConfigError(f"--resume continues a run with its own options; these cannot change: "
+                              f"{', '.join('--' + k.replace('_', '-') for k in unknown)}")
+        from .rundir import read_json
+        saved = read_json(os.path.join(args.resume, "config.json"))
+        cfg = C.from_dict(given, C.from_dict(saved, source=os.path.join(args.resume, "config.json")))
+    else:
+        cfg = C.resolve(given)
+
+    launched = "RANK" in os.environ and os.environ.get("FRELON_LAUNCHED") == "1"
+    world = cfg.world_size
+    if args.print_launch:
+        from .launch import launch_command
+        argv = [a for a in sys.argv[2:] if a != "--print-launch"] if sys.argv[1:2] == ["train"] else []
+        print(" ".join(launch_command(argv, world, None, multinode=True)))
+        return 0
+    if world > 1 and not launched:
+        _refuse_impossible_ranks(cfg)
+        from .launch import run_ranks
+        from .train import default_sample_data
+        argv = sys.argv[2:] if sys.argv[1:2] == ["train"] else _argv_from(args)
+        if args.resume:
+            return run_ranks(argv, world, runs_dir=None, name="", stream_events=args.events == "-",
+                             control_stdin=args.control == "stdin", run_dir=args.resume)
+        name = cfg.name or f"{cfg.backbone}-{os.path.basename((cfg.data or default_sample_data()).rstrip('/'))}"
+        return run_ranks(argv, world, cfg.out, name, stream_events=args.events == "-",
+                         control_stdin=args.control == "stdin")
+    return _train_here(args, cfg, given)
+
+
+def _refuse_impossible_ranks(cfg) -> None:
+    if cfg.gpus > 1:
+        import torch
+        from .errors import ConfigurationError
+        found = torch.cuda.device_count()
+        if found < cfg.gpus:
+            raise ConfigurationError(f"--gpus {cfg.gpus} asked for, but {found} GPU(s) are visible",
+                                     hint="lower --gpus" + (" (or use --processes N for CPU ranks)" if found == 0 else ""))
+
+
+def _argv_from(args) -> list[str]:
+    out = []
+    for k, v in _given_train_options(args).items():
+        flag = "--" + k.replace("_", "-")
+        if v is True:
+            out.append(flag)
+        elif v is not False:
+            out += [flag, str(v)]
+    return out
+
+
+def _train_here(args, cfg, given) -> int:
+    from .control import EventWriter, StopFlag
+    from .train import RunFailed, run_training
+    rank = int(os.environ.get("RANK", "0"))
+    events_stream = None
+    if args.events == "-":
+        # stdout carries events only: everything else printed from here on goes to stderr
+        events_stream = sys.stdout
+        sys.stdout = sys.stderr
+    elif args.events:
+        events_stream = open(args.events, "a", encoding="utf-8")
+    writer = EventWriter(events_stream if rank == 0 else None, enabled=rank == 0)
+    if rank == 0 and args.events != "-":
+        writer.echo = _human_line
+    stop = StopFlag()
+    stop.watch_signals()
+    if args.control == "stdin" and rank == 0:
+        stop.watch_stdin()
+    overrides = {k: v for k, v in given.items() if k in RESUMABLE} if args.resume else None
+    try:
+        fields = run_training(cfg, writer, stop, resume=args.resume, run_dir=args.run_dir,
+                              resume_overrides=overrides)
+    except RunFailed as e:
+        if args.debug and e.__cause__ is not None:
+            traceback.print_exception(e.__cause__, file=sys.stderr)
+        print(f"frelon: error: {e}", file=sys.stderr)
+        return 1
+    if rank == 0:
+        print(f"frelon: run {fields['status']} after {fields['epochs_done']} epoch(s): {fields['run_dir']}",
+              file=sys.stderr)
+    return 0
+
+
+def _human_line(event: dict) -> None:
+    """Without --events -, a person is reading: a short line per epoch and the important news."""
+    t = event["type"]
+    if t == "run_started":
+        line = (f"training {event['backbone']} ({event['task']}) on {event['device']}, {len(event['classes'])} classes, "
+                f"global batch {event['global_batch']}, effective LR {event['effective_lr']:.3g}, "
+                f"{event['total_steps']} steps -> {event['run_dir']}")
+    elif t == "data_report":
+        counts = {s: v.get("images") for s, v in event["splits"].items()}
+        line = f"data: {counts}, {len(event['skipped'])} file(s) skipped" + "".join(f"\n  warning: {w}" for w in event["warnings"])
+    elif t == "epoch_end":
+        val = event["val"]
+        metric = " ".join(f"{k} {val[k]:.4f}" for k in ("loss", "accuracy", "map", "map_50") if isinstance(val.get(k), (int, float)))
+        line = f"epoch {event['epoch'] + 1}: train loss {event['train_loss']:.4f}" + (f", val {metric}" if metric else "")
+    elif t == "log" and event["level"] != "debug":
+        line = f"{event['level']}: {event['message']}"
+    else:
+        return
+    print(line, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- check / info
+
+def cmd_check(args) -> int:
+    from .tasks import infer_task
+    task = args.task or infer_task(args.data)
+    if task == "detect":
+        from .data.detection import check_detection
+        report = check_detection(args.data, val_data=args.val_data or "", val_split=args.val_split, seed=args.seed)
+    else:
+        from .data.doctor import check_classification
+        report, _ = check_classification(args.data, val_data=args.val_data or "", val_split=args.val_split,
+                                         seed=args.seed, workers=args.workers)
+    if args.json:
+        _json_out(report)
+    else:
+        _print_report(report)
+    return 0
+
+
+def _print_report(report: dict) -> None:
+    print(f"{report['task']} data in {report['root']} ({report['layout']}), classes: {', '.join(report['classes'])}")
+    for split, v in report["splits"].items():
+        counts = ", ".join(f"{c} {n}" for c, n in v["counts"].items())
+        print(f"  {split}: {v['images']} images ({counts})")
+    for s in report["skipped"]:
+        print(f"  skipped {s['path']}: {s['reason']}")
+    for w in report["warnings"]:
+        print(f"  warning: {w}")
+
+
+def cmd_info(args) -> int:
+    from .info import gather
+    info = gather()
+    if args.json:
+        _json_out(info)
+        return 0
+    for b in info["backbones"]:
+        mark = "offline" if b["weights_available"] else "download"
+        print(f"{b['name']:<20} {b['params'] / 1e6:6.1f}M  [{mark}] {b['weights_source']}")
+    for g in info["devices"]["cuda"]:
+        print(f"cuda:{g['index']} {g['name']} {g['total_memory'] / 2**30:.1f} GiB")
+    print(f"cpu: {info['devices']['cpu']['cores']} cores, {info['devices']['cpu']['ram'] / 2**30:.1f} GiB")
+    return 0
+
+
+# ---------------------------------------------------------------- predict / eval / export / plan
+
+def cmd_predict(args) -> int:
+    from .predict import predict
+    summary = predict(args.run, args.input, args.out, draw=args.draw, heatmaps=args.heatmaps,
+                      checkpoint=args.checkpoint, device=args.device)
+    print(f"frelon: {summary['images']} image(s) -> {args.out}" +
+          (f", {summary['skipped']} skipped" if summary.get("skipped") else ""), file=sys.stderr)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluate import evaluate_run
+    metrics = evaluate_run(args.run, args.data, checkpoint=args.checkpoint, device=args.device)
+    if args.json:
+        _json_out(metrics)
+    else:
+        for k, v in metrics.items():
+            if isinstance(v, (int, float)):
+                print(f"{k}: {v:.4f}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_onnx
+    result = export_onnx(args.run, out=args.out, checkpoint=args.checkpoint)
+    _json_out(result)
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from . import config as C
+    from .plan import plan_memory
+    cfg = C.resolve(_given_train_options(args))
+    result = plan_memory(cfg, budget=args.budget)
+    if args.json:
+        _json_out(result)
+    else:
+        for k, v in result.items():
+            print(f"{k}: {v}")
+    return 0

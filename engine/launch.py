@@ -1,0 +1,155 @@
+"""Starting several ranks: `frelon train --gpus N` / `--processes N` runs this launcher.
+
+The launcher creates the run folder, then runs torchrun (`torch.distributed.run --standalone`)
+with N copies of the same `frelon train` command, each told the run folder. It stays in between
+the caller and the ranks: `stop` lines and the end of its stdin reach rank 0 (which tells the others
+through the per-step collective), SIGINT / SIGTERM become a `stop`, and when a rank dies or hangs,
+torchrun ends the others and the launcher writes the `error` event of kind `distributed` naming the
+rank, then `run_finished` `failed`. No rank outlives it.
+
+`launch_command` is also what `--print-launch` prints, with the rendezvous flags for several
+machines (see README, "Several machines").
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from frelon import events
+from .rundir import new_run_dir
+
+STOP_GRACE_S = 60          # after a stop request, how long the ranks get to save and end
+
+
+def launch_command(argv: list[str], nproc: int, run_dir: str | None, multinode: bool = False) -> list[str]:
+    rdzv = (["--nnodes", "$NNODES", "--node-rank", "$NODE_RANK", "--rdzv-backend", "c10d",
+             "--rdzv-endpoint", "$MASTER_ADDR:29500", "--rdzv-id", "$JOB_ID"] if multinode else ["--standalone"])
+    cmd = [sys.executable, "-m", "torch.distributed.run", *rdzv, "--nproc-per-node", str(nproc),
+           "--monitor-interval", "1", "-m", "frelon", "train", *argv]
+    if run_dir:
+        cmd += ["--run-dir", run_dir]
+    return cmd
+
+
+def _failed_rank(stderr_lines: list[str]) -> str | None:
+    """torchrun's failure summary names the first rank that failed: '  rank      : 1 (local_rank: 1)'."""
+    for line in stderr_lines:
+        m = re.search(r"\brank\s*:\s*(\d+)", line)
+        if m:
+            return m.group(1)
+    return None
+
+
+def _exit_detail(stderr_lines: list[str]) -> str:
+    for line in stderr_lines:
+        m = re.search(r"exitcode\s*:\s*(-?\d+)", line)
+        if m:
+            code = int(m.group(1))
+            if code < 0:
+                try:
+                    return f"killed by {signal.Signals(-code).name}"
+                except ValueError:
+                    return f"killed by signal {-code}"
+            return f"exit code {code}"
+    return "ended"
+
+
+def _last_event_type(events_path: Path) -> str | None:
+    if not events_path.is_file():
+        return None
+    last = None
+    for ev in events.read_file(events_path):
+        last = ev.get("type")
+    return last
+
+
+def _terminate(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stream_events: bool,
+              control_stdin: bool, run_dir: str | None = None) -> int:
+    """Run `frelon train argv` on nproc ranks; `run_dir` given = a resumed run's folder."""
+    run_dir = Path(run_dir) if run_dir else new_run_dir(runs_dir, name)
+    events_path = run_dir / "events.jsonl"
+    cmd = launch_command(argv, nproc, str(run_dir))
+    env = dict(os.environ, FRELON_LAUNCHED="1", OMP_NUM_THREADS=os.environ.get(
+        "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc))))
+    started = time.time()
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=sys.stdout if stream_events else subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, bufsize=1, start_new_session=True)
+    tail: deque[str] = deque(maxlen=200)
+    stop_sent = threading.Event()
+
+    def send_stop(*_):
+        if stop_sent.is_set():
+            return
+        stop_sent.set()
+        try:
+            proc.stdin.write("stop\n")
+            proc.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+
+    def pump_stderr():
+        for line in proc.stderr:
+            tail.append(line.rstrip("\n"))
+            sys.stderr.write(line)
+
+    def pump_stdin():
+        try:
+            for line in sys.stdin:
+                if line.strip().lower() == "stop":
+                    send_stop()
+        except (OSError, ValueError):
+            pass
+        send_stop()      # end of stdin: the app went away
+
+    threading.Thread(target=pump_stderr, daemon=True).start()
+    if control_stdin:
+        threading.Thread(target=pump_stdin, daemon=True).start()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, send_stop)
+
+    deadline = None
+    while proc.poll() is None:
+        time.sleep(0.2)
+        if stop_sent.is_set():
+            deadline = deadline or time.time() + STOP_GRACE_S
+            if time.time() > deadline:     # the ranks did not end: escalate
+                _terminate(proc)
+    code = proc.wait()
+    time.sleep(0.1)
+    if code != 0 and _last_event_type(events_path) != "run_finished":
+        lines = list(tail)
+        rank = _failed_rank(lines)
+        who = f"rank {rank}" if rank is not None else "a rank"
+        writer_lines = [
+            events.make("error", kind="distributed",
+                        message=f"{who} of {nproc} failed ({_exit_detail(lines)}); the other ranks were stopped",
+                        hint=f"see the messages above; continue from the last checkpoint with: frelon train --resume {run_dir}",
+                        traceback="\n".join(lines[-40:]), rank=int(rank) if rank is not None else None),
+            events.make("run_finished", status="failed", epochs_done=None, best=None,
+                        duration_s=time.time() - started, run_dir=str(run_dir)),
+        ]
+        with open(events_path, "a", encoding="utf-8") as f:
+            for ev in writer_lines:
+                f.write(events.dumps(ev) + "\n")
+        if stream_events:
+            for ev in writer_lines:
+                sys.stdout.write(events.dumps(ev) + "\n")
+            sys.stdout.flush()
+        print(f"frelon: error: {writer_lines[0]['message']}", file=sys.stderr)
+        return 1
+    return code

@@ -1,0 +1,51 @@
+"""The learning rate as a pure function of the step (nanoGPT's `get_lr(it)`, in Frelon's terms).
+
+Linear warmup from peak/(W+1) to the peak over the first W steps, then one of:
+- cosine: half a cosine from the peak down to 0 at the last step;
+- step: ×0.1 after a third and again after two thirds of the steps that follow the warmup;
+- constant: the peak.
+The peak is the effective LR of the linear scaling rule (`TrainConfig.effective_lr`). Because the
+LR depends on nothing but the step and the plan, a resumed run follows the same curve, and a run
+extended with `--resume RUN --epochs N` follows the curve it would have had if planned with N epochs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Plan:
+    peak_lr: float
+    total_steps: int
+    warmup_steps: int
+    schedule: str = "cosine"
+
+    @classmethod
+    def for_run(cls, peak_lr: float, steps_per_epoch: int, epochs: int, warmup_epochs: float,
+                schedule: str) -> "Plan":
+        total = max(1, steps_per_epoch * epochs)
+        warmup = min(total - 1, round(warmup_epochs * steps_per_epoch)) if total > 1 else 0
+        return cls(peak_lr, total, max(0, warmup), schedule)
+
+
+def lr_at(step: int, plan: Plan) -> float:
+    """The LR used for optimizer step `step` (0-based)."""
+    if step < plan.warmup_steps:
+        return plan.peak_lr * (step + 1) / (plan.warmup_steps + 1)
+    decay_steps = max(1, plan.total_steps - plan.warmup_steps)
+    progress = min(1.0, (step - plan.warmup_steps) / decay_steps)
+    if plan.schedule == "cosine":
+        return plan.peak_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+    if plan.schedule == "step":
+        return plan.peak_lr * (0.1 ** int(progress * 3))
+    return plan.peak_lr
+
+
+def curve(plan: Plan, points: int = 200) -> list[list[float]]:
+    """About `points` [steps done, lr] pairs for drawing the whole plan (the app's preview,
+    run_started). Like `step` events, x counts steps done: the LR of step index s is drawn at s + 1."""
+    n = plan.total_steps
+    stride = max(1, n // points)
+    steps = sorted(set(range(0, n, stride)) | {min(plan.warmup_steps, n - 1), n - 1})
+    return [[s + 1, lr_at(s, plan)] for s in steps]

@@ -1,0 +1,499 @@
+"""`run_training`: the training loop shared by classification and detection, on 1 or N ranks.
+
+One entry point with its I/O injected: `writer` receives events, `should_stop` is polled between
+steps. The CLI, the tests, the benchmarks and a notebook call the same function. What differs by
+task (data, model, loss, metrics) lives in tasks/; this module owns the rest: run folder, samplers
+and loaders, optimizer, the LR plan (schedule.py), AMP, DDP, gradient accumulation, memory and
+activation figures, checkpoints and exact resume, and turning failures into `error` events.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from . import distributed as D
+from . import memory, rundir, schedule
+from .config import TrainConfig, from_dict
+from .control import EventWriter
+from .errors import ConfigurationError, FrelonError, NonFiniteLoss, OutOfMemory
+from .sampling import Seeded, ShardSampler, TrainSampler
+from .tasks import get_task, infer_task
+
+STEP_EVENT_INTERVAL_S = 0.1     # at most ten step events a second (the app redraws on a timer)
+
+
+@dataclass
+class Progress:
+    """The counters a checkpoint stores and a resume restores."""
+    epoch: int = 0                  # the epoch in progress (0-based)
+    step: int = 0                   # optimizer steps done in the whole run
+    batch_in_epoch: int = 0         # micro-batches done in the epoch in progress
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    epochs_done: int = 0
+    history: list = field(default_factory=list)
+
+
+class RunFailed(Exception):
+    """The run ended with an `error` event; the message is the CLI's one line."""
+
+    def __init__(self, line: str, run_dir: Path | None):
+        super().__init__(line)
+        self.run_dir = run_dir
+
+
+def default_sample_data() -> str:
+    here = Path(__file__).resolve().parent.parent / "assets" / "sample" / "classify"
+    return str(here)
+
+
+def auto_workers(cfg: TrainConfig) -> int:
+    if cfg.workers >= 0:
+        return cfg.workers
+    return max(0, min(8, (os.cpu_count() or 1) // max(1, cfg.world_size)) - 1)
+
+
+# ---------------------------------------------------------------- model helpers
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _freeze_body(model: nn.Module) -> None:
+    for m in model.body_modules():
+        for p in m.parameters():
+            p.requires_grad_(False)
+
+
+def _train_mode(model: nn.Module, frozen: bool) -> None:
+    model.train()
+    if frozen:   # a frozen backbone keeps its ImageNet BN statistics: its BN layers stay in eval
+        for m in _unwrap(model).body_modules():
+            m.eval()
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """No weight decay on norms and biases (1-D tensors), as usual for AdamW fine-tuning."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    groups = _param_groups(model, cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def _check_device_options(cfg: TrainConfig, device: torch.device) -> None:
+    if cfg.amp and device.type != "cuda":
+        raise ConfigurationError("--amp needs a CUDA GPU; this run is on the CPU",
+                                 hint="drop --amp (mixed precision brings no speed-up on the CPU)")
+    if cfg.sync_bn and device.type != "cuda":
+        raise ConfigurationError("--sync-bn needs CUDA ranks (SyncBatchNorm has no CPU implementation)",
+                                 hint="drop --sync-bn; it helps only with small per-GPU batches on several GPUs")
+    if cfg.gpus > 1 and torch.cuda.device_count() < cfg.gpus:
+        raise ConfigurationError(f"--gpus {cfg.gpus} asked for, but {torch.cuda.device_count()} GPU(s) are visible",
+                                 hint="lower --gpus, or check CUDA_VISIBLE_DEVICES")
+
+
+def _amp(cfg: TrainConfig, device: torch.device):
+    """(autocast context factory, GradScaler or None): bf16 where supported, else fp16 + scaler."""
+    if not cfg.amp:
+        return contextlib.nullcontext, None
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+
+
+# ---------------------------------------------------------------- the run
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[], bool],
+                 resume: str | None = None, run_dir: str | None = None, resume_overrides: dict | None = None):
+        self.cfg = cfg
+        self.resume_overrides = dict(resume_overrides or {})
+        self.writer = writer
+        self.should_stop = should_stop
+        self.resume_dir = Path(resume) if resume else None
+        self.given_run_dir = Path(run_dir) if run_dir else None
+        self.run_dir: Path | None = None
+        self.progress = Progress()
+        self.started = time.time()
+
+    # -- setup ---------------------------------------------------------
+    def _open_run(self) -> None:
+        cfg = self.cfg
+        if self.resume_dir is not None:
+            self.run_dir = self.resume_dir = self.resume_dir.resolve()
+            saved = rundir.read_json(self.resume_dir / "config.json")
+            self.cfg = from_dict(self.resume_overrides, from_dict(saved, source=str(self.resume_dir / "config.json")))
+        elif self.given_run_dir is not None:
+            self.run_dir = self.given_run_dir
+            (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "predictions").mkdir(exist_ok=True)
+        elif self.ranks.is_main:
+            if not cfg.data:
+                self.cfg = cfg = cfg.replace(data=default_sample_data())
+            name = cfg.name or f"{cfg.backbone}-{Path(cfg.data).name or 'data'}"
+            self.run_dir = rundir.new_run_dir(cfg.out, name).resolve()
+        if not self.cfg.data:
+            self.cfg = self.cfg.replace(data=default_sample_data())
+        if self.ranks.is_main:
+            self.writer.attach(self.run_dir / "events.jsonl")
+
+    def setup(self) -> None:
+        cfg = self.cfg
+        self.ranks = D.setup(cfg.device, cfg.gpus)
+        self._open_run()
+        cfg = self.cfg
+        _check_device_options(cfg, self.ranks.device)
+        if cfg.batch_size == "auto":
+            from .plan import auto_batch_size
+            self.cfg = cfg = cfg.replace(batch_size=auto_batch_size(cfg, self.ranks.device))
+        task_name = cfg.task or infer_task(cfg.data)
+        self.cfg = cfg = cfg.replace(task=task_name)
+        self.task = get_task(task_name)
+        self.workers = auto_workers(cfg)
+
+        # rank 0 reads and checks the data once; the other ranks receive the result
+        scanned = self.task.scan(cfg, self.workers) if self.ranks.is_main else None
+        self.scanned = D.gather_objects(scanned, self.ranks)[0] if self.ranks.distributed else scanned
+        self.classes = self.scanned.classes
+        if self.ranks.is_main:
+            self.writer.emit("data_report", **self.scanned.report)
+
+        weights = "none" if self.resume_dir else cfg.weights
+        model, self.preprocessing = self.task.build_model(cfg.replace(weights=weights), self.classes)
+        if self.resume_dir:
+            self.preprocessing = rundir.read_json(self.run_dir / "model.json")["preprocessing"]
+        self.image_size = cfg.resolved_image_size(task_name)
+        model.set_checkpointing(cfg.checkpointing)
+        if cfg.freeze_backbone:
+            _freeze_body(model)
+        model.to(self.ranks.device)
+        if cfg.sync_bn and self.ranks.distributed:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        self.model = model
+        self._build_loaders()
+        self.optimizer = _optimizer(cfg, model)
+        self.autocast, self.scaler = _amp(cfg, self.ranks.device)
+
+        self.steps_per_epoch = max(1, len(self.train_loader) // cfg.accumulate)
+        total = self.steps_per_epoch * cfg.epochs
+        if cfg.max_steps:
+            total = min(total, cfg.max_steps)
+        self.global_batch = cfg.global_batch(self.ranks.world_size)
+        self.effective_lr = cfg.effective_lr(self.ranks.world_size)
+        self.plan = schedule.Plan(self.effective_lr, total,
+                                  min(total - 1, round(cfg.warmup_epochs * self.steps_per_epoch)) if total > 1 else 0,
+                                  cfg.schedule)
+        if self.resume_dir:
+            self._restore()
+        if self.ranks.distributed:
+            # non-reentrant checkpointing works with DDP; find_unused_parameters must stay off
+            self.model = nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.ranks.device.index] if self.ranks.device.type == "cuda" else None)
+        if self.ranks.is_main:
+            self._write_run_files()
+
+    def _build_loaders(self) -> None:
+        cfg, ranks = self.cfg, self.ranks
+        train_ds, val_ds, collate = self.task.datasets(self.scanned, cfg, self.image_size, self.preprocessing)
+        per_rank = math.ceil(len(train_ds) / ranks.world_size)
+        batch = int(cfg.batch_size)
+        if per_rank < batch:
+            # a set smaller than one batch still trains: one (smaller) batch per epoch
+            batch = max(1, per_rank)
+            if ranks.is_main:
+                self.writer.log(f"the training set has {len(train_ds)} images, fewer than one batch of "
+                                f"{cfg.batch_size} per rank: using batches of {batch}", "warning")
+        self.batch = batch
+        self.train_sampler = TrainSampler(len(train_ds), ranks.world_size, ranks.rank, cfg.seed)
+        common = dict(num_workers=self.workers, collate_fn=collate,
+                      pin_memory=ranks.device.type == "cuda",
+                      persistent_workers=self.workers > 0,
+                      # the loader's own generator: creating an iterator must not consume the
+                      # global RNG, or a resumed run would drift from an uninterrupted one
+                      generator=torch.Generator().manual_seed(cfg.seed))
+        self.train_loader = DataLoader(Seeded(train_ds), batch_size=batch, sampler=self.train_sampler,
+                                       drop_last=True, **common)
+        self.val_loader = None
+        if val_ds is not None and len(val_ds) > 0:
+            self.val_loader = DataLoader(Seeded(val_ds), batch_size=batch,
+                                         sampler=ShardSampler(len(val_ds), ranks.world_size, ranks.rank), **common)
+
+    def _write_run_files(self) -> None:
+        rundir.atomic_write_json(self.run_dir / "config.json", self.cfg.to_dict())
+        info = {"task": self.cfg.task, "backbone": self.cfg.backbone, "classes": self.classes,
+                "num_classes": len(self.classes),
+                "preprocessing": {"size": self.image_size, **self.preprocessing},
+                "frelon_version": _version()}
+        info.update(self.task.model_info())
+        rundir.atomic_write_json(self.run_dir / "model.json", info)
+
+    def _restore(self) -> None:
+        weights, meta, rest = rundir.load_checkpoint(self.run_dir / "checkpoints" / "last.safetensors")
+        self.model.load_state_dict(weights)
+        rundir.restore_optimizer(self.optimizer, meta, rest)
+        p = meta["progress"]
+        self.progress = Progress(**p)
+        old_ws = meta.get("world_size", 1)
+        if old_ws != self.ranks.world_size and self.progress.batch_in_epoch:
+            # another number of ranks reorders the epoch: start the interrupted epoch's remaining
+            # share at the same fraction of the epoch
+            frac = self.progress.batch_in_epoch / max(1, meta.get("micro_batches_per_epoch", 1))
+            self.progress.batch_in_epoch = int(frac * len(self.train_loader)) // self.cfg.accumulate * self.cfg.accumulate
+        rundir.set_rng_state(rest, meta["rng"])
+        self.resumed_from = {"epoch": self.progress.epoch, "step": self.progress.step,
+                             "world_size_before": old_ws, "world_size": self.ranks.world_size}
+
+    # -- events -----------------------------------------------------------
+    def _run_started(self) -> None:
+        self.writer.emit(
+            "run_started", run_dir=str(self.run_dir), config=self.cfg.to_dict(), task=self.cfg.task,
+            backbone=self.cfg.backbone, classes=self.classes, world_size=self.ranks.world_size,
+            device=str(self.ranks.device) if self.ranks.device.type == "cpu" else torch.cuda.get_device_name(self.ranks.device),
+            effective_lr=self.effective_lr, global_batch=self.global_batch,
+            batch_per_device=self.batch, accumulate=self.cfg.accumulate,
+            steps_per_epoch=self.steps_per_epoch, total_steps=self.plan.total_steps,
+            warmup_steps=self.plan.warmup_steps, lr_schedule=schedule.curve(self.plan),
+            preprocessing={"size": self.image_size, **self.preprocessing},
+            resumed_from=getattr(self, "resumed_from", None),
+            train_images=len(self.train_loader.dataset), val_images=len(self.val_loader.dataset) if self.val_loader else 0)
+
+    # -- checkpoints -------------------------------------------------------
+    def _save_last(self, epoch: int) -> None:
+        if not self.ranks.is_main:
+            return
+        path = self.run_dir / "checkpoints" / "last.safetensors"
+        meta = {"progress": self.progress.__dict__, "config": self.cfg.to_dict(),
+                "world_size": self.ranks.world_size, "micro_batches_per_epoch": len(self.train_loader),
+                "classes": self.classes}
+        rundir.save_checkpoint(path, _unwrap(self.model).state_dict(), meta, self.optimizer, with_rng=True)
+        self.writer.emit("checkpoint", path=str(path), epoch=epoch, step=self.progress.step, best=False,
+                         epoch_complete=self.progress.batch_in_epoch == 0)
+
+    def _save_best(self, epoch: int) -> None:
+        path = self.run_dir / "checkpoints" / "best.safetensors"
+        meta = {"epoch": epoch, "step": self.progress.step, "score": self.progress.best_score,
+                "metric": self.task.best_metric, "classes": self.classes}
+        rundir.save_checkpoint(path, _unwrap(self.model).state_dict(), meta)
+        self.writer.emit("checkpoint", path=str(path), epoch=epoch, step=self.progress.step, best=True,
+                         epoch_complete=True)
+
+    # -- the loop ------------------------------------------------------------
+    def _stop_requested(self, want_log: bool) -> tuple[bool, bool]:
+        """(stop, log) agreed by every rank: rank 0's clock decides logging, any rank can stop."""
+        stop = self.should_stop()
+        if not self.ranks.distributed:
+            return stop, want_log
+        flags = torch.tensor([float(stop), float(want_log and self.ranks.is_main)])
+        D.all_reduce_sum(flags, self.ranks)
+        return bool(flags[0] > 0), bool(flags[1] > 0)
+
+    def _memory(self) -> list[dict]:
+        mine = memory.reading(self.ranks.device, self.ranks.rank)
+        return D.gather_objects(mine, self.ranks)
+
+    def _micro_step(self, batch, sync: bool, count_activations: bool):
+        ctx = self.model.no_sync() if (self.ranks.distributed and not sync) else contextlib.nullcontext()
+        counter = memory.ActivationCounter(self.model) if count_activations else None
+        with ctx:
+            with self.autocast(), (counter.counting() if counter else contextlib.nullcontext()):
+                loss, parts, n = self.task.loss(self.model, batch, self.ranks.device)
+            scaled = loss / self.cfg.accumulate
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+        return loss.detach(), parts, n, (counter.bytes if counter else None)
+
+    def _optimizer_step(self, lr: float) -> None:
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def train(self) -> str:
+        cfg, ranks, p = self.cfg, self.ranks, self.progress
+        acc = cfg.accumulate
+        micro_per_epoch = self.steps_per_epoch * acc
+        last_emit = 0.0
+        step_times: list[float] = []
+        while p.epoch < cfg.epochs and p.step < self.plan.total_steps:
+            epoch_start = time.time()
+            skip = p.batch_in_epoch
+            self.train_sampler.set_epoch(p.epoch, skip=skip * self.batch)
+            _train_mode(self.model, cfg.freeze_backbone)
+            losses = torch.zeros(2, dtype=torch.float64)      # sum, count over this epoch (this rank)
+            parts_sum: dict[str, float] = {}
+            measured_activations = False
+            micro = skip
+            t_step = window_start = time.perf_counter()
+            window_samples = 0
+            accum_loss = torch.zeros((), device=ranks.device)
+            for batch in self.train_loader:
+                if micro >= micro_per_epoch:
+                    break
+                sync = (micro + 1) % acc == 0
+                loss, parts, n, act = self._micro_step(batch, sync, count_activations=not measured_activations)
+                measured_activations = True
+                accum_loss += loss
+                micro += 1
+                window_samples += n
+                if parts:
+                    for k, v in parts.items():
+                        parts_sum[k] = parts_sum.get(k, 0.0) + float(v)
+                if not sync:
+                    continue
+                mean_loss = accum_loss / acc
+                accum_loss = torch.zeros((), device=ranks.device)
+                lr = schedule.lr_at(p.step, self.plan)
+                if not torch.isfinite(mean_loss):
+                    raise NonFiniteLoss(f"the loss became {float(mean_loss)} at step {p.step} (epoch {p.epoch + 1})",
+                                        hint=f"lower the learning rate (effective LR was {lr:.3g}), check the data, "
+                                             "or turn off --amp")
+                self._optimizer_step(lr)
+                p.step += 1
+                p.batch_in_epoch = micro
+                value = float(mean_loss)
+                losses += torch.tensor([value, 1.0], dtype=torch.float64)
+                now = time.perf_counter()
+                step_times.append(now - t_step)
+                t_step = now
+                want_log = (p.step % cfg.log_every == 0 and time.time() - last_emit >= STEP_EVENT_INTERVAL_S) \
+                    or act is not None or micro >= micro_per_epoch
+                stop, log = self._stop_requested(want_log)
+                if log:
+                    mem = self._memory()
+                    if ranks.is_main:
+                        last_emit = time.time()
+                        recent = step_times[-20:]
+                        eta = (self.plan.total_steps - p.step) * (sum(recent) / len(recent))
+                        elapsed = max(1e-9, time.perf_counter() - window_start)
+                        fields = dict(epoch=p.epoch, step=p.step, loss=value, lr=lr,
+                                      samples_per_s=window_samples * ranks.world_size / elapsed,
+                                      eta_s=eta, memory=mem)
+                        if parts:
+                            fields["loss_parts"] = {k: float(v) for k, v in parts.items()}
+                        if act is not None:
+                            fields["activation_bytes"] = act
+                        self.writer.emit("step", **fields)
+                    window_samples, window_start = 0, time.perf_counter()
+                if cfg.checkpoint_every and p.step % cfg.checkpoint_every == 0 and micro < micro_per_epoch:
+                    self._save_last(p.epoch)
+                if stop or p.step >= self.plan.total_steps:
+                    break
+            if p.step < self.plan.total_steps and micro < micro_per_epoch:
+                # stopped inside the epoch: save where we are, the next run continues from here
+                self._save_last(p.epoch)
+                return "stopped"
+            self._end_epoch(losses, parts_sum, epoch_start)
+            if self._stop_requested(False)[0] and p.epoch < cfg.epochs and p.step < self.plan.total_steps:
+                return "stopped"
+        return "completed"
+
+    def _end_epoch(self, losses: torch.Tensor, parts_sum: dict, epoch_start: float) -> None:
+        p = self.progress
+        D.all_reduce_sum(losses, self.ranks)
+        train_loss = float(losses[0] / max(1.0, float(losses[1])))
+        evaluation = None
+        if self.val_loader is not None:
+            model = _unwrap(self.model)
+            model.eval()
+            evaluation = self.task.evaluate(model, self.val_loader, self.ranks.device, self.ranks, self.classes)
+        val = evaluation.metrics if evaluation else {}
+        score = evaluation.score if evaluation else -train_loss
+        finished_epoch = p.epoch
+        p.epochs_done = finished_epoch + 1
+        p.epoch += 1
+        p.batch_in_epoch = 0
+        improved = score > p.best_score
+        if improved:
+            p.best_score, p.best_epoch = score, finished_epoch
+        p.history.append({"epoch": finished_epoch, "train_loss": train_loss, "score": score})
+        if self.ranks.is_main:
+            self.writer.emit("epoch_end", epoch=finished_epoch, train_loss=train_loss, val=val,
+                             duration_s=time.time() - epoch_start, step=p.step)
+            if improved:
+                self._save_best(finished_epoch)
+                if evaluation is not None:
+                    self.task.write_results(self.run_dir, evaluation, self.classes, self.scanned.val)
+        self._save_last(finished_epoch)
+
+    def finish_fields(self, status: str) -> dict:
+        p = self.progress
+        best = None
+        if p.best_epoch >= 0:
+            best = {"epoch": p.best_epoch, "metric": self.task.best_metric if hasattr(self, "task") else None,
+                    "score": p.best_score,
+                    "path": str(self.run_dir / "checkpoints" / "best.safetensors") if self.run_dir else None}
+        return dict(status=status, epochs_done=p.epochs_done, best=best, duration_s=time.time() - self.started,
+                    steps_done=p.step, run_dir=str(self.run_dir) if self.run_dir else None)
+
+
+def _version() -> str:
+    from frelon import __version__
+    return __version__
+
+
+def _error_fields(exc: BaseException) -> dict:
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if isinstance(exc, FrelonError):
+        return dict(kind=exc.kind, message=exc.message, hint=exc.hint, traceback=tb)
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        e = OutOfMemory("the GPU ran out of memory",
+                        hint="lower --batch-size (with --accumulate to keep the global batch), "
+                             "turn on --checkpointing stages, or use --amp")
+        return dict(kind=e.kind, message=e.message, hint=e.hint, traceback=tb)
+    if isinstance(exc, getattr(torch.distributed, "DistError", ())):
+        return dict(kind="distributed", message=f"a rank stopped answering: {str(exc).splitlines()[0]}",
+                    hint="see the other ranks' logs; the last checkpoint can be resumed with --resume", traceback=tb)
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return dict(kind="internal", message=f"{exc.__class__.__name__}: {first}",
+                hint="this is a bug in Frelon; the traceback is in the run's events.jsonl", traceback=tb)
+
+
+def run_training(cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[], bool],
+                 resume: str | None = None, run_dir: str | None = None,
+                 resume_overrides: dict | None = None) -> dict:
+    """Train; return the run_finished fields. Raises RunFailed after emitting `error` on failure.
+
+    With `resume`, the run folder's saved config is used, changed only by `resume_overrides`
+    (e.g. {"epochs": 20} to extend the run, {"processes": 2} to continue on two ranks)."""
+    trainer = Trainer(cfg, writer, should_stop, resume=resume, run_dir=run_dir, resume_overrides=resume_overrides)
+    try:
+        trainer.setup()
+        if trainer.ranks.is_main:
+            trainer._run_started()
+        status = trainer.train()
+        fields = trainer.finish_fields(status)
+        if getattr(trainer, "ranks", None) is None or trainer.ranks.is_main:
+            writer.emit("run_finished", **fields)
+        return fields
+    except Exception as exc:   # every failure becomes an error event; the checkpoint on disk stays good
+        main = getattr(trainer, "ranks", None) is None or trainer.ranks.is_main
+        fields = _error_fields(exc)
+        if main:
+            writer.emit("error", **fields)
+            writer.emit("run_finished", **trainer.finish_fields("failed"))
+        line = fields["message"] + (f" — {fields['hint']}" if fields["hint"] else "")
+        raise RunFailed(line, trainer.run_dir) from exc
+    finally:
+        writer.close()
+        D.teardown()

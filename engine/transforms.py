@@ -1,0 +1,40 @@
+"""Classification preprocessing and augmentation with torchvision transforms v2.
+
+Training (`--augment`): default = random resized crop + horizontal flip + colour jitter (the usual
+fine-tuning recipe for a small labelled set); light = resize + flip; randaugment = crop + flip +
+RandAugment; none = the evaluation pipeline. `--random-erasing P` adds RandomErasing after
+normalisation. Evaluation: resize the short side to size/0.875, centre crop (ImageNet practice).
+Normalisation is always the one the chosen weights were trained with (model.json's mean / std).
+"""
+from __future__ import annotations
+
+import torch
+from torchvision.transforms import v2
+
+CROP_RATIO = 0.875
+
+
+def _to_tensor(mean, std) -> list:
+    return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(mean), std=list(std))]
+
+
+def eval_transform(size: int, mean, std) -> v2.Compose:
+    return v2.Compose([v2.Resize(round(size / CROP_RATIO), antialias=True), v2.CenterCrop(size),
+                       *_to_tensor(mean, std)])
+
+
+def train_transform(size: int, mean, std, augment: str = "default", random_erasing: float = 0.0) -> v2.Compose:
+    if augment == "none":
+        return eval_transform(size, mean, std)
+    if augment == "light":
+        ops = [v2.Resize(size, antialias=True), v2.CenterCrop(size), v2.RandomHorizontalFlip()]
+    else:
+        ops = [v2.RandomResizedCrop(size, scale=(0.25, 1.0), antialias=True), v2.RandomHorizontalFlip()]
+        if augment == "randaugment":
+            ops.append(v2.RandAugment())
+        else:
+            ops.append(v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.03))
+    ops += _to_tensor(mean, std)
+    if random_erasing > 0:
+        ops.append(v2.RandomErasing(p=random_erasing))
+    return v2.Compose(ops)
