@@ -24,7 +24,7 @@ from .errors import ConfigurationError
 @dataclass
 class Parts:
     """How a network is cut. Modules are referenced, not copied: they stay inside `net`."""
-    stem: list[nn.Module]
+    stem: nn.Module                  # one block: in-place ops inside must not be cut apart
     stages: list[list[nn.Module]]
     tail: list[nn.Module]            # after the last stage, before pooling (e.g. a 1×1 conv)
     out_channels: int                # channels of the tail's output
@@ -84,7 +84,7 @@ class BackboneNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last stage's feature map (stride 32 for every registry backbone)."""
         # the stem is checkpointed like a stage: its stride-2/4 maps are the largest of all
-        x = gradckpt.run_stages([self._parts.stem, *self._parts.stages], x, self.checkpointing)
+        x = gradckpt.run_stages([[self._parts.stem], *self._parts.stages], x, self.checkpointing)
         for m in self._parts.tail:
             x = m(x)
         return x
@@ -111,7 +111,7 @@ class Classifier(nn.Module):
 
     def _body_modules(self) -> list[nn.Module]:
         parts = self.backbone._parts
-        return [*parts.stem, *(b for s in parts.stages for b in s), *parts.tail]
+        return [parts.stem, *(b for s in parts.stages for b in s), *parts.tail]
 
     def body_modules(self) -> list[nn.Module]:
         """Everything but the new head: what --freeze-backbone freezes."""
@@ -171,7 +171,7 @@ def _pool_then(attr: str) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
 
 
 def _cut_resnet(net) -> Parts:
-    return Parts(stem=[net.conv1, net.bn1, net.relu, net.maxpool],
+    return Parts(stem=nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool),
                  stages=[list(layer) for layer in (net.layer1, net.layer2, net.layer3, net.layer4)],
                  tail=[], out_channels=net.fc.in_features,
                  pool_head=_pool_then("fc"), replace_head=_linear_head("fc"))
@@ -196,7 +196,7 @@ def _block_stride(block: nn.Module) -> int:
 
 def _cut_mobilenet_v3(net) -> Parts:
     blocks = list(net.features)[1:-1]
-    return Parts(stem=[net.features[0]],
+    return Parts(stem=net.features[0],
                  stages=_group_by_stride(blocks, [_block_stride(b) for b in blocks]),
                  tail=[net.features[-1]], out_channels=net.features[-1].out_channels,
                  pool_head=_pool_then("classifier"), replace_head=_linear_head("classifier.3"))
@@ -204,7 +204,7 @@ def _cut_mobilenet_v3(net) -> Parts:
 
 def _cut_efficientnet(net) -> Parts:
     # features[1..7] are torchvision's stages (Sequential of MBConv); features[8] the 1×1 head conv
-    return Parts(stem=[net.features[0]], stages=[list(s) for s in list(net.features)[1:-1]],
+    return Parts(stem=net.features[0], stages=[list(s) for s in list(net.features)[1:-1]],
                  tail=[net.features[-1]], out_channels=net.features[-1].out_channels,
                  pool_head=_pool_then("classifier"), replace_head=_linear_head("classifier.1"))
 
@@ -216,7 +216,7 @@ def _cut_convnext(net) -> Parts:
 
     def pool_head(n, x):
         return n.classifier(n.avgpool(x))  # classifier = LayerNorm2d, Flatten, Linear
-    return Parts(stem=[f[0]], stages=stages, tail=[], out_channels=net.classifier[2].in_features,
+    return Parts(stem=f[0], stages=stages, tail=[], out_channels=net.classifier[2].in_features,
                  pool_head=pool_head, replace_head=_linear_head("classifier.2"))
 
 
@@ -243,7 +243,7 @@ def _cut_efficientnet_lite(net) -> Parts:
     def pool_head(m, x):
         x = torch.flatten(m._avg_pooling(x), 1)
         return m._fc(m._dropout(x))
-    return Parts(stem=[net._conv_stem, net._bn0, net._swish],
+    return Parts(stem=nn.Sequential(net._conv_stem, net._bn0, net._swish),
                  stages=_group_by_stride(blocks, strides),
                  tail=[net._conv_head, net._bn1, net._swish], out_channels=net._fc.in_features,
                  pool_head=pool_head, replace_head=_linear_head("_fc"))

@@ -15,7 +15,7 @@ from .config import ConfigError, TrainConfig
 
 # options `--resume RUN` may change; everything else comes from the run's config.json
 RESUMABLE = {"epochs", "gpus", "processes", "workers", "device", "checkpoint_every", "log_every",
-             "max_steps", "out"}
+             "log_interval", "max_steps", "out"}
 TRAIN_KEYS = set(TrainConfig.__dataclass_fields__) | {"config"}
 
 

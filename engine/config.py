@@ -49,6 +49,7 @@ class TrainConfig:
     name: str = ""
     checkpoint_every: int = 0           # 0 = each epoch only
     log_every: int = 1
+    log_interval: float = 0.1           # seconds between step events at least (0 = every logged step)
     max_steps: int = 0                  # 0 = no limit
     device: str = "auto"                # auto | cpu | cuda
 
@@ -127,6 +128,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"random_erasing: a probability in [0, 1], got {cfg.random_erasing}")
     if cfg.lr <= 0:
         raise ConfigError(f"lr: must be positive, got {cfg.lr}")
+    if cfg.log_interval < 0:
+        raise ConfigError(f"log_interval: must not be negative, got {cfg.log_interval}")
     if cfg.warmup_epochs < 0:
         raise ConfigError(f"warmup_epochs: must not be negative, got {cfg.warmup_epochs}")
     return cfg

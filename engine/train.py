@@ -29,8 +29,6 @@ from .errors import ConfigurationError, FrelonError, NonFiniteLoss, OutOfMemory
 from .sampling import Seeded, ShardSampler, TrainSampler
 from .tasks import get_task, infer_task
 
-STEP_EVENT_INTERVAL_S = 0.1     # at most ten step events a second (the app redraws on a timer)
-
 
 @dataclass
 class Progress:
@@ -164,6 +162,7 @@ class Trainer:
         if cfg.batch_size == "auto":
             from .plan import auto_batch_size
             self.cfg = cfg = cfg.replace(batch_size=auto_batch_size(cfg, self.ranks.device))
+        _seed_everything(cfg.seed + self.ranks.rank)   # the new head's initialisation, dropout…
         task_name = cfg.task or infer_task(cfg.data)
         self.cfg = cfg = cfg.replace(task=task_name)
         self.task = get_task(task_name)
@@ -376,7 +375,7 @@ class Trainer:
                 now = time.perf_counter()
                 step_times.append(now - t_step)
                 t_step = now
-                want_log = (p.step % cfg.log_every == 0 and time.time() - last_emit >= STEP_EVENT_INTERVAL_S) \
+                want_log = (p.step % cfg.log_every == 0 and time.time() - last_emit >= cfg.log_interval) \
                     or act is not None or micro >= micro_per_epoch
                 stop, log = self._stop_requested(want_log)
                 if log:
@@ -445,6 +444,15 @@ class Trainer:
                     "path": str(self.run_dir / "checkpoints" / "best.safetensors") if self.run_dir else None}
         return dict(status=status, epochs_done=p.epochs_done, best=best, duration_s=time.time() - self.started,
                     steps_done=p.step, run_dir=str(self.run_dir) if self.run_dir else None)
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 def _version() -> str:

@@ -48,6 +48,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     a("--config", default=S, help="a JSON file of options; command-line options win")
     a("--checkpoint-every", type=int, default=S, help="also save last.* every N steps")
     a("--log-every", type=int, default=S, help="emit a step event at most every N steps (and 100 ms)")
+    a("--log-interval", type=float, default=S, help="seconds between step events at least (default 0.1)")
     a("--max-steps", type=int, default=S, help="stop after N steps (smoke tests, benchmarks)")
     a("--device", choices=["auto", "cpu", "cuda"], default=S)
 

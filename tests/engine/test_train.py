@@ -1,0 +1,182 @@
+"""Training through the real entry points: the CLI, events, run folder, stop, resume, errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from frelon.engine.config import from_dict
+from frelon.engine.control import EventWriter
+from frelon.engine.train import RunFailed, run_training
+
+from runhelp import TINY, events_of, only_run, run_cli
+
+
+def test_cli_run_writes_events_and_run_folder(colour_data, tmp_path):
+    runs = tmp_path / "runs"
+    r = run_cli("train", "--data", colour_data, "--out", runs, "--epochs", "2", "--lr", "0.002",
+                "--ref-batch", "2", *TINY, "--events", "-")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    stdout_events = [json.loads(line) for line in lines]          # stdout holds events only
+    run = only_run(runs)
+    assert [e["type"] for e in stdout_events] == [e["type"] for e in events_of(run)]
+    types = [e["type"] for e in stdout_events]
+    assert types[0] == "data_report" and types[1] == "run_started" and types[-1] == "run_finished"
+    started = stdout_events[1]
+    assert started["global_batch"] == 4 and started["effective_lr"] == pytest.approx(0.002 * 4 / 2)
+    assert started["classes"] == ["blue", "red"]
+    steps = [e for e in stdout_events if e["type"] == "step"]
+    assert all(e["memory"][0]["rss"] > 0 for e in steps)
+    assert steps[0]["activation_bytes"] > 0
+    ends = [e for e in stdout_events if e["type"] == "epoch_end"]
+    assert len(ends) == 2 and 0.0 <= ends[-1]["val"]["accuracy"] <= 1.0
+    assert len(ends[-1]["val"]["confusion_matrix"]) == 2
+    assert stdout_events[-1]["status"] == "completed"
+    model = json.loads((run / "model.json").read_text())
+    assert model["classes"] == ["blue", "red"] and model["preprocessing"]["size"] == 32
+    assert model["preprocessing"]["mean"] == [0.5, 0.5, 0.5]          # efficientnet_lite0's own
+    preds = json.loads((run / "predictions" / "val.json").read_text())
+    assert len(preds) == started["val_images"] and {"path", "true", "predicted", "probabilities"} <= set(preds[0])
+    assert set(load_file(run / "checkpoints" / "best.safetensors")) == set(load_file(run / "checkpoints" / "last.safetensors")) - {
+        k for k in load_file(run / "checkpoints" / "last.safetensors") if k.startswith("__")}
+
+
+def _train(cfg, stop_after=None, resume=None, overrides=None):
+    """In-process run; returns (events, result). `stop_after` = stop once that many steps are done."""
+    emitted = []
+    writer = EventWriter()
+    writer.echo = emitted.append
+    state = {"steps": 0}
+
+    def should_stop():
+        return stop_after is not None and state["steps"] >= stop_after
+
+    original = writer.emit
+
+    def emit(type_, **fields):
+        if type_ == "step":
+            state["steps"] = fields["step"]
+        return original(type_, **fields)
+    writer.emit = emit
+    result = run_training(cfg, writer, should_stop, resume=resume, resume_overrides=overrides)
+    return emitted, result
+
+
+def _lrs(events):
+    return {e["step"]: e["lr"] for e in events if e["type"] == "step"}
+
+
+def test_resume_continues_exactly(colour_data, tmp_path):
+    base = dict(data=str(colour_data), image_size=32, batch_size=4, weights="none", workers=0, epochs=3,
+                log_every=1, log_interval=0, lr=0.01, ref_batch=4, backbone="resnet18")
+    full_events, full = _train(from_dict(dict(base, out=str(tmp_path / "a"))))
+    cut_events, cut = _train(from_dict(dict(base, out=str(tmp_path / "b"))), stop_after=5)
+    assert cut["status"] == "stopped" and cut["steps_done"] in (5, 6)     # within one step
+    rest_events, rest = _train(from_dict(dict(base, out=str(tmp_path / "b"))), resume=cut["run_dir"])
+    assert rest["status"] == "completed" and rest["steps_done"] == full["steps_done"]
+    # the same step -> LR mapping as the uninterrupted run
+    assert {**_lrs(cut_events), **_lrs(rest_events)} == _lrs(full_events)
+    a = load_file(f"{full['run_dir']}/checkpoints/last.safetensors")
+    b = load_file(f"{rest['run_dir']}/checkpoints/last.safetensors")
+    for k in a:
+        if not k.startswith("__rng__"):
+            torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_resume_with_more_epochs_follows_the_longer_plan(colour_data, tmp_path):
+    base = dict(data=str(colour_data), image_size=32, batch_size=4, weights="none", workers=0,
+                log_every=1, log_interval=0, backbone="resnet18", warmup_epochs=0.5)
+    long_events, _ = _train(from_dict(dict(base, epochs=3, out=str(tmp_path / "a"))))
+    short_events, short = _train(from_dict(dict(base, epochs=2, out=str(tmp_path / "b"))))
+    more_events, more = _train(from_dict(dict(base, out=str(tmp_path / "b"))), resume=short["run_dir"],
+                               overrides={"epochs": 3})
+    assert more["epochs_done"] == 3
+    long_lr = _lrs(long_events)
+    for step, lr in _lrs(more_events).items():
+        assert lr == pytest.approx(long_lr[step])
+
+
+def test_stop_on_stdin_saves_a_loadable_checkpoint(colour_data, tmp_path):
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "frelon", "train", "--data", str(colour_data), "--out", str(runs),
+           "--epochs", "50", *TINY, "--events", "-", "--control", "stdin"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in proc.stdout:
+        ev = json.loads(line)
+        seen.append(ev)
+        if ev["type"] == "step":
+            proc.stdin.write("stop\n")
+            proc.stdin.flush()
+            break
+    rest = proc.communicate(timeout=120)[0]
+    seen += [json.loads(x) for x in rest.splitlines()]
+    assert proc.returncode == 0
+    assert seen[-1]["type"] == "run_finished" and seen[-1]["status"] == "stopped"
+    assert seen[-1]["steps_done"] <= 3          # within a step or two of the request
+    ckpt = only_run(runs) / "checkpoints" / "last.safetensors"
+    assert any(k.startswith("net.") or "." in k for k in load_file(ckpt))
+
+
+def test_end_of_stdin_means_stop(colour_data, tmp_path):
+    r = run_cli("train", "--data", colour_data, "--out", tmp_path / "runs", "--epochs", "50", *TINY,
+                "--events", "-", "--control", "stdin", input="")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.splitlines()[-1])["status"] == "stopped"
+
+
+def test_freeze_backbone_trains_the_head_only_and_keeps_bn_statistics(colour_data, tmp_path):
+    cfg = from_dict(dict(data=str(colour_data), image_size=32, batch_size=4, weights="none", workers=0,
+                         epochs=1, backbone="resnet18", freeze_backbone=True, out=str(tmp_path)))
+    torch.manual_seed(0)
+    from frelon.engine.backbones import build_classifier
+    _, result = _train(cfg)
+    after = load_file(f"{result['run_dir']}/checkpoints/last.safetensors")
+    torch.manual_seed(0)
+    ref, _ = build_classifier("resnet18", 2, weights="none")
+    ref_sd = ref.state_dict()
+    assert torch.equal(after["backbone.net.bn1.running_mean"], ref_sd["backbone.net.bn1.running_mean"])
+    assert int(after["backbone.net.bn1.num_batches_tracked"]) == 0
+    assert torch.equal(after["backbone.net.layer4.1.conv2.weight"], ref_sd["backbone.net.layer4.1.conv2.weight"])
+    assert not torch.equal(after["backbone.net.fc.weight"], ref_sd["backbone.net.fc.weight"])
+
+
+def test_amp_on_cpu_is_one_clear_line(colour_data, tmp_path):
+    r = run_cli("train", "--data", colour_data, "--out", tmp_path, *TINY, "--amp", "--device", "cpu")
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()]      # one line, no traceback
+    assert "--amp needs a CUDA GPU" in r.stderr
+
+
+def test_config_file_with_an_unknown_key_names_it(colour_data, tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"epochs": 2, "learning_rate": 0.1}))
+    r = run_cli("train", "--data", colour_data, "--config", cfg)
+    assert r.returncode == 2 and "unknown key 'learning_rate'" in r.stderr and str(cfg) in r.stderr
+    cfg.write_text(json.dumps({"epochs": "two"}))
+    r = run_cli("train", "--data", colour_data, "--config", cfg)
+    assert r.returncode == 2 and "epochs: expected int" in r.stderr
+
+
+def test_a_diverging_run_stops_with_a_nan_error(colour_data, tmp_path):
+    cfg = from_dict(dict(data=str(colour_data), image_size=32, batch_size=4, weights="none", workers=0,
+                         epochs=3, backbone="resnet18", optimizer="sgd", lr=1e12, ref_batch=4, out=str(tmp_path)))
+    emitted = []
+    writer = EventWriter()
+    writer.echo = emitted.append
+    with pytest.raises(RunFailed, match="loss became"):
+        run_training(cfg, writer, lambda: False)
+    error = next(e for e in emitted if e["type"] == "error")
+    assert error["kind"] == "nan" and "learning rate" in error["hint"]
+    assert emitted[-1]["type"] == "run_finished" and emitted[-1]["status"] == "failed"
+
+
+def test_missing_data_folder_is_a_data_error(tmp_path):
+    r = run_cli("train", "--data", tmp_path / "nope", "--out", tmp_path / "runs", *TINY)
+    assert r.returncode == 1 and "nope" in r.stderr and "Traceback" not in r.stderr
