@@ -10,6 +10,7 @@ a checkpoint and ends the run with status `stopped`.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -92,16 +93,28 @@ class StopFlag:
             except ValueError:       # not the main thread (tests): the caller handles stopping
                 pass
 
-    def watch_stdin(self, stream: IO[str] | None = None) -> None:
-        stream = stream or sys.stdin
+    def watch_stdin(self, stream: IO | None = None) -> None:
+        """Read commands from stdin in a thread. It reads a duplicate of the file descriptor with
+        os.read, never sys.stdin itself: a DataLoader worker forked while this thread waits must
+        not inherit a held lock on sys.stdin (the child closes sys.stdin and would hang)."""
+        fd = os.dup((stream or sys.stdin).fileno())
 
         def read():
+            pending = b""
             try:
-                for line in stream:
-                    if line.strip().lower() == "stop":
-                        self.set("stop requested")
-                        return
-            except (OSError, ValueError):
+                while True:
+                    chunk = os.read(fd, 4096)
+                    if not chunk:
+                        break
+                    pending += chunk
+                    while b"\n" in pending:
+                        line, pending = pending.split(b"\n", 1)
+                        if line.strip().lower() == b"stop":
+                            self.set("stop requested")
+                            return
+            except OSError:
                 pass
+            finally:
+                os.close(fd)
             self.set("end of stdin (the controlling app went away)")
         threading.Thread(target=read, name="frelon-control", daemon=True).start()

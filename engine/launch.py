@@ -38,9 +38,17 @@ def launch_command(argv: list[str], nproc: int, run_dir: str | None, multinode: 
     return cmd
 
 
+def _root_cause(stderr_lines: list[str]) -> list[str]:
+    """The lines of torchrun's failure summary about the first rank that failed."""
+    for i, line in enumerate(stderr_lines):
+        if "Root Cause" in line:
+            return stderr_lines[i:]
+    return stderr_lines
+
+
 def _failed_rank(stderr_lines: list[str]) -> str | None:
-    """torchrun's failure summary names the first rank that failed: '  rank      : 1 (local_rank: 1)'."""
-    for line in stderr_lines:
+    """torchrun's summary names the rank: '  rank      : 1 (local_rank: 1)'."""
+    for line in _root_cause(stderr_lines):
         m = re.search(r"\brank\s*:\s*(\d+)", line)
         if m:
             return m.group(1)
@@ -48,7 +56,7 @@ def _failed_rank(stderr_lines: list[str]) -> str | None:
 
 
 def _exit_detail(stderr_lines: list[str]) -> str:
-    for line in stderr_lines:
+    for line in _root_cause(stderr_lines):
         m = re.search(r"exitcode\s*:\s*(-?\d+)", line)
         if m:
             code = int(m.group(1))

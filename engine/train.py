@@ -295,14 +295,14 @@ class Trainer:
                          epoch_complete=True)
 
     # -- the loop ------------------------------------------------------------
-    def _stop_requested(self, want_log: bool) -> tuple[bool, bool]:
-        """(stop, log) agreed by every rank: rank 0's clock decides logging, any rank can stop."""
-        stop = self.should_stop()
+    def _agree(self, stop: bool, want_log: bool, diverged: bool) -> tuple[bool, bool, bool]:
+        """(stop, log, diverged) agreed by every rank in one small collective a step: any rank can
+        stop the run or report a non-finite loss; rank 0's clock decides when to log."""
         if not self.ranks.distributed:
-            return stop, want_log
-        flags = torch.tensor([float(stop), float(want_log and self.ranks.is_main)])
+            return stop, want_log, diverged
+        flags = torch.tensor([float(stop), float(want_log and self.ranks.is_main), float(diverged)])
         D.all_reduce_sum(flags, self.ranks)
-        return bool(flags[0] > 0), bool(flags[1] > 0)
+        return bool(flags[0] > 0), bool(flags[1] > 0), bool(flags[2] > 0)
 
     def _memory(self) -> list[dict]:
         mine = memory.reading(self.ranks.device, self.ranks.rank)
@@ -342,6 +342,7 @@ class Trainer:
             losses = torch.zeros(2, dtype=torch.float64)      # sum, count over this epoch (this rank)
             parts_sum: dict[str, float] = {}
             measured_activations = False
+            pending_activations = None       # measured on the epoch's first micro-batch, sent with the next step event
             micro = skip
             t_step = window_start = time.perf_counter()
             window_samples = 0
@@ -352,6 +353,8 @@ class Trainer:
                 sync = (micro + 1) % acc == 0
                 loss, parts, n, act = self._micro_step(batch, sync, count_activations=not measured_activations)
                 measured_activations = True
+                if act is not None:
+                    pending_activations = act
                 accum_loss += loss
                 micro += 1
                 window_samples += n
@@ -363,8 +366,12 @@ class Trainer:
                 mean_loss = accum_loss / acc
                 accum_loss = torch.zeros((), device=ranks.device)
                 lr = schedule.lr_at(p.step, self.plan)
-                if not torch.isfinite(mean_loss):
-                    raise NonFiniteLoss(f"the loss became {float(mean_loss)} at step {p.step} (epoch {p.epoch + 1})",
+                last_of_epoch = micro >= micro_per_epoch
+                want_log = ((p.step + 1) % cfg.log_every == 0 and time.time() - last_emit >= cfg.log_interval) \
+                    or pending_activations is not None or last_of_epoch
+                stop, log, diverged = self._agree(self.should_stop(), want_log, not bool(torch.isfinite(mean_loss)))
+                if diverged:
+                    raise NonFiniteLoss(f"the loss became {float(mean_loss)} at step {p.step + 1} (epoch {p.epoch + 1})",
                                         hint=f"lower the learning rate (effective LR was {lr:.3g}), check the data, "
                                              "or turn off --amp")
                 self._optimizer_step(lr)
@@ -375,9 +382,6 @@ class Trainer:
                 now = time.perf_counter()
                 step_times.append(now - t_step)
                 t_step = now
-                want_log = (p.step % cfg.log_every == 0 and time.time() - last_emit >= cfg.log_interval) \
-                    or act is not None or micro >= micro_per_epoch
-                stop, log = self._stop_requested(want_log)
                 if log:
                     mem = self._memory()
                     if ranks.is_main:
@@ -390,10 +394,11 @@ class Trainer:
                                       eta_s=eta, memory=mem)
                         if parts:
                             fields["loss_parts"] = {k: float(v) for k, v in parts.items()}
-                        if act is not None:
-                            fields["activation_bytes"] = act
+                        if pending_activations is not None:
+                            fields["activation_bytes"] = pending_activations
                         self.writer.emit("step", **fields)
                     window_samples, window_start = 0, time.perf_counter()
+                    pending_activations = None
                 if cfg.checkpoint_every and p.step % cfg.checkpoint_every == 0 and micro < micro_per_epoch:
                     self._save_last(p.epoch)
                 if stop or p.step >= self.plan.total_steps:
@@ -403,7 +408,7 @@ class Trainer:
                 self._save_last(p.epoch)
                 return "stopped"
             self._end_epoch(losses, parts_sum, epoch_start)
-            if self._stop_requested(False)[0] and p.epoch < cfg.epochs and p.step < self.plan.total_steps:
+            if self._agree(self.should_stop(), False, False)[0] and p.epoch < cfg.epochs and p.step < self.plan.total_steps:
                 return "stopped"
         return "completed"
 
@@ -495,9 +500,12 @@ def run_training(cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[]
             writer.emit("run_finished", **fields)
         return fields
     except Exception as exc:   # every failure becomes an error event; the checkpoint on disk stays good
-        main = getattr(trainer, "ranks", None) is None or trainer.ranks.is_main
+        ranks = getattr(trainer, "ranks", None)
+        main = ranks is None or ranks.is_main
         fields = _error_fields(exc)
-        if main:
+        # on several ranks, an unexpected failure (usually a collective that lost a peer) is
+        # reported by the launcher, which knows from torchrun which rank failed first
+        if main and (ranks is None or not ranks.distributed or isinstance(exc, FrelonError)):
             writer.emit("error", **fields)
             writer.emit("run_finished", **trainer.finish_fields("failed"))
         line = fields["message"] + (f" — {fields['hint']}" if fields["hint"] else "")

@@ -1,0 +1,100 @@
+"""Several ranks (gloo on CPU): the same DDP code path `--gpus N` takes on GPUs."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from runhelp import TINY, events_of, only_run
+
+HERE = Path(__file__).parent
+
+
+def test_two_ranks_match_one_process_on_the_joined_batch(tmp_path):
+    out = tmp_path / "ddp.json"
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                    str(HERE / "ddp_check.py"), str(out)], check=True, timeout=240, capture_output=True,
+                   env=dict(os.environ, OMP_NUM_THREADS="1"))
+    r = json.loads(out.read_text())
+    assert r["max_grad_diff"] <= 1e-5
+    assert r["sharded"]["loss"] == pytest.approx(r["single"]["loss"], abs=1e-6)
+    for key in ("accuracy", "confusion_matrix", "per_class", "images"):
+        assert r["sharded"][key] == r["single"][key], key
+    assert r["sharded"]["images"] == 7
+    assert [d[0] for d in r["sharded_details"]] == list(range(7))
+
+
+def test_two_cpu_ranks_through_the_cli(colour_data, tmp_path):
+    runs = tmp_path / "runs"
+    r = subprocess.run([sys.executable, "-m", "frelon", "train", "--data", str(colour_data), "--out", str(runs),
+                        "--processes", "2", "--epochs", "1", "--lr", "0.001", "--ref-batch", "4", "--accumulate", "2",
+                        *TINY, "--batch-size", "2", "--log-interval", "0", "--checkpointing", "blocks",
+                        "--backbone", "resnet18", "--events", "-"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    evs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert evs == events_of(only_run(runs))
+    started = next(e for e in evs if e["type"] == "run_started")
+    assert started["world_size"] == 2 and started["global_batch"] == 2 * 2 * 2
+    assert started["effective_lr"] == pytest.approx(0.001 * 8 / 4)
+    steps = [e for e in evs if e["type"] == "step"]
+    assert steps and all(sorted(m["rank"] for m in e["memory"]) == [0, 1] for e in steps)
+    assert evs[-1]["type"] == "run_finished" and evs[-1]["status"] == "completed"
+
+
+def _rank_pids(root: psutil.Process) -> dict[int, int]:
+    found = {}
+    for child in root.children(recursive=True):
+        try:
+            env = child.environ()
+        except (psutil.AccessDenied, psutil.NoSuchProcess):
+            continue
+        if "RANK" in env and "frelon" in " ".join(child.cmdline()):
+            found[int(env["RANK"])] = child.pid
+    return found
+
+
+def test_a_killed_rank_ends_the_run_with_a_distributed_error(colour_data, tmp_path):
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "frelon", "train", "--data", str(colour_data), "--out", str(runs),
+                             "--processes", "2", "--epochs", "100", *TINY, "--batch-size", "2",
+                             "--backbone", "resnet18", "--events", "-"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=dict(os.environ, FRELON_DIST_TIMEOUT="30"))
+    launcher = psutil.Process(proc.pid)
+    for line in proc.stdout:
+        if json.loads(line)["type"] == "step":
+            break
+    ranks = _rank_pids(launcher)
+    assert set(ranks) == {0, 1}
+    family = [launcher, *launcher.children(recursive=True)]
+    started = time.time()
+    os.kill(ranks[1], signal.SIGKILL)
+    rest = proc.communicate(timeout=120)[0]
+    assert time.time() - started < 90
+    assert proc.returncode == 1
+    evs = [json.loads(x) for x in rest.splitlines()]
+    error = next(e for e in evs if e["type"] == "error")
+    assert error["kind"] == "distributed" and "rank 1" in error["message"]
+    assert evs[-1]["type"] == "run_finished" and evs[-1]["status"] == "failed"
+    time.sleep(1)
+    assert not [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_more_gpus_than_present_is_refused_before_anything_starts(colour_data, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "frelon", "train", "--data", str(colour_data), "--out", str(tmp_path / "runs"),
+                        "--gpus", "64", *TINY], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "--gpus 64 asked for" in r.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_sync_bn_on_cpu_is_refused(colour_data, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "frelon", "train", "--data", str(colour_data), "--out", str(tmp_path / "runs"),
+                        "--sync-bn", *TINY], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "--sync-bn needs CUDA" in r.stderr
