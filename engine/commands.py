@@ -65,11 +65,13 @@ def cmd_train(args) -> int:
     else:
         cfg = C.resolve(given)
 
-    launched = "RANK" in os.environ and os.environ.get("FRELON_LAUNCHED") == "1"
+    launched = "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ     # started by torchrun
     world = cfg.world_size
     if args.print_launch:
         from .launch import launch_command
         argv = [a for a in sys.argv[2:] if a != "--print-launch"] if sys.argv[1:2] == ["train"] else []
+        print("# run this on each of $NNODES machines, with NODE_RANK = 0 … NNODES-1, MASTER_ADDR = the\n"
+              "# address of machine 0 and the same JOB_ID everywhere (see README, 'Several machines')")
         print(" ".join(launch_command(argv, world, None, multinode=True)))
         return 0
     if world > 1 and not launched:

@@ -92,7 +92,7 @@ def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stre
     run_dir = Path(run_dir) if run_dir else new_run_dir(runs_dir, name)
     events_path = run_dir / "events.jsonl"
     cmd = launch_command(argv, nproc, str(run_dir))
-    env = dict(os.environ, FRELON_LAUNCHED="1", OMP_NUM_THREADS=os.environ.get(
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get(
         "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc))))
     started = time.time()
     proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=sys.stdout if stream_events else subprocess.DEVNULL,
