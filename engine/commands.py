@@ -179,7 +179,10 @@ def cmd_check(args) -> int:
         _json_out(report)
     else:
         _print_report(report)
-    return 0
+    # problems that make training impossible (e.g. a single class): say so, and fail
+    for err in report.get("errors", []):
+        print(f"frelon: error: {err['message']}" + (f" — {err['hint']}" if err.get("hint") else ""), file=sys.stderr)
+    return 1 if report.get("errors") else 0
 
 
 def _print_report(report: dict) -> None:

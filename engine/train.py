@@ -282,7 +282,7 @@ class Trainer:
         meta = {"progress": self.progress.__dict__, "config": self.cfg.to_dict(),
                 "world_size": self.ranks.world_size, "micro_batches_per_epoch": len(self.train_loader),
                 "classes": self.classes}
-        rundir.save_checkpoint(path, _unwrap(self.model).state_dict(), meta, self.optimizer, with_rng=True)
+        _write_checkpoint(path, _unwrap(self.model).state_dict(), meta, self.optimizer, with_rng=True)
         self.writer.emit("checkpoint", path=str(path), epoch=epoch, step=self.progress.step, best=False,
                          epoch_complete=self.progress.batch_in_epoch == 0)
 
@@ -290,7 +290,7 @@ class Trainer:
         path = self.run_dir / "checkpoints" / "best.safetensors"
         meta = {"epoch": epoch, "step": self.progress.step, "score": self.progress.best_score,
                 "metric": self.task.best_metric, "classes": self.classes}
-        rundir.save_checkpoint(path, _unwrap(self.model).state_dict(), meta)
+        _write_checkpoint(path, _unwrap(self.model).state_dict(), meta)
         self.writer.emit("checkpoint", path=str(path), epoch=epoch, step=self.progress.step, best=True,
                          epoch_complete=True)
 
@@ -329,6 +329,31 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
 
     def train(self) -> str:
+        """Run the epochs; on a GPU out-of-memory, retry with half the batch and twice the
+        accumulation (same global batch, same LR) while the batch can be halved."""
+        while True:
+            try:
+                return self._train_epochs()
+            except torch.OutOfMemoryError:
+                if not self._halve_batch():
+                    raise
+
+    def _halve_batch(self) -> bool:
+        if self.batch < 2 or self.ranks.distributed:   # ranks would have to agree: not attempted
+            return False
+        self.optimizer.zero_grad(set_to_none=True)     # the partial accumulation is redone
+        if self.ranks.device.type == "cuda":
+            torch.cuda.empty_cache()
+        old = self.batch
+        self.cfg = self.cfg.replace(batch_size=old // 2, accumulate=self.cfg.accumulate * 2)
+        self.progress.batch_in_epoch *= 2              # the same position, in half-size batches
+        self._build_loaders()
+        self.steps_per_epoch = max(1, len(self.train_loader) // self.cfg.accumulate)
+        self.writer.log(f"out of memory with batches of {old}: continuing with batches of {self.batch} and "
+                        f"--accumulate {self.cfg.accumulate} (same global batch and learning rate)", "warning")
+        return True
+
+    def _train_epochs(self) -> str:
         cfg, ranks, p = self.cfg, self.ranks, self.progress
         acc = cfg.accumulate
         micro_per_epoch = self.steps_per_epoch * acc
@@ -451,6 +476,20 @@ class Trainer:
                     steps_done=p.step, run_dir=str(self.run_dir) if self.run_dir else None)
 
 
+class CheckpointWriteError(FrelonError):
+    kind = "io"
+
+
+def _write_checkpoint(path: Path, *args, **kwargs) -> None:
+    try:
+        rundir.save_checkpoint(path, *args, **kwargs)
+    except OSError as e:
+        raise CheckpointWriteError(
+            f"could not write the checkpoint {path}: {e.strerror or e}",
+            hint=f"free space on that disk (or fix its permissions), then continue with "
+                 f"frelon train --resume {path.parent.parent}; the previous checkpoint is intact") from None
+
+
 def _seed_everything(seed: int) -> None:
     import random
 
@@ -469,7 +508,7 @@ def _error_fields(exc: BaseException) -> dict:
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if isinstance(exc, FrelonError):
         return dict(kind=exc.kind, message=exc.message, hint=exc.hint, traceback=tb)
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
+    if isinstance(exc, torch.OutOfMemoryError):
         e = OutOfMemory("the GPU ran out of memory",
                         hint="lower --batch-size (with --accumulate to keep the global batch), "
                              "turn on --checkpointing stages, or use --amp")

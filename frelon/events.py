@@ -27,7 +27,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "run_finished": ("status", "epochs_done", "best", "duration_s"),
 }
 TYPES = tuple(REQUIRED)
-ERROR_KINDS = ("data", "config", "weights", "oom", "nan", "distributed", "internal")
+ERROR_KINDS = ("data", "config", "weights", "oom", "nan", "distributed", "io", "internal")
 FINISH_STATUSES = ("completed", "stopped", "failed")
 
 

@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 
 def run_cli(*args, cwd=None, timeout=240, input=None, env=None) -> subprocess.CompletedProcess:
     e = dict(os.environ, **(env or {}))
@@ -25,3 +28,15 @@ def only_run(runs: Path) -> Path:
 
 
 TINY = ["--image-size", "32", "--batch-size", "4", "--weights", "none", "--workers", "0"]
+
+
+def make_colour_folder(root: Path, per_class: int = 10, size=(40, 48), classes=("blue", "red")) -> Path:
+    """Two (or more) classes a small network can tell apart: noisy images of one dominant colour."""
+    colours = {"red": (200, 40, 40), "blue": (40, 40, 200), "green": (40, 190, 40)}
+    rng = np.random.default_rng(0)
+    for c in classes:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            a = (rng.normal(0, 35, (*size, 3)) + colours[c]).clip(0, 255).astype("uint8")
+            Image.fromarray(a).save(root / c / f"{i:03d}.png")
+    return root

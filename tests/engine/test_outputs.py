@@ -1,0 +1,62 @@
+"""What a finished classification run gives: predict, eval and export through the real CLI."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from runhelp import TINY, make_colour_folder, only_run, run_cli
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("outputs")
+    data = make_colour_folder(root / "data")
+    r = run_cli("train", "--data", data, "--out", root / "runs", "--epochs", "1", *TINY, "--backbone", "resnet18")
+    assert r.returncode == 0, r.stderr
+    return only_run(root / "runs"), data, root
+
+
+def test_predict_a_folder_with_a_broken_file(trained):
+    run, data, root = trained
+    folder = root / "mixed"
+    shutil.copytree(data / "red", folder)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    out = root / "preds.json"
+    r = run_cli("predict", "--run", run, "--input", folder, "--out", out, "--draw", root / "drawn")
+    assert r.returncode == 0, r.stderr
+    preds = json.loads(out.read_text())
+    assert len(preds) == 10 and "broken.jpg" in r.stderr
+    p = preds[0]
+    assert set(p["probabilities"]) == {"blue", "red"} and p["predicted"] in ("blue", "red")
+    assert sum(p["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert len(list((root / "drawn").glob("*.png"))) == 10
+
+
+def test_eval_matches_classes_by_name(trained):
+    run, data, root = trained
+    r = run_cli("eval", "--run", run, "--data", data, "--json")
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads(r.stdout)
+    assert metrics["images"] == 20 and 0.0 <= metrics["accuracy"] <= 1.0
+    other = make_colour_folder(root / "other", classes=("green", "red"), per_class=3)
+    r = run_cli("eval", "--run", run, "--data", other, "--json")
+    assert r.returncode == 1 and "green" in r.stderr
+
+
+def test_export_onnx_is_checked_against_pytorch(trained):
+    pytest.importorskip("onnxruntime")
+    run, _, _ = trained
+    r = run_cli("export", "--run", run, "--format", "onnx")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["max_abs_diff"] <= result["tolerance"]
+    pre = json.loads((run / "export" / "preprocessing.json").read_text())
+    assert pre["size"] == 32 and pre["classes"] == ["blue", "red"] and (run / "export" / "model.onnx").is_file()
+
+
+def test_check_reports_and_fails_on_a_single_class(tmp_path):
+    data = make_colour_folder(tmp_path / "one", classes=("red",), per_class=3)
+    r = run_cli("check", "--data", data, "--json")
+    assert r.returncode == 1 and json.loads(r.stdout)["task"] == "classify" and "class" in r.stderr

@@ -1,0 +1,147 @@
+"""Faults: kills, interrupted checkpoint writes, a full disk, out-of-memory. Nothing is lost
+beyond the steps since the last checkpoint, and every failure says what to do."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
+from runhelp import TINY, events_of, make_colour_folder, only_run  # noqa: E402
+
+from frelon.engine import rundir  # noqa: E402
+from frelon.engine.config import from_dict  # noqa: E402
+from frelon.engine.control import EventWriter  # noqa: E402
+from frelon.engine.train import RunFailed, run_training  # noqa: E402
+
+
+@pytest.fixture
+def data(tmp_path):
+    return make_colour_folder(tmp_path / "data", per_class=8)
+
+
+def _lr_by_step(events):
+    return {e["step"]: e["lr"] for e in events if e["type"] == "step"}
+
+
+def test_sigkill_then_resume_loses_only_steps_since_the_last_checkpoint(data, tmp_path):
+    common = ["--data", data, *TINY, "--backbone", "resnet18", "--epochs", "4", "--log-interval", "0",
+              "--checkpoint-every", "2"]
+    ref = subprocess.run([sys.executable, "-m", "frelon", "train", *common, "--out", tmp_path / "ref"],
+                         capture_output=True, text=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr
+    reference = _lr_by_step(events_of(only_run(tmp_path / "ref")))
+
+    proc = subprocess.Popen([sys.executable, "-m", "frelon", "train", *map(str, common), "--out", str(tmp_path / "k"),
+                             "--events", "-"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    checkpoints = []
+    for line in proc.stdout:
+        ev = json.loads(line)
+        if ev["type"] == "checkpoint" and not ev["best"]:
+            checkpoints.append(ev["step"])
+        if ev["type"] == "step" and ev["step"] >= 5:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(30)
+    run = only_run(tmp_path / "k")
+    _, meta, _ = rundir.load_checkpoint(run / "checkpoints" / "last.safetensors")
+    saved_step = meta["progress"]["step"]
+    assert saved_step == checkpoints[-1] and 5 - saved_step <= 2       # lost at most --checkpoint-every steps
+    r = subprocess.run([sys.executable, "-m", "frelon", "train", "--resume", str(run)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    evs = events_of(run)
+    assert evs[-1]["type"] == "run_finished" and evs[-1]["status"] == "completed"
+    resumed = _lr_by_step(evs[[i for i, e in enumerate(evs) if e["type"] == "run_started"][-1]:])
+    assert min(resumed) == saved_step + 1
+    for step, lr in resumed.items():
+        assert lr == pytest.approx(reference[step])
+    assert max(resumed) == max(reference)
+
+
+def _state():
+    return {"w": torch.arange(6, dtype=torch.float32).reshape(2, 3)}
+
+
+def test_an_interrupted_checkpoint_write_leaves_the_previous_one(tmp_path, monkeypatch):
+    path = tmp_path / "last.safetensors"
+    rundir.save_checkpoint(path, _state(), {"progress": {"step": 1}})
+
+    def dies_midway(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"half a checkpoint")
+        raise KeyboardInterrupt          # the process is killed in the middle of the write
+
+    monkeypatch.setattr(rundir, "save_file", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        rundir.save_checkpoint(path, {"w": torch.zeros(2, 3)}, {"progress": {"step": 2}})
+    weights, meta, _ = rundir.load_checkpoint(path)
+    assert meta["progress"]["step"] == 1 and torch.equal(weights["w"], _state()["w"])
+    assert [p.name for p in tmp_path.iterdir()] == ["last.safetensors"]     # no temp file left behind
+
+
+def test_a_leftover_temp_file_from_a_hard_kill_does_not_matter(tmp_path):
+    path = tmp_path / "last.safetensors"
+    rundir.save_checkpoint(path, _state(), {"progress": {"step": 1}})
+    (tmp_path / ".last.safetensors.abc.tmp").write_bytes(b"\x00" * 100)      # SIGKILL during a write
+    assert rundir.load_checkpoint(path)[1]["progress"]["step"] == 1
+    rundir.save_checkpoint(path, _state(), {"progress": {"step": 2}})
+    assert rundir.load_checkpoint(path)[1]["progress"]["step"] == 2
+
+
+def test_a_full_disk_is_a_clear_error_and_keeps_the_previous_checkpoint(data, tmp_path, monkeypatch):
+    cfg = from_dict(dict(data=str(data), image_size=32, batch_size=4, weights="none", workers=0, epochs=3,
+                         backbone="resnet18", out=str(tmp_path / "runs")))
+    real_save = rundir.save_file
+    calls = {"n": 0}
+
+    def fills_up(tensors, filename, metadata=None):
+        calls["n"] += 1
+        if calls["n"] > 2:                     # epoch 1 wrote best + last; then the disk is full
+            Path(filename).write_bytes(b"partial")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(tensors, filename, metadata=metadata)
+
+    monkeypatch.setattr(rundir, "save_file", fills_up)
+    emitted = []
+    writer = EventWriter()
+    writer.echo = emitted.append
+    with pytest.raises(RunFailed, match="No space left on device"):
+        run_training(cfg, writer, lambda: False)
+    error = next(e for e in emitted if e["type"] == "error")
+    assert error["kind"] == "io" and "previous checkpoint is intact" in error["hint"] and "--resume" in error["hint"]
+    run = only_run(tmp_path / "runs")
+    _, meta, _ = rundir.load_checkpoint(run / "checkpoints" / "last.safetensors")
+    assert meta["progress"]["epochs_done"] == 1
+    assert not list((run / "checkpoints").glob("*.tmp"))
+
+
+def test_out_of_memory_retries_with_half_the_batch_and_the_same_global_batch(data, tmp_path, monkeypatch):
+    from frelon.engine.tasks.classify import ClassifyTask
+    real_loss = ClassifyTask.loss
+
+    def loss(self, model, batch, device):
+        if batch[0].shape[0] > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_loss(self, model, batch, device)
+
+    monkeypatch.setattr(ClassifyTask, "loss", loss)
+    cfg = from_dict(dict(data=str(data), image_size=32, batch_size=8, weights="none", workers=0, epochs=2,
+                         backbone="resnet18", out=str(tmp_path / "runs"), log_interval=0))
+    emitted = []
+    writer = EventWriter()
+    writer.echo = emitted.append
+    result = run_training(cfg, writer, lambda: False)
+    assert result["status"] == "completed"
+    warnings = [e["message"] for e in emitted if e["type"] == "log" and "out of memory" in e["message"]]
+    assert len(warnings) == 2 and "batches of 2" in warnings[-1] and "--accumulate 4" in warnings[-1]
+    started = next(e for e in emitted if e["type"] == "run_started")
+    assert started["global_batch"] == 8
+    assert load_file(Path(result["run_dir"]) / "checkpoints" / "last.safetensors")
