@@ -20,6 +20,12 @@ class Plan:
     total_steps: int
     warmup_steps: int
     schedule: str = "cosine"
+    offset: int = 0         # steps done before this plan's step 0 (a resume on another number of ranks)
+
+    @property
+    def end_step(self) -> int:
+        """The step count at which the run ends."""
+        return self.total_steps + self.offset
 
     @classmethod
     def for_run(cls, peak_lr: float, steps_per_epoch: int, epochs: int, warmup_epochs: float,
@@ -30,7 +36,8 @@ class Plan:
 
 
 def lr_at(step: int, plan: Plan) -> float:
-    """The LR used for optimizer step `step` (0-based)."""
+    """The LR used for optimizer step `step` (0-based, counted over the whole run)."""
+    step -= plan.offset
     if step < plan.warmup_steps:
         return plan.peak_lr * (step + 1) / (plan.warmup_steps + 1)
     decay_steps = max(1, plan.total_steps - plan.warmup_steps)
@@ -48,4 +55,4 @@ def curve(plan: Plan, points: int = 200) -> list[list[float]]:
     n = plan.total_steps
     stride = max(1, n // points)
     steps = sorted(set(range(0, n, stride)) | {min(plan.warmup_steps, n - 1), n - 1})
-    return [[s + 1, lr_at(s, plan)] for s in steps]
+    return [[s + plan.offset + 1, lr_at(s + plan.offset, plan)] for s in steps]

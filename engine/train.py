@@ -192,16 +192,11 @@ class Trainer:
         self.autocast, self.scaler = _amp(cfg, self.ranks.device)
 
         self.steps_per_epoch = max(1, len(self.train_loader) // cfg.accumulate)
-        total = self.steps_per_epoch * cfg.epochs
-        if cfg.max_steps:
-            total = min(total, cfg.max_steps)
         self.global_batch = cfg.global_batch(self.ranks.world_size)
         self.effective_lr = cfg.effective_lr(self.ranks.world_size)
-        self.plan = schedule.Plan(self.effective_lr, total,
-                                  min(total - 1, round(cfg.warmup_epochs * self.steps_per_epoch)) if total > 1 else 0,
-                                  cfg.schedule)
         if self.resume_dir:
             self._restore()
+        self.plan = self._plan()
         if self.ranks.distributed:
             # non-reentrant checkpointing works with DDP; find_unused_parameters must stay off
             self.model = nn.parallel.DistributedDataParallel(
@@ -234,6 +229,21 @@ class Trainer:
         if val_ds is not None and len(val_ds) > 0:
             self.val_loader = DataLoader(Seeded(val_ds), batch_size=batch,
                                          sampler=ShardSampler(len(val_ds), ranks.world_size, ranks.rank), **common)
+
+    def _plan(self) -> schedule.Plan:
+        """The LR plan, in this run's steps. After a resume on another number of ranks the steps
+        have another size: the plan is the one a run at the new size would follow, shifted so
+        that the resume point sits at the same fraction of the training (epochs done)."""
+        cfg, spe, p = self.cfg, self.steps_per_epoch, self.progress
+        total = spe * cfg.epochs
+        if cfg.max_steps:
+            total = min(total, cfg.max_steps)
+        offset = 0
+        if getattr(self, "resumed_from", None) and self.resumed_from["world_size_before"] != self.ranks.world_size:
+            epochs_done = p.epoch + p.batch_in_epoch / max(1, spe * cfg.accumulate)
+            offset = p.step - round(epochs_done * spe)
+        warmup = min(total - 1, round(cfg.warmup_epochs * spe)) if total > 1 else 0
+        return schedule.Plan(self.effective_lr, total, warmup, cfg.schedule, offset=offset)
 
     def _write_run_files(self) -> None:
         rundir.atomic_write_json(self.run_dir / "config.json", self.cfg.to_dict())
@@ -268,7 +278,7 @@ class Trainer:
             device=str(self.ranks.device) if self.ranks.device.type == "cpu" else torch.cuda.get_device_name(self.ranks.device),
             effective_lr=self.effective_lr, global_batch=self.global_batch,
             batch_per_device=self.batch, accumulate=self.cfg.accumulate,
-            steps_per_epoch=self.steps_per_epoch, total_steps=self.plan.total_steps,
+            steps_per_epoch=self.steps_per_epoch, total_steps=self.plan.end_step,
             warmup_steps=self.plan.warmup_steps, lr_schedule=schedule.curve(self.plan),
             preprocessing={"size": self.image_size, **self.preprocessing},
             resumed_from=getattr(self, "resumed_from", None),
@@ -359,7 +369,7 @@ class Trainer:
         micro_per_epoch = self.steps_per_epoch * acc
         last_emit = 0.0
         step_times: list[float] = []
-        while p.epoch < cfg.epochs and p.step < self.plan.total_steps:
+        while p.epoch < cfg.epochs and p.step < self.plan.end_step:
             epoch_start = time.time()
             skip = p.batch_in_epoch
             self.train_sampler.set_epoch(p.epoch, skip=skip * self.batch)
@@ -412,7 +422,7 @@ class Trainer:
                     if ranks.is_main:
                         last_emit = time.time()
                         recent = step_times[-20:]
-                        eta = (self.plan.total_steps - p.step) * (sum(recent) / len(recent))
+                        eta = (self.plan.end_step - p.step) * (sum(recent) / len(recent))
                         elapsed = max(1e-9, time.perf_counter() - window_start)
                         fields = dict(epoch=p.epoch, step=p.step, loss=value, lr=lr,
                                       samples_per_s=window_samples * ranks.world_size / elapsed,
@@ -426,14 +436,14 @@ class Trainer:
                     pending_activations = None
                 if cfg.checkpoint_every and p.step % cfg.checkpoint_every == 0 and micro < micro_per_epoch:
                     self._save_last(p.epoch)
-                if stop or p.step >= self.plan.total_steps:
+                if stop or p.step >= self.plan.end_step:
                     break
-            if p.step < self.plan.total_steps and micro < micro_per_epoch:
+            if p.step < self.plan.end_step and micro < micro_per_epoch:
                 # stopped inside the epoch: save where we are, the next run continues from here
                 self._save_last(p.epoch)
                 return "stopped"
             self._end_epoch(losses, parts_sum, epoch_start)
-            if self._agree(self.should_stop(), False, False)[0] and p.epoch < cfg.epochs and p.step < self.plan.total_steps:
+            if self._agree(self.should_stop(), False, False)[0] and p.epoch < cfg.epochs and p.step < self.plan.end_step:
                 return "stopped"
         return "completed"
 

@@ -98,3 +98,24 @@ def test_sync_bn_on_cpu_is_refused(colour_data, tmp_path):
     r = subprocess.run([sys.executable, "-m", "frelon", "train", "--data", str(colour_data), "--out", str(tmp_path / "runs"),
                         "--sync-bn", *TINY], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "--sync-bn needs CUDA" in r.stderr
+
+
+def test_resume_on_two_ranks_rescales_the_lr_from_the_resume_point(colour_data, tmp_path):
+    runs = tmp_path / "runs"
+    common = [*TINY, "--batch-size", "2", "--backbone", "resnet18", "--log-interval", "0", "--ref-batch", "2"]
+    r = subprocess.run([sys.executable, "-m", "frelon", "train", "--data", str(colour_data), "--out", str(runs),
+                        "--epochs", "1", *common], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    run = only_run(runs)
+    first = events_of(run)
+    one_rank = next(e for e in first if e["type"] == "run_started")
+    r = subprocess.run([sys.executable, "-m", "frelon", "train", "--resume", str(run), "--epochs", "2",
+                        "--processes", "2", "--log-interval", "0"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    evs = events_of(run)[len(first):]
+    started = next(e for e in evs if e["type"] == "run_started")
+    assert started["resumed_from"]["world_size_before"] == 1 and started["world_size"] == 2
+    assert started["effective_lr"] == pytest.approx(2 * one_rank["effective_lr"])
+    steps = [e["step"] for e in evs if e["type"] == "step"]
+    assert steps[0] == one_rank["total_steps"] + 1 and steps[-1] == started["total_steps"]
+    assert evs[-1]["status"] == "completed" and evs[-1]["epochs_done"] == 2
