@@ -1,0 +1,278 @@
+"""The main window: assembles the panels, connects their signals, holds menus and settings.
+
+It owns no training logic and draws nothing itself (STYLE.md: labelme's giant MainWindow is what
+to avoid). Layout: a run bar on top, Model & training docked left, tabs for Data, Training (live
+plots), Results and Runs in the middle, the log docked below.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget, QToolBar, QWidget
+
+from frelon.gui import settings as app_settings
+from frelon.gui.engine_command import JsonCommand
+from frelon.gui.engine_process import Outcome
+from frelon.gui.panels.data_panel import DataPanel, dropped_path
+from frelon.gui.panels.plots_panel import PlotsPanel
+from frelon.gui.panels.results_panel import ResultsPanel
+from frelon.gui.panels.run_panel import RunPanel
+from frelon.gui.panels.runs_panel import RunsPanel
+from frelon.gui.panels.training_panel import TrainingPanel
+from frelon.gui.run_controller import RunController
+from frelon.gui.run_history import RunHistory
+from frelon.gui.widgets.error_dialog import show_error
+from frelon.gui.widgets.log_view import LogView
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, runs_dir: str | None = None, parent: QWidget | None = None, ask_engine: bool = True):
+        super().__init__(parent)
+        self.setWindowTitle("Frelon")
+        self.setObjectName("main_window")
+        self.settings = app_settings.make_settings()
+        runs_dir = runs_dir or str(self.settings.value("runs_dir", "") or "") or app_settings.default_runs_dir()
+        self.resume_target = ""
+        self.last_error_box = None
+        self.extra_flags: tuple[str, ...] = ()     # passed to `frelon train` as they are (tests, experts)
+
+        self.controller = RunController(self)
+        self.info = JsonCommand(self)
+        self.data_panel = DataPanel(sample=app_settings.sample_dataset())
+        self.training_panel = TrainingPanel()
+        self.run_panel = RunPanel()
+        self.plots_panel = PlotsPanel()
+        self.results_panel = ResultsPanel()
+        self.runs_panel = RunsPanel(runs_dir)
+        self.log_view = LogView()
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        for widget, title in ((self.data_panel, "Data"), (self.plots_panel, "Training"),
+                              (self.results_panel, "Results"), (self.runs_panel, "Runs")):
+            self.tabs.addTab(widget, title)
+        self.setCentralWidget(self.tabs)
+        self.run_bar = QToolBar("Run")
+        self.run_bar.setObjectName("run_bar")
+        self.run_bar.setMovable(False)
+        self.run_bar.addWidget(self.run_panel)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.run_bar)
+        self.training_dock = self._dock("Model and training", self.training_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.log_dock = self._dock("Log", self.log_view, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.training_dock.setMinimumWidth(340)
+        self._menus()
+        self._connect()
+        self.setAcceptDrops(True)
+        self._restore()
+        if ask_engine:
+            self.info.start(["info", "--json"])
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.lower().replace(" ", "_"))
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable |
+                         QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, menu, text: str, shortcut, slot) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _menus(self) -> None:
+        bar = self.menuBar()
+        m = bar.addMenu("&File")
+        self._action(m, "&Open data folder…", QKeySequence.StandardKey.Open, self.data_panel.choose_folder)
+        self._action(m, "Predict on an &image…", "Ctrl+I", self.results_panel.choose_image)
+        self._action(m, "Predict on a &folder…", "Ctrl+Shift+I", self.results_panel.choose_folder)
+        self._action(m, "Choose the &runs folder…", None, self.runs_panel.choose_folder)
+        m.addSeparator()
+        self._action(m, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        m = bar.addMenu("&Run")
+        self.start_action = self._action(m, "&Start", "Ctrl+R", self.start_training)
+        self.stop_action = self._action(m, "S&top", "Ctrl+.", self.controller.stop)
+        self.resume_action = self._action(m, "&Resume", "Ctrl+Shift+R", self.resume_training)
+        m = bar.addMenu("&View")
+        for i in range(self.tabs.count()):
+            self._action(m, self.tabs.tabText(i), f"Ctrl+{i + 1}", lambda _=False, i=i: self.tabs.setCurrentIndex(i))
+        m.addSeparator()
+        self._action(m, "Refresh runs", "F5", self.runs_panel.refresh)
+        m.addAction(self.training_dock.toggleViewAction())
+        m.addAction(self.log_dock.toggleViewAction())
+
+    def _connect(self) -> None:
+        c = self.controller
+        self.run_panel.start_requested.connect(self.start_training)
+        self.run_panel.stop_requested.connect(c.stop)
+        self.run_panel.resume_requested.connect(self.resume_training)
+        c.history_reset.connect(self.plots_panel.set_history)
+        c.event.connect(self.run_panel.on_event)
+        c.event.connect(self._on_event)
+        c.log.connect(self.log_view.add)
+        c.running_changed.connect(self._update_actions)
+        c.finished.connect(self._on_finished)
+        self.info.done.connect(self.training_panel.set_info)
+        self.info.failed.connect(self._on_info_failed)
+        self.data_panel.report_ready.connect(self._on_report)
+        self.training_panel.options_changed.connect(self._on_options_changed)
+        self.runs_panel.run_selected.connect(self.show_run)
+        self.runs_panel.compare_requested.connect(self.compare_runs)
+        self.runs_panel.runs_dir_changed.connect(lambda p: self.settings.setValue("runs_dir", p))
+        self._update_actions(False)
+
+    # ---- settings ----
+    def _restore(self) -> None:
+        s = self.settings
+        self.training_panel.set_options(app_settings.load_options(s))
+        folder = str(s.value("data/folder", "") or "")
+        if not folder or not Path(folder).exists():
+            folder = self.data_panel.sample
+        if folder:
+            self.data_panel.set_path(folder)
+        if s.value("window/geometry"):
+            self.restoreGeometry(s.value("window/geometry"))
+        else:
+            self.resize(1480, 920)
+        if s.value("window/state"):
+            self.restoreState(s.value("window/state"))
+        else:        # first launch: a slim log, a comfortable side panel (docks size once shown)
+            QTimer.singleShot(0, lambda: (self.resizeDocks([self.log_dock], [110], Qt.Orientation.Vertical),
+                                          self.resizeDocks([self.training_dock], [390], Qt.Orientation.Horizontal)))
+        self.tabs.setCurrentIndex(int(s.value("window/tab", 0) or 0))
+
+    def save_settings(self) -> None:
+        s = self.settings
+        app_settings.save_options(s, self.training_panel.options())
+        s.setValue("data/folder", self.data_panel.current_path())
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("window/tab", self.tabs.currentIndex())
+        s.sync()
+
+    # ---- running ----
+    def current_options(self):
+        return self.training_panel.options().replace(data=self.data_panel.current_path(),
+                                                     out=self.runs_panel.runs_dir, extra=self.extra_flags)
+
+    def start_training(self) -> None:
+        if self.controller.is_running():
+            return
+        options = self.current_options()
+        if options.data and not Path(options.data).exists():
+            self.last_error_box = show_error(self, "No such data", f"{options.data} does not exist. "
+                                             "Choose a folder in the Data tab (Ctrl+O).")
+            return
+        self.plots_panel.set_compare(None)
+        self.plots_panel.set_lr_preview(*self.training_panel.lr_preview())
+        self.controller.start(options)
+        self.run_panel.begin()
+        self.tabs.setCurrentWidget(self.plots_panel)
+        self.save_settings()
+
+    def resume_training(self) -> None:
+        if self.controller.is_running() or not self.resume_target:
+            return
+        self.plots_panel.set_compare(None)
+        self.controller.resume(self.resume_target)
+        self.run_panel.begin(f"Resuming {Path(self.resume_target).name}…")
+        self.tabs.setCurrentWidget(self.plots_panel)
+
+    def _update_actions(self, running: bool) -> None:
+        can_resume = bool(self.resume_target)
+        self.run_panel.set_state(running, can_resume)
+        self.start_action.setEnabled(not running)
+        self.stop_action.setEnabled(running)
+        self.resume_action.setEnabled(not running and can_resume)
+        tip = f"Continue {Path(self.resume_target).name} from its last checkpoint (Ctrl+Shift+R)" if can_resume \
+            else "Nothing to resume: a stopped or crashed run can be continued"
+        self.run_panel.resume.setToolTip(tip)
+        self.setWindowTitle("Frelon — training" if running else "Frelon")
+
+    def _set_resume_target(self, run_dir: str) -> None:
+        self.resume_target = run_dir
+        self._update_actions(self.controller.is_running())
+
+    def _on_event(self, e: dict) -> None:
+        if e.get("type") == "run_started":
+            self.runs_panel.refresh()
+
+    def _on_finished(self, outcome: Outcome) -> None:
+        self.run_panel.on_finished(outcome)
+        self._set_resume_target(outcome.run_dir if outcome.resumable else "")
+        if outcome.run_dir:
+            self.results_panel.load_run(outcome.run_dir, self.controller.history)
+            self.runs_panel.refresh()
+        if outcome.finish_status == "completed":
+            self.statusBar().showMessage("Training completed: see Results.", 10_000)
+        elif not outcome.ok:
+            self.last_error_box = show_error(self, outcome.title(), outcome.describe(), outcome.details(),
+                                             resume=outcome.resumable)
+            if self.last_error_box.resume_button is not None:
+                self.last_error_box.resume_button.clicked.connect(self.resume_training)
+
+    # ---- other panels ----
+    def _on_info_failed(self, message: str, details: str) -> None:
+        self.training_panel.set_info_failed(message)
+        self.log_view.add("error", f"frelon info: {message}")
+
+    def _on_report(self, report: dict) -> None:
+        train = (report.get("splits") or {}).get("train") or {}
+        n = train.get("images", sum((train.get("counts") or {}).values()))
+        self.training_panel.set_train_images(int(n or 0))
+        self.training_panel.set_detected_task(str(report.get("task") or ""))
+
+    def _on_options_changed(self, _options) -> None:
+        if not self.controller.is_running():
+            self.plots_panel.set_lr_preview(*self.training_panel.lr_preview())
+
+    def show_run(self, run_dir: str) -> None:
+        """A past run selected: reload its plots and results from its folder."""
+        events_file = Path(run_dir) / "events.jsonl"
+        history = RunHistory.from_file(events_file) if events_file.is_file() else RunHistory()
+        if self.controller.is_running():
+            self.plots_panel.set_compare(history)          # the live run keeps the plots
+        else:
+            self.plots_panel.set_history(history)
+            self.plots_panel.set_compare(None)
+            summary = self.runs_panel.summaries.get(run_dir)     # Resume follows what is shown
+            self._set_resume_target(run_dir if summary is not None and summary.resumable else "")
+        self.results_panel.load_run(run_dir, history)
+
+    def compare_runs(self, a: str, b: str) -> None:
+        ha, hb = (RunHistory.from_file(Path(p) / "events.jsonl") if (Path(p) / "events.jsonl").is_file()
+                  else RunHistory() for p in (a, b))
+        if not self.controller.is_running():
+            self.plots_panel.set_history(ha)
+        self.plots_panel.set_compare(hb)
+        self.tabs.setCurrentWidget(self.plots_panel)
+
+    # ---- window events ----
+    def dragEnterEvent(self, event) -> None:
+        if dropped_path(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        path = dropped_path(event.mimeData())
+        if path:
+            self.data_panel.set_path(path)
+            self.tabs.setCurrentWidget(self.data_panel)
+            event.acceptProposedAction()
+
+    def closeEvent(self, event) -> None:
+        if self.controller.is_running():
+            # the window goes away at once; the engine finishes its step and saves a checkpoint
+            # (escalating to terminate / kill if it hangs), so nothing is lost and no orphan stays
+            self.hide()
+            self.controller.shutdown()
+        self.info.cancel()
+        self.data_panel.check.cancel()
+        self.results_panel.predict.cancel()
+        self.save_settings()
+        super().closeEvent(event)

@@ -1,0 +1,115 @@
+"""Classification results: accuracy, per-class accuracy, confusion matrix, misclassified pictures.
+
+Fed plain data from the run folder (the last `epoch_end`, confusion_matrix.json,
+predictions/val.json) or from `frelon predict` on the user's own pictures.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from frelon.gui.widgets.confusion_matrix import ConfusionMatrixView
+from frelon.gui.widgets.thumbnail_grid import Thumb, ThumbnailGrid, class_colour
+
+
+def per_class_rows(per_class: dict) -> list[tuple[str, float | None]]:
+    """per_class may map a class to a number or to a dict holding 'accuracy' (or 'recall')."""
+    rows = []
+    for name, value in (per_class or {}).items():
+        if isinstance(value, dict):
+            value = value.get("accuracy", value.get("recall", value.get("ap")))
+        rows.append((str(name), None if value is None else float(value)))
+    return rows
+
+
+class ClassificationResults(QWidget):
+    open_image_requested = Signal()
+    open_folder_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.per_class = QTableWidget(0, 2)
+        self.per_class.setHorizontalHeaderLabels(["Class", "Accuracy"])
+        self.per_class.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.per_class.verticalHeader().setVisible(False)
+        self.per_class.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.per_class.setMaximumWidth(320)
+        self.matrix = ConfusionMatrixView()
+        self.thumbs_title = QLabel("Misclassified validation pictures")
+        self.thumbs = ThumbnailGrid(side=112)
+        self.open_image = QPushButton("Predict on an image…")
+        self.open_folder = QPushButton("Predict on a folder…")
+        self.open_image.clicked.connect(self.open_image_requested)
+        self.open_folder.clicked.connect(self.open_folder_requested)
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(self.per_class)
+        top.addWidget(self.matrix)
+        top.setSizes([260, 600])
+        bar = QHBoxLayout()
+        bar.addWidget(self.thumbs_title, 1)
+        bar.addWidget(self.open_image)
+        bar.addWidget(self.open_folder)
+        bottom = QWidget()
+        col = QVBoxLayout(bottom)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.addLayout(bar)
+        col.addWidget(self.thumbs)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(top)
+        split.addWidget(bottom)
+        split.setSizes([420, 260])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(split)
+
+    def set_metrics(self, per_class: dict, classes: list[str], matrix: list[list[int]] | None) -> None:
+        rows = per_class_rows(per_class)
+        self.per_class.setRowCount(len(rows))
+        for r, (name, acc) in enumerate(rows):
+            self.per_class.setItem(r, 0, QTableWidgetItem(name))
+            item = QTableWidgetItem("–" if acc is None else f"{acc:.1%}")
+            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.per_class.setItem(r, 1, item)
+        self.matrix.set_matrix(classes, matrix or [])
+
+    def set_validation_predictions(self, predictions: list[dict], classes: list[str]) -> None:
+        """predictions/val.json: [{path, true, predicted, score, probabilities}]. Shows the wrong
+        ones, then (when they are few) the least confident right ones: where the model hesitates."""
+        wrong = [p for p in predictions if str(p.get("true")) != str(p.get("predicted"))]
+        right = sorted((p for p in predictions if p not in wrong), key=lambda p: _score(p, classes))
+        shown = wrong[:300] + right[:max(0, 12 - len(wrong))]
+        thumbs = []
+        for p in shown:
+            pred, ok = str(p.get("predicted")), p not in wrong
+            score = _score(p, classes)
+            caption = (f"✓ {pred}" if ok else f"{p.get('true')} → {pred}") + (f" {score:.2f}" if score == score else "")
+            thumbs.append(Thumb(str(p.get("path", "")), caption, f"{p.get('path')}\ntrue: {p.get('true')}\n"
+                                f"predicted: {pred}", color="" if ok else class_colour(classes, pred)))
+        if not predictions:
+            title = "No validation predictions in this run folder yet."
+        else:
+            title = f"Misclassified validation pictures: {len(wrong)} of {len(predictions)}"
+            if len(shown) > len(wrong):
+                title += " · then the least confident right ones"
+        self.thumbs_title.setText(title)
+        self.thumbs.set_thumbs(thumbs)
+
+    def set_user_predictions(self, predictions: list[dict], classes: list[str], resolve) -> None:
+        """`frelon predict` output on the user's pictures: [{file_name, predicted, score}]."""
+        thumbs = [Thumb(resolve(str(p.get("file_name", ""))), f"{p.get('predicted')} {float(p.get('score', 0)):.2f}",
+                        color=class_colour(classes, str(p.get("predicted")))) for p in predictions]
+        self.thumbs_title.setText(f"Predictions on your pictures: {len(thumbs)}")
+        self.thumbs.set_thumbs(thumbs)
+
+
+def _score(p: dict, classes: list[str]) -> float:
+    """The predicted class's probability (NaN when unknown)."""
+    if p.get("score") is not None:
+        return float(p["score"])
+    probs, name = p.get("probabilities") or [], str(p.get("predicted"))
+    if isinstance(probs, dict):
+        return float(probs.get(name, float("nan")))
+    if name in classes and len(probs) == len(classes):
+        return float(probs[classes.index(name)])
+    return float("nan")

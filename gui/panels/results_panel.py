@@ -1,0 +1,175 @@
+"""Results panel: what a finished (or selected) run learned, read from its run folder.
+
+Classification: accuracy, per-class accuracy, confusion matrix, misclassified pictures.
+Detection: mAP and the image viewer. Either way, "open an image / folder" runs
+`frelon predict --run RUN --input PATH --out RUN/predictions/app-<time>.json` (plus heatmaps for
+detection) in the background and shows what came back.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QLabel, QStackedWidget, QVBoxLayout, QWidget
+
+from frelon.gui import theme
+from frelon.gui.engine_command import JsonCommand
+from frelon.gui.images import IMAGE_SUFFIXES
+from frelon.gui.panels.classification_results import ClassificationResults
+from frelon.gui.panels.detection_results import DetectionResults, group_detections
+from frelon.gui.run_history import RunHistory
+
+
+def read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def resolver(input_path: str):
+    """Turns a prediction's file_name into a path: absolute as is, else against the input folder."""
+    base = Path(input_path)
+    folder = base if base.is_dir() else base.parent
+
+    def resolve(name: str) -> str:
+        p = Path(name)
+        if p.is_absolute() and p.exists():
+            return str(p)
+        if (folder / p).exists():
+            return str(folder / p)
+        if base.is_file() and p.name == base.name:
+            return str(base)
+        return str(p if p.is_absolute() else folder / p)
+    return resolve
+
+
+class ResultsPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.run_dir = ""
+        self.task = ""
+        self.classes: list[str] = []
+        self.header = QLabel("Results appear here when a run has finished an epoch — or pick a past run in Runs.")
+        self.header.setTextFormat(Qt.TextFormat.RichText)
+        self.header.setWordWrap(True)
+        self.classify = ClassificationResults()
+        self.detect = DetectionResults()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.classify)
+        self.stack.addWidget(self.detect)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.header)
+        layout.addWidget(self.stack, 1)
+        self.predict = JsonCommand(self)
+        self.predict.done.connect(self._on_predicted)
+        self.predict.failed.connect(self._on_predict_failed)
+        self._predict_job: dict = {}
+        for page in (self.classify, self.detect):
+            page.open_image_requested.connect(self.choose_image)
+            page.open_folder_requested.connect(self.choose_folder)
+
+    # ---- loading a run ----
+    def load_run(self, run_dir: str, history: RunHistory | None = None) -> None:
+        run = Path(run_dir)
+        self.run_dir = str(run)
+        if history is None and (run / "events.jsonl").is_file():
+            history = RunHistory.from_file(run / "events.jsonl")
+        history = history or RunHistory()
+        model = read_json(run / "model.json") or {}
+        started = history.started or {}
+        self.task = model.get("task") or started.get("task") or "classify"
+        self.classes = [str(c) for c in (model.get("classes") or model.get("class_names") or started.get("classes") or [])]
+        last = history.epochs[-1] if history.epochs else {}
+        val = last.get("val") or {}
+        self.header.setText(self._header_text(run, history, val))
+        if self.task == "detect":
+            self.stack.setCurrentWidget(self.detect)
+            preds = read_json(run / "predictions" / "val.json")
+            if isinstance(preds, list) and preds and "bbox" in preds[0]:
+                dets = group_detections(preds, self.classes, resolver(str(run)))
+                self.detect.set_results(sorted(dets), dets)
+        else:
+            self.stack.setCurrentWidget(self.classify)
+            cm = read_json(run / "confusion_matrix.json") or {}
+            matrix = cm.get("matrix") or val.get("confusion_matrix")
+            self.classify.set_metrics(val.get("per_class") or {}, cm.get("classes") or self.classes, matrix)
+            preds = read_json(run / "predictions" / "val.json")
+            self.classify.set_validation_predictions(preds if isinstance(preds, list) else [], self.classes)
+
+    def _header_text(self, run: Path, history: RunHistory, val: dict) -> str:
+        parts = [f"<b>{run.name}</b>", f"{history.started.get('backbone', '') if history.started else ''}"]
+        if "map" in val:
+            parts.append(f"mAP <b>{val['map']:.3f}</b>" + (f" · mAP@50 {val['map_50']:.3f}" if val.get("map_50") is not None else ""))
+        elif val.get("accuracy") is not None:
+            parts.append(f"validation accuracy <b>{val['accuracy']:.1%}</b>")
+        if val.get("loss") is not None:
+            parts.append(f"val loss {val['loss']:.4g}")
+        if history.finished:
+            status = history.finished.get("status")
+            colour = theme.OK if status == "completed" else theme.WARN
+            parts.append(f"<span style='color:{colour}'>{status}</span> after {history.finished.get('epochs_done')} epoch(s)")
+        elif not history.epochs:
+            parts.append("no finished epoch yet")
+        return " · ".join(p for p in parts if p)
+
+    # ---- predicting on the user's pictures ----
+    def choose_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Image to predict on", "",
+                                              "Images (" + " ".join("*" + s for s in sorted(IMAGE_SUFFIXES)) + ")")
+        if path:
+            self.run_predict(path)
+
+    def choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder of images to predict on")
+        if path:
+            self.run_predict(path)
+
+    def run_predict(self, input_path: str) -> list[str] | None:
+        if not self.run_dir:
+            self.header.setText(f"<span style='color:{theme.WARN}'>Train or pick a run first: "
+                                "predictions need a trained model.</span>")
+            return None
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path(self.run_dir) / "predictions" / f"app-{stamp}.json"
+        args = ["predict", "--run", self.run_dir, "--input", input_path, "--out", str(out)]
+        heat = ""
+        if self.task == "detect":
+            heat = str(Path(self.run_dir) / "predictions" / f"app-{stamp}-heatmaps")
+            args += ["--heatmaps", heat]
+        self._predict_job = {"input": input_path, "out": str(out), "heatmaps": heat}
+        self.header.setText(f"Predicting on <b>{input_path}</b> …")
+        self.predict.start(args, parse_json=False)
+        return args
+
+    def _on_predict_failed(self, message: str, details: str) -> None:
+        self.header.setText(f"<span style='color:{theme.BAD}'>Prediction failed: {message}</span>")
+        self.header.setToolTip(details)
+
+    def _on_predicted(self, _none) -> None:
+        job = self._predict_job
+        preds = read_json(Path(job["out"]))
+        if not isinstance(preds, list):
+            self._on_predict_failed("the engine wrote no predictions", job["out"])
+            return
+        self.show_predictions(preds, job["input"], job.get("heatmaps", ""))
+
+    def show_predictions(self, preds: list[dict], input_path: str, heatmap_dir: str = "") -> None:
+        resolve = resolver(input_path)
+        self.header.setText(f"Predictions on <b>{input_path}</b>: {len(preds)}")
+        if self.task == "detect":
+            dets = group_detections(preds, self.classes, resolve)
+            images = set(dets)
+            base = Path(input_path)
+            if base.is_dir():
+                images |= {str(p) for p in base.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+            elif base.is_file():
+                images.add(str(base))
+            self.stack.setCurrentWidget(self.detect)
+            self.detect.set_results(sorted(images), dets, heatmap_dir,
+                                    str(base if base.is_dir() else base.parent))
+        else:
+            self.stack.setCurrentWidget(self.classify)
+            self.classify.set_user_predictions(preds, self.classes, resolve)

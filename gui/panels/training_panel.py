@@ -1,0 +1,317 @@
+"""Model & training panel: every choice that becomes a `frelon train` flag, with its trade-off.
+
+Owns its widgets and produces a :class:`TrainOptions` (``options()``; ``options_changed`` on every
+edit). The backbone list, weights status and GPU count come from `frelon info --json`
+(``set_info``); the number of training images from the data doctor (``set_train_images``), so the
+effective LR and the LR-schedule preview are exact before Start.
+"""
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                               QLabel, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+
+from frelon.gui import theme
+from frelon.gui.lr_schedule import SCHEDULE_HELP, plan, preview
+from frelon.gui.options import DEFAULT_BACKBONE, TrainOptions, default_image_size
+from frelon.gui.panels.training_tips import TIPS
+from frelon.gui.widgets.sci_spinbox import SciSpinBox
+
+
+class TrainingPanel(QWidget):
+    options_changed = Signal(object)          # TrainOptions
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        theme.configure_pyqtgraph()
+        self._train_images = 0
+        self._weights_file = ""
+        self._backbones: dict[str, dict] = {}
+        self._cuda: list[dict] = []
+        self._building = True
+
+        self.task = QComboBox()
+        for text, value in (("Detect from data", ""), ("Classification", "classify"),
+                            ("Detection (CenterNet)", "detect")):
+            self.task.addItem(text, value)
+        self.backbone = QComboBox()
+        self.backbone.addItem(f"{DEFAULT_BACKBONE}  (checking weights…)", DEFAULT_BACKBONE)
+        self.weights_status = QLabel("Asking the engine which weights are available…")
+        self.weights_status.setWordWrap(True)
+        self.weights = QComboBox()
+        for text, value in (("ImageNet (pretrained)", "imagenet"), ("None (from scratch)", "none"),
+                            ("File…", "file")):
+            self.weights.addItem(text, value)
+        self.image_size = self._spin(0, 2048, 0, step=32)
+        self.image_size.setSpecialValueText("task default (224 / 512)")
+        self.epochs = self._spin(1, 10_000, 5)
+        self.batch = self._spin(1, 4096, 32)
+        self.lr = SciSpinBox()
+        self.lr.setValue(1e-3)
+        self.ref_batch = self._spin(1, 65_536, 256)
+        self.accumulate = self._spin(1, 1024, 1)
+        self.effective = QLabel()
+        self.effective.setWordWrap(True)
+        self.effective.setTextFormat(Qt.TextFormat.RichText)
+        self.warmup = QDoubleSpinBox()
+        self.warmup.setRange(0, 1000)
+        self.warmup.setSingleStep(0.5)
+        self.warmup.setDecimals(2)
+        self.warmup.setValue(1.0)
+        self.schedule = self._combo(["cosine", "step", "constant"])
+        self.optimizer = self._combo([("AdamW", "adamw"), ("SGD (momentum)", "sgd")])
+        self.freeze = QCheckBox("Train the head only")
+        self.augment = self._combo(["default", "light", "randaugment", "none"])
+        self.checkpointing = self._combo([("off (fastest)", "off"), ("stages (less memory)", "stages"),
+                                          ("blocks (least memory)", "blocks")])
+        self.gpus = self._spin(0, 0, 0)
+        self.gpus.setSpecialValueText("0 (CPU)")
+        self.gpu_reason = QLabel("Looking for GPUs…")
+        self.gpu_reason.setWordWrap(True)
+        self.amp = QCheckBox("Mixed precision")
+        self.lr_plot = pg.PlotWidget(background="w")
+        self.lr_plot.setMinimumHeight(130)
+        self.lr_plot.setMaximumHeight(170)
+        self.lr_plot.setLabel("left", "LR")
+        self.lr_plot.setLabel("bottom", "step")
+        self.lr_plot.showGrid(x=True, y=True, alpha=0.15)
+        self.lr_plot.setMouseEnabled(x=False, y=False)
+        self.lr_plot.hideButtons()
+        self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
+        self.lr_curve = self.lr_plot.plot([], [], pen=pg.mkPen(theme.LOSS_SMOOTH, width=2))
+        self.plan = QLabel()
+        self.plan.setWordWrap(True)
+
+        tips = [(self.task, "task"), (self.backbone, "backbone"), (self.weights, "weights"),
+                (self.image_size, "image_size"), (self.epochs, "epochs"), (self.batch, "batch"), (self.lr, "lr"),
+                (self.ref_batch, "ref_batch"), (self.accumulate, "accumulate"), (self.warmup, "warmup"),
+                (self.optimizer, "optimizer"), (self.freeze, "freeze"), (self.augment, "augment"),
+                (self.checkpointing, "checkpointing"), (self.gpus, "gpus"), (self.amp, "amp")]
+        for w, key in tips:
+            w.setToolTip(TIPS[key])
+        self.schedule.setToolTip("\n\n".join(f"{k}: {v}" for k, v in SCHEDULE_HELP.items()))
+
+        model = self._group("Model", [("Task", self.task), ("Backbone", self.backbone), ("", self.weights_status),
+                                      ("Weights", self.weights), ("Image size", self.image_size)])
+        train = self._group("Training", [("Epochs", self.epochs), ("Batch per device", self.batch),
+                                         ("Base LR", self.lr), ("Reference batch", self.ref_batch),
+                                         ("Accumulate", self.accumulate), ("Effective LR", self.effective),
+                                         ("Warmup epochs", self.warmup), ("Schedule", self.schedule),
+                                         ("Optimizer", self.optimizer), ("", self.lr_plot), ("", self.plan)])
+        regular = self._group("Regularisation", [("Freeze backbone", self.freeze), ("Augmentation", self.augment)])
+        hardware = self._group("Hardware and memory", [("GPUs", self.gpus), ("", self.gpu_reason),
+                                                       ("AMP", self.amp), ("Checkpointing", self.checkpointing)])
+        inner = QWidget()
+        col = QVBoxLayout(inner)
+        for box in (model, hardware, train, regular):
+            col.addWidget(box)
+        col.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+        for w in (self.task, self.backbone, self.schedule, self.optimizer, self.augment, self.checkpointing):
+            w.currentIndexChanged.connect(self._changed)
+        self.weights.activated.connect(self._weights_chosen)
+        for w in (self.image_size, self.epochs, self.batch, self.ref_batch, self.accumulate, self.gpus):
+            w.valueChanged.connect(self._changed)
+        self.lr.valueChanged.connect(self._changed)
+        self.warmup.valueChanged.connect(self._changed)
+        self.freeze.toggled.connect(self._changed)
+        self.amp.toggled.connect(self._changed)
+        self._building = False
+        self._update_devices()
+        self._changed()
+
+    # ---- small builders ----
+    @staticmethod
+    def _spin(lo: int, hi: int, value: int, step: int = 1) -> QSpinBox:
+        s = QSpinBox()
+        s.setRange(lo, hi)
+        s.setSingleStep(step)
+        s.setValue(value)
+        s.setKeyboardTracking(False)
+        return s
+
+    @staticmethod
+    def _combo(items) -> QComboBox:
+        c = QComboBox()
+        for item in items:
+            text, value = item if isinstance(item, tuple) else (item, item)
+            c.addItem(text, value)
+        return c
+
+    @staticmethod
+    def _group(title: str, rows) -> QGroupBox:
+        box = QGroupBox(title)
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        for label, widget in rows:
+            if label:
+                form.addRow(label, widget)
+            else:
+                form.addRow(widget)
+        return box
+
+    # ---- inputs from other panels ----
+    def set_info(self, info: dict) -> None:
+        """Fill the backbone list and the devices from `frelon info --json`."""
+        current = self.options().backbone
+        self._backbones = {b["name"]: b for b in info.get("backbones", []) if "name" in b}
+        self._building = True
+        self.backbone.clear()
+        for name, b in self._backbones.items():
+            params = b.get("params")
+            size = f"{params / 1e6:.1f} M" if params else "?"
+            status = "offline ✓" if b.get("weights_available") else "needs a download"
+            self.backbone.addItem(f"{name}  ·  {size}  ·  {status}", name)
+            self.backbone.setItemData(self.backbone.count() - 1, b.get("weights_source", ""),
+                                      Qt.ItemDataRole.ToolTipRole)
+        names = list(self._backbones)
+        pick = current if current in names else info.get("default_backbone", DEFAULT_BACKBONE)
+        if pick in names:
+            self.backbone.setCurrentIndex(names.index(pick))
+        self._cuda = list((info.get("devices") or {}).get("cuda") or [])
+        cpu = (info.get("devices") or {}).get("cpu") or {}
+        self._cpu_text = f"{cpu.get('name', 'CPU')}, {cpu.get('cores', '?')} cores"
+        self._building = False
+        self._update_devices(first=True)
+        self._changed()
+
+    def set_info_failed(self, message: str) -> None:
+        self.weights_status.setText(f"<span style='color:{theme.WARN}'>Could not ask the engine: {message}</span>")
+        self.gpu_reason.setText("Unknown (the engine did not answer); training runs on the CPU.")
+
+    def set_train_images(self, n: int) -> None:
+        self._train_images = max(0, int(n))
+        self._changed()
+
+    def set_detected_task(self, task: str) -> None:
+        """The data doctor's verdict; applied only while the task is 'Detect from data'."""
+        self._detected_task = task
+        names = {"classify": "classification", "detect": "detection"}
+        self.task.setItemText(0, f"Detect from data ({names[task]})" if task in names else "Detect from data")
+        self._changed()
+
+    # ---- output ----
+    def options(self) -> TrainOptions:
+        weights = self.weights.currentData()
+        return TrainOptions(
+            task=self.task.currentData(), backbone=self.backbone.currentData() or DEFAULT_BACKBONE,
+            weights=self._weights_file if weights == "file" and self._weights_file else
+            ("imagenet" if weights == "file" else weights),
+            image_size=self.image_size.value(), epochs=self.epochs.value(), batch_size=self.batch.value(),
+            lr=self.lr.value(), ref_batch=self.ref_batch.value(), warmup_epochs=self.warmup.value(),
+            schedule=self.schedule.currentData(), optimizer=self.optimizer.currentData(),
+            freeze_backbone=self.freeze.isChecked(), augment=self.augment.currentData(),
+            checkpointing=self.checkpointing.currentData(), gpus=self.gpus.value(),
+            accumulate=self.accumulate.value(), amp=self.amp.isChecked() and self.gpus.value() > 0)
+
+    def set_options(self, o: TrainOptions) -> None:
+        self._building = True
+        _select(self.task, o.task)
+        if self.backbone.findData(o.backbone) < 0:
+            self.backbone.addItem(o.backbone, o.backbone)
+        _select(self.backbone, o.backbone)
+        if o.weights not in ("imagenet", "none"):
+            self._weights_file = o.weights
+            _select(self.weights, "file")
+        else:
+            _select(self.weights, o.weights)
+        self.image_size.setValue(o.image_size)
+        self.epochs.setValue(o.epochs)
+        self.batch.setValue(o.batch_size)
+        self.lr.setValue(o.lr)
+        self.ref_batch.setValue(o.ref_batch)
+        self.accumulate.setValue(o.accumulate)
+        self.warmup.setValue(o.warmup_epochs)
+        _select(self.schedule, o.schedule)
+        _select(self.optimizer, o.optimizer)
+        self.freeze.setChecked(o.freeze_backbone)
+        _select(self.augment, o.augment)
+        _select(self.checkpointing, o.checkpointing)
+        self.gpus.setValue(min(o.gpus, self.gpus.maximum()))
+        self.amp.setChecked(o.amp)
+        self._building = False
+        self._changed()
+
+    # ---- reactions ----
+    def _weights_chosen(self) -> None:
+        if self.weights.currentData() == "file":
+            path, _ = QFileDialog.getOpenFileName(self, "Weights file", "",
+                                                  "Weights (*.safetensors *.pt *.pth);;All files (*)")
+            if path:
+                self._weights_file = path
+                self.weights.setItemText(2, f"File: {path.rsplit('/', 1)[-1]}")
+            elif not self._weights_file:
+                _select(self.weights, "imagenet")
+        self._changed()
+
+    def _update_devices(self, first: bool = False) -> None:
+        n = len(self._cuda)
+        self.gpus.setMaximum(n)
+        self.gpus.setEnabled(n > 0)
+        if n == 0:
+            cpu = getattr(self, "_cpu_text", "")
+            if cpu:
+                self.gpu_reason.setText(f"No CUDA GPU found, so training runs on the CPU ({cpu}).")
+        else:
+            names = ", ".join(f"{g.get('name', 'GPU')} ({theme.human_bytes(g.get('total_memory'))})" for g in self._cuda)
+            self.gpu_reason.setText(f"{n} GPU{'s' if n > 1 else ''}: {names}")
+            if first and self.gpus.value() == 0:
+                self.gpus.setValue(1)
+
+    def _changed(self, *_) -> None:
+        if self._building:
+            return
+        o = self.options()
+        on_gpu = o.gpus > 0
+        self.amp.setEnabled(on_gpu)
+        self.amp.setToolTip(TIPS["amp"] if on_gpu else "Mixed precision needs a GPU: the engine refuses it on the CPU.")
+        self._show_weights_status(o.backbone)
+        task = o.task or getattr(self, "_detected_task", "") or "classify"
+        size = o.image_size or default_image_size(task)
+        self.effective.setText(
+            f"<b>{o.effective_lr:.4g}</b> = {o.lr:.4g} × {o.global_batch} ÷ {o.ref_batch}<br>"
+            f"<small>global batch {o.global_batch} = {o.batch_size} per device × {o.world_size} "
+            f"device{'s' if o.world_size > 1 else ''} × {o.accumulate} accumulation</small>")
+        spe = o.steps_per_epoch(self._train_images)
+        total, warm = plan(spe, o.epochs, o.warmup_epochs)
+        steps, lrs = preview(total, o.effective_lr, warm, o.schedule)
+        self.lr_curve.setData(steps, lrs)
+        images = f"{self._train_images} training images" if self._train_images else "training images unknown yet"
+        self.plan.setText(f"<small>{images} → {_n(spe, 'step')} per epoch, {_n(total, 'step')}, "
+                          f"warmup {_n(warm, 'step')}; images {size}×{size}</small>")
+        self.options_changed.emit(o)
+
+    def lr_preview(self) -> tuple[list[int], list[float]]:
+        x, y = self.lr_curve.getData()
+        return ([] if x is None else list(x)), ([] if y is None else list(y))
+
+    def _show_weights_status(self, name: str) -> None:
+        b = self._backbones.get(name)
+        if b is None:
+            return
+        source = str(b.get("weights_source") or "")
+        if b.get("weights_available"):
+            text = f"<span style='color:{theme.OK}'>✓ ImageNet weights available offline</span>"
+        else:
+            text = (f"<span style='color:{theme.WARN}'>⚠ ImageNet weights need a download</span> "
+                    "(or choose Weights → File…)")
+        self.weights_status.setText(text)
+        self.weights_status.setToolTip(source)
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _select(combo: QComboBox, value) -> None:
+    i = combo.findData(value)
+    if i >= 0:
+        combo.setCurrentIndex(i)

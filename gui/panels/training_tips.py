@@ -1,0 +1,38 @@
+"""The tooltips of the Model & training panel: what each choice does and what it costs."""
+
+TIPS = {
+    "task": "Classification: one label per image (class sub-folders).\nDetection: boxes around objects "
+            "(COCO, VOC or YOLO), trained as a CenterNet on the chosen backbone.\n'Detect from data' lets the "
+            "data doctor decide.",
+    "backbone": "The pretrained network the model is built on. Larger backbones are more accurate but slower "
+                "and need more memory. Only backbones marked 'offline' work without a download.",
+    "weights": "ImageNet: start from pretrained weights (fine-tuning; far better with few images).\n"
+               "None: random initialisation (needs much more data and epochs).\nFile: your own weights.",
+    "image_size": "Images are resized to this side. Larger sees finer detail but costs memory and time "
+                  "roughly with the square of the size.",
+    "epochs": "Passes over the training images. More epochs can fit better but can also over-fit a small set.",
+    "batch": "Images per step on each device. Larger batches use more memory; the LR is scaled with the "
+             "global batch (see effective LR), so results stay comparable.",
+    "lr": "Base learning rate at the reference batch. The effective LR is scaled linearly with the global "
+          "batch (Goyal et al., 2017). Arrows halve / double it.",
+    "ref_batch": "The batch size the base LR is meant for. Effective LR = base LR × global batch ÷ reference batch.",
+    "accumulate": "Sum gradients over N steps before updating: a larger global batch without more memory, "
+                  "at the cost of fewer updates per epoch.",
+    "warmup": "Epochs over which the LR rises linearly from about 0 to the effective LR. Longer warmup "
+              "protects pretrained weights from the first noisy updates; needed more with large batches.",
+    "optimizer": "AdamW: robust default for fine-tuning.\nSGD with momentum: sometimes better final accuracy, "
+                 "more sensitive to the LR.",
+    "freeze": "Train the new head only; the backbone (and its BatchNorm statistics) stays as pretrained. "
+              "Much faster and less memory, good with very few images; usually less accurate.",
+    "augment": "default: random resized crop, flip, colour jitter (good for most photos).\nlight: crop and flip "
+               "only.\nrandaugment: stronger, for larger sets that over-fit.\nnone: no augmentation (over-fits fast).",
+    "checkpointing": "Gradient checkpointing: keep fewer activations and recompute them in the backward pass.\n"
+                     "off: fastest, most memory.\nstages: recompute each stage, a large cut in activation memory "
+                     "for about a third more compute.\nblocks: recompute each block, the least memory, slowest.",
+    "gpus": "More GPUs: each takes its own batch, so the global batch grows with the count and the "
+            "effective LR grows proportionally (with warmup to keep it stable). Runs through torchrun.\n"
+            "0 = train on the CPU.",
+    "amp": "Mixed precision (bf16, else fp16): about half the activation memory and faster on recent GPUs; "
+           "a small risk of numerical trouble. GPU only.",
+}
+

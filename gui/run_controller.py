@@ -1,0 +1,95 @@
+"""Starts, stops and resumes training runs; keeps the live run's history. No widgets here.
+
+Owns one :class:`EngineProcess` and the :class:`RunHistory` it feeds. Panels listen to its signals
+(MainWindow connects them); the command line it builds is the one in docs/DESIGN.md:
+`frelon train <options> --events - --control stdin`, or `frelon train --resume RUN_DIR ...`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from frelon import events as ev
+from frelon.gui.engine_process import EngineProcess, Outcome
+from frelon.gui.options import TrainOptions
+from frelon.gui.run_history import RunHistory
+
+STREAM_FLAGS = ["--events", "-", "--control", "stdin"]
+
+
+class RunController(QObject):
+    history_reset = Signal(object)        # a new RunHistory (a new or resumed run)
+    event = Signal(dict)
+    log = Signal(str, str)                # level ("info" | "warning" | "error" | "stderr" | "stdout"), text
+    running_changed = Signal(bool)
+    finished = Signal(object)             # Outcome
+
+    def __init__(self, parent: QObject | None = None, **process_options):
+        super().__init__(parent)
+        self.engine = EngineProcess(self, **process_options)
+        self.engine.event.connect(self._on_event)
+        self.engine.log_line.connect(lambda stream, text: self.log.emit(stream, text))
+        self.engine.started.connect(lambda: self.running_changed.emit(True))
+        self.engine.finished.connect(self._on_finished)
+        self.history = RunHistory()
+        self.run_dir = ""
+        self.last_outcome: Outcome | None = None
+        self.last_args: list[str] = []
+
+    def is_running(self) -> bool:
+        return self.engine.is_running()
+
+    def start(self, options: TrainOptions) -> list[str]:
+        args = ["train", *options.to_flags(), *STREAM_FLAGS]
+        self._launch(args, RunHistory())
+        return args
+
+    def resume(self, run_dir: str, epochs: int | None = None) -> list[str]:
+        """Continue a stopped or crashed run; its past events are reloaded so the plots continue."""
+        args = ["train", "--resume", run_dir] + (["--epochs", str(epochs)] if epochs else []) + STREAM_FLAGS
+        history = RunHistory()
+        events_file = Path(run_dir) / "events.jsonl"
+        if events_file.is_file():
+            for e in ev.read_file(events_file):
+                history.add(e)
+        self.run_dir = run_dir
+        self._launch(args, history)
+        return args
+
+    def stop(self) -> None:
+        self.engine.stop()
+
+    def shutdown(self) -> None:
+        """The app is closing: stop the engine and wait for it (escalating), so no orphan remains."""
+        self.engine.shutdown(stop_ms=60_000, term_ms=5_000)
+
+    def _launch(self, args: list[str], history: RunHistory) -> None:
+        self.history = history
+        self.last_args = args
+        self.history_reset.emit(history)
+        self.log.emit("info", "$ frelon " + " ".join(_quote(a) for a in args))
+        self.engine.start(args)
+
+    def _on_event(self, event: dict) -> None:
+        self.history.add(event)
+        kind = event.get("type")
+        if kind == "run_started" and event.get("run_dir"):
+            self.run_dir = str(event["run_dir"])
+        elif kind == "log":
+            self.log.emit(str(event.get("level", "info")), str(event.get("message", "")))
+        elif kind == "error":
+            self.log.emit("error", f"{event.get('kind', 'error')}: {event.get('message', '')}")
+        self.event.emit(event)
+
+    def _on_finished(self, outcome: Outcome) -> None:
+        self.last_outcome = outcome
+        if outcome.run_dir:
+            self.run_dir = outcome.run_dir
+        self.log.emit("info" if outcome.ok else "error", outcome.describe().split("\n")[0])
+        self.running_changed.emit(False)
+        self.finished.emit(outcome)
+
+
+def _quote(arg: str) -> str:
+    return f"'{arg}'" if (" " in arg or not arg) else arg

@@ -1,0 +1,1 @@
+"""Reusable widgets (no knowledge of runs or the engine): charts, viewers, dialogs."""

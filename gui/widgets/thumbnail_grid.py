@@ -1,0 +1,104 @@
+"""A grid of image thumbnails with captions, and boxes drawn on them for detection sets.
+
+Pictures are decoded a few at a time from a timer, so a folder of thousands never freezes the
+window; items appear as they load. Double-click emits the picture's path.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem
+
+from frelon.gui import theme
+from frelon.gui.images import read_image
+
+PER_TICK = 6
+
+
+@dataclass
+class Thumb:
+    path: str
+    caption: str
+    tooltip: str = ""
+    color: str = ""                      # caption/border colour ("" = none)
+    boxes: list = field(default_factory=list)   # [(x, y, w, h, label, colour)] in full-image pixels
+
+
+class ThumbnailGrid(QListWidget):
+    activated_path = Signal(str)
+
+    def __init__(self, parent=None, side: int = 128):
+        super().__init__(parent)
+        self.side = side
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setIconSize(QSize(side, side))
+        self.setGridSize(QSize(side + 16, side + 36))
+        self.setUniformItemSizes(True)
+        self.setWordWrap(True)
+        self.setSpacing(4)
+        self._queue: list[tuple[QListWidgetItem, Thumb]] = []
+        self._timer = QTimer(self)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._load_some)
+        self.itemDoubleClicked.connect(lambda item: self.activated_path.emit(item.data(Qt.ItemDataRole.UserRole)))
+
+    def set_thumbs(self, thumbs: list[Thumb]) -> None:
+        self.clear()
+        self._queue = []
+        blank = QPixmap(self.side, self.side)
+        blank.fill(QColor("#eeeeee"))
+        for t in thumbs:
+            item = QListWidgetItem(QIcon(blank), t.caption)
+            item.setData(Qt.ItemDataRole.UserRole, t.path)
+            item.setToolTip(t.tooltip or t.path)
+            if t.color:
+                item.setForeground(QColor(t.color))
+            self.addItem(item)
+            self._queue.append((item, t))
+        if self._queue:
+            self._timer.start()
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def _load_some(self) -> None:
+        for _ in range(PER_TICK):
+            if not self._queue:
+                self._timer.stop()
+                return
+            item, thumb = self._queue.pop(0)
+            item.setIcon(QIcon(self._render(thumb)))
+
+    def _render(self, t: Thumb) -> QPixmap:
+        image, full = read_image(t.path, self.side * 2)
+        if image.isNull():
+            pm = QPixmap(self.side, self.side)
+            pm.fill(QColor("#f3d6d6"))
+            p = QPainter(pm)
+            p.drawText(pm.rect(), Qt.AlignmentFlag.AlignCenter, "unreadable")
+            p.end()
+            return pm
+        pm = QPixmap.fromImage(image).scaled(self.side, self.side, Qt.AspectRatioMode.KeepAspectRatio,
+                                             Qt.TransformationMode.SmoothTransformation)
+        if t.boxes or t.color:
+            p = QPainter(pm)
+            scale = pm.width() / max(1, full.width())
+            for x, y, w, h, _label, colour in t.boxes:
+                p.setPen(QPen(QColor(colour), 2))
+                p.drawRect(int(x * scale), int(y * scale), max(1, int(w * scale)), max(1, int(h * scale)))
+            if t.color:
+                p.setPen(QPen(QColor(t.color), 4))
+                p.drawRect(pm.rect().adjusted(2, 2, -2, -2))
+            p.end()
+        return pm
+
+
+def class_colour(classes: list[str], name: str) -> str:
+    try:
+        return theme.PALETTE[classes.index(name) % len(theme.PALETTE)]
+    except ValueError:
+        return "#444444"

@@ -1,0 +1,46 @@
+"""A real short CPU run started from the app: the engine trains on the bundled sample for two
+steps, the plots fill, the run ends with run_finished, and its results load."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from frelon.gui.main_window import MainWindow
+
+SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "sample" / "classify"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the engine needs torch"),
+    pytest.mark.skipif(not SAMPLE.is_dir(), reason="assets/sample/classify is missing"),
+]
+
+
+def test_real_cpu_run_from_the_gui(qtbot, tmp_path, monkeypatch):
+    monkeypatch.delenv("FRELON_GUI_ENGINE", raising=False)        # the real `python -m frelon`
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")                     # a tiny model: one thread, no spinning
+    w = MainWindow(str(tmp_path / "runs"), ask_engine=False)
+    qtbot.addWidget(w)
+    w.show()
+    w.data_panel.set_path(str(SAMPLE), check=False)
+    p = w.training_panel
+    p.epochs.setValue(1)
+    p.image_size.setValue(32)
+    p.batch.setValue(4)
+    w.extra_flags = ("--max-steps", "2", "--workers", "0")
+    seen = []
+    w.controller.event.connect(lambda e: seen.append(e["type"]))
+    with qtbot.waitSignal(w.controller.finished, timeout=180_000) as blocker:
+        w.run_panel.start.click()
+    outcome = blocker.args[0]
+    assert outcome.finish_status == "completed", outcome.describe() + "\n" + outcome.details()
+    assert seen[-1] == "run_finished" and "run_started" in seen and "step" in seen
+    w.plots_panel.refresh()
+    assert len(w.plots_panel.c_loss.xData) >= 1
+    assert len(w.plots_panel.c_lr.xData) >= 1
+    assert w.plots_panel.c_memory                                  # RSS per rank on CPU
+    assert len(w.plots_panel.c_metric.xData) == 1                  # one validation point
+    assert "accuracy" in w.results_panel.header.text()
+    assert w.results_panel.classify.matrix.matrix                  # confusion_matrix.json was read
