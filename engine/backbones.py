@@ -30,6 +30,7 @@ class Parts:
     out_channels: int                # channels of the tail's output
     pool_head: Callable[[nn.Module, torch.Tensor], torch.Tensor]  # (net, features) -> logits
     replace_head: Callable[[nn.Module, int], None]               # new classifier for N classes
+    head_attr: str                   # the attribute of `net` holding the whole ImageNet classifier
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,11 @@ class BackboneNet(nn.Module):
         if mode not in gradckpt.MODES:
             raise ConfigurationError(f"checkpointing: {mode!r} is not one of {', '.join(gradckpt.MODES)}")
         self.checkpointing = mode
+
+    def drop_head(self) -> None:
+        """Remove the ImageNet classifier (detection never uses it: unused parameters would also
+        upset DDP). Call after the weights are loaded."""
+        setattr(self.net, self._parts.head_attr, nn.Identity())
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last stage's feature map (stride 32 for every registry backbone)."""
@@ -138,6 +144,7 @@ def build_classifier(name: str, num_classes: int, weights: str = "imagenet") -> 
 def build_feature_extractor(name: str, weights: str = "imagenet") -> tuple[BackboneNet, int, dict]:
     """For detection: (module mapping images → stride-32 features, its channels, preprocessing)."""
     backbone, preprocessing = build_backbone(name, weights)
+    backbone.drop_head()
     return backbone, backbone.out_channels, preprocessing
 
 
@@ -174,7 +181,7 @@ def _cut_resnet(net) -> Parts:
     return Parts(stem=nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool),
                  stages=[list(layer) for layer in (net.layer1, net.layer2, net.layer3, net.layer4)],
                  tail=[], out_channels=net.fc.in_features,
-                 pool_head=_pool_then("fc"), replace_head=_linear_head("fc"))
+                 pool_head=_pool_then("fc"), replace_head=_linear_head("fc"), head_attr="fc")
 
 
 def _group_by_stride(blocks: list[nn.Module], strides: list[int]) -> list[list[nn.Module]]:
@@ -199,14 +206,16 @@ def _cut_mobilenet_v3(net) -> Parts:
     return Parts(stem=net.features[0],
                  stages=_group_by_stride(blocks, [_block_stride(b) for b in blocks]),
                  tail=[net.features[-1]], out_channels=net.features[-1].out_channels,
-                 pool_head=_pool_then("classifier"), replace_head=_linear_head("classifier.3"))
+                 pool_head=_pool_then("classifier"), replace_head=_linear_head("classifier.3"),
+                 head_attr="classifier")
 
 
 def _cut_efficientnet(net) -> Parts:
     # features[1..7] are torchvision's stages (Sequential of MBConv); features[8] the 1×1 head conv
     return Parts(stem=net.features[0], stages=[list(s) for s in list(net.features)[1:-1]],
                  tail=[net.features[-1]], out_channels=net.features[-1].out_channels,
-                 pool_head=_pool_then("classifier"), replace_head=_linear_head("classifier.1"))
+                 pool_head=_pool_then("classifier"), replace_head=_linear_head("classifier.1"),
+                 head_attr="classifier")
 
 
 def _cut_convnext(net) -> Parts:
@@ -217,7 +226,7 @@ def _cut_convnext(net) -> Parts:
     def pool_head(n, x):
         return n.classifier(n.avgpool(x))  # classifier = LayerNorm2d, Flatten, Linear
     return Parts(stem=f[0], stages=stages, tail=[], out_channels=net.classifier[2].in_features,
-                 pool_head=pool_head, replace_head=_linear_head("classifier.2"))
+                 pool_head=pool_head, replace_head=_linear_head("classifier.2"), head_attr="classifier")
 
 
 class _LiteBlock(nn.Module):
@@ -246,7 +255,7 @@ def _cut_efficientnet_lite(net) -> Parts:
     return Parts(stem=nn.Sequential(net._conv_stem, net._bn0, net._swish),
                  stages=_group_by_stride(blocks, strides),
                  tail=[net._conv_head, net._bn1, net._swish], out_channels=net._fc.in_features,
-                 pool_head=pool_head, replace_head=_linear_head("_fc"))
+                 pool_head=pool_head, replace_head=_linear_head("_fc"), head_attr="_fc")
 
 
 def _build_efficientnet_lite0() -> nn.Module:

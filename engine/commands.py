@@ -17,6 +17,10 @@ from .config import ConfigError, TrainConfig
 RESUMABLE = {"epochs", "gpus", "processes", "workers", "device", "checkpoint_every", "log_every",
              "log_interval", "max_steps", "out"}
 TRAIN_KEYS = set(TrainConfig.__dataclass_fields__) | {"config"}
+# `frelon train` with no --data trains on the small bundled sample: smaller batches and more
+# epochs than the defaults (made for a real folder) let it visibly learn in about a minute on a
+# CPU. Options given on the command line win. The app preselects the same (gui/settings.py).
+SAMPLE_PRESET = {"batch_size": 8, "epochs": 10, "image_size": 128}
 
 
 def _fail(message: str, hint: str = "", debug: bool = False, code: int = 1) -> int:
@@ -63,6 +67,8 @@ def cmd_train(args) -> int:
         saved = read_json(os.path.join(args.resume, "config.json"))
         cfg = C.from_dict(given, C.from_dict(saved, source=os.path.join(args.resume, "config.json")))
     else:
+        if "data" not in given and "config" not in given:
+            given = {**SAMPLE_PRESET, **given}
         cfg = C.resolve(given)
 
     launched = "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ     # started by torchrun
@@ -82,7 +88,7 @@ def cmd_train(args) -> int:
         if args.resume:
             return run_ranks(argv, world, runs_dir=None, name="", stream_events=args.events == "-",
                              control_stdin=args.control == "stdin", run_dir=args.resume)
-        name = cfg.name or f"{cfg.backbone}-{os.path.basename((cfg.data or default_sample_data()).rstrip('/'))}"
+        name = cfg.name or f"{cfg.backbone}-{os.path.basename((cfg.data or default_sample_data(cfg.task)).rstrip('/'))}"
         return run_ranks(argv, world, cfg.out, name, stream_events=args.events == "-",
                          control_stdin=args.control == "stdin")
     return _train_here(args, cfg, given)
@@ -170,7 +176,8 @@ def cmd_check(args) -> int:
     task = args.task or infer_task(args.data)
     if task == "detect":
         from .data.detection import check_detection
-        report = check_detection(args.data, val_data=args.val_data or "", val_split=args.val_split, seed=args.seed)
+        report = check_detection(args.data, val_data=args.val_data or "", val_split=args.val_split, seed=args.seed,
+                                 workers=args.workers)
     else:
         from .data.doctor import check_classification
         report, _ = check_classification(args.data, val_data=args.val_data or "", val_split=args.val_split,

@@ -36,8 +36,9 @@ def export_onnx(run: str, out: str | None = None, checkpoint: str = "best") -> d
     loaded = load_run(run, checkpoint, device="cpu")
     model = loaded.model
     if loaded.task_name == "detect":
-        from .centernet.model import CenterNetExport
-        model, outputs = CenterNetExport(model), ["heatmap", "size", "offset"]
+        from .centernet.predict import onnx_module
+        model, names = onnx_module(model)
+        outputs = list(names)
     else:
         outputs = ["logits"]
     model.eval()

@@ -50,9 +50,9 @@ class RunFailed(Exception):
         self.run_dir = run_dir
 
 
-def default_sample_data() -> str:
-    here = Path(__file__).resolve().parent.parent / "assets" / "sample" / "classify"
-    return str(here)
+def default_sample_data(task: str = "classify") -> str:
+    """The bundled sample (assets/sample/classify or /detect in the source tree)."""
+    return str(Path(__file__).resolve().parent.parent / "assets" / "sample" / ("detect" if task == "detect" else "classify"))
 
 
 def auto_workers(cfg: TrainConfig) -> int:
@@ -145,11 +145,11 @@ class Trainer:
             (self.run_dir / "predictions").mkdir(exist_ok=True)
         elif self.ranks.is_main:
             if not cfg.data:
-                self.cfg = cfg = cfg.replace(data=default_sample_data())
+                self.cfg = cfg = cfg.replace(data=default_sample_data(cfg.task))
             name = cfg.name or f"{cfg.backbone}-{Path(cfg.data).name or 'data'}"
             self.run_dir = rundir.new_run_dir(cfg.out, name).resolve()
         if not self.cfg.data:
-            self.cfg = self.cfg.replace(data=default_sample_data())
+            self.cfg = self.cfg.replace(data=default_sample_data(self.cfg.task))
         if self.ranks.is_main:
             self.writer.attach(self.run_dir / "events.jsonl")
 

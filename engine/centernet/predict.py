@@ -1,0 +1,192 @@
+"""Detection for `frelon predict`, `frelon eval` and `frelon export`: a loaded run applied to images.
+
+`predict_detection` writes nothing itself: it returns COCO results ({image_id or file_name,
+category_id, category, bbox [x, y, w, h], score}, in each image's own pixels, scores down to the
+decoder's floor) and the skipped inputs; with `draw` it saves each image with its boxes
+(class colours, labels and scores, boxes scoring at least DRAW_THRESHOLD), with `heatmaps` each
+image's heatmap (max over classes) as an 8-bit PNG of the image's own size, ready to overlay.
+`evaluate_detection` scores a run on a labelled set of any layout, classes matched by name.
+`onnx_module` is the network with plain tensor outputs for the ONNX export.
+"""
+from __future__ import annotations
+
+import colorsys
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..data.detection import safe_join
+from ..data.images import BadImage, load_rgb
+from .decode import decode_to_original
+from .model import CenterNetExport
+from .transforms import LetterboxParams, eval_transform, letterbox_params
+
+BATCH = 8
+DRAW_THRESHOLD = 0.3
+
+
+def class_colours(n: int) -> list[tuple[int, int, int]]:
+    """n well-separated colours (golden-ratio hues), the same for a class in every picture."""
+    out = []
+    for i in range(n):
+        r, g, b = colorsys.hsv_to_rgb((i * 0.618033988749895) % 1.0, 0.85, 0.95)
+        out.append((int(r * 255), int(g * 255), int(b * 255)))
+    return out
+
+
+def _key(item: dict) -> dict:
+    return {"image_id": item["image_id"]} if item.get("image_id") is not None else {"file_name": item["file_name"]}
+
+
+def _category_ids(loaded) -> list[int]:
+    ids = (loaded.info.get("detector") or {}).get("category_ids") or []
+    return ids if len(ids) == len(loaded.classes) else list(range(1, len(loaded.classes) + 1))
+
+
+def _batches(items: Iterable[dict], skipped: list[dict], transform, size: int):
+    """Batches of (item, original image, tensor, letterbox params); unreadable inputs skipped."""
+    batch: list[tuple] = []
+    for item in items:
+        if item.get("path") is None:
+            skipped.append({"path": str(item["file_name"]), "reason": "points outside the dataset folder, refused"})
+            continue
+        try:
+            image = load_rgb(item["path"])
+        except BadImage as e:
+            skipped.append({"path": str(item["file_name"]), "reason": e.reason})
+            continue
+        batch.append((item, image, transform(image), letterbox_params(image.width, image.height, size)))
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@torch.no_grad()
+def run_model(model, images: torch.Tensor, device) -> dict[str, torch.Tensor]:
+    return {k: v.float() for k, v in model(images.to(device)).items()}
+
+
+@torch.no_grad()
+def predict_detection(loaded, items: Sequence[dict], draw: str | None = None,
+                      heatmaps: str | None = None) -> tuple[list[dict], list[dict]]:
+    """(COCO results, skipped [{path, reason}]) for `items` [{path, file_name, image_id?}]."""
+    transform = eval_transform(loaded.size, loaded.mean, loaded.std)
+    ids = _category_ids(loaded)
+    results: list[dict] = []
+    skipped: list[dict] = []
+    for batch in _batches(items, skipped, transform, loaded.size):
+        outputs = run_model(loaded.model, torch.stack([b[2] for b in batch]), loaded.device)
+        dets = decode_to_original(outputs, [b[3] for b in batch])
+        for i, ((item, image, _, params), det) in enumerate(zip(batch, dets)):
+            results += detections_json(det, loaded.classes, ids, _key(item))
+            if draw:
+                save_drawing(image, det, loaded.classes, _out_path(draw, item["file_name"], ".jpg"))
+            if heatmaps:
+                save_heatmap(outputs["heatmap"][i], params, loaded.size, _out_path(heatmaps, item["file_name"], ".png"))
+    return results, skipped
+
+
+def detections_json(det, classes: Sequence[str], category_ids: Sequence[int], key: dict) -> list[dict]:
+    out = []
+    for box, score, label in zip(det.boxes.tolist(), det.scores.tolist(), det.labels.tolist()):
+        x1, y1, x2, y2 = box
+        out.append({**key, "category_id": category_ids[label], "category": classes[label],
+                    "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
+                    "score": round(float(score), 5)})
+    return out
+
+
+def _out_path(folder: str, file_name: str, suffix: str) -> Path:
+    """folder/file_name with `suffix`, never outside `folder` (file names come from the input)."""
+    target = safe_join(Path(folder), str(file_name)) or Path(folder) / Path(str(file_name)).name
+    return target.with_suffix(suffix)
+
+
+def save_drawing(image, det, classes: Sequence[str], out: Path, threshold: float = DRAW_THRESHOLD) -> None:
+    """The image with its detections scoring ≥ threshold: class-coloured boxes, label and score."""
+    from torchvision.transforms.v2.functional import pil_to_tensor, to_pil_image
+    from torchvision.utils import draw_bounding_boxes
+    keep = det.scores >= threshold
+    colours = class_colours(len(classes))
+    labels = [f"{classes[c]} {s:.2f}" for c, s in zip(det.labels[keep].tolist(), det.scores[keep].tolist())]
+    width = max(1, round(max(image.width, image.height) / 250))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not labels:
+        image.save(out, quality=92)
+        return
+    drawn = draw_bounding_boxes(pil_to_tensor(image), det.boxes[keep].cpu(), labels=labels,
+                                colors=[colours[c] for c in det.labels[keep].tolist()], width=width)
+    to_pil_image(drawn).save(out, quality=92)
+
+
+def heatmap_image(logits: torch.Tensor, params: LetterboxParams, size: int) -> torch.Tensor:
+    """(C, h, w) heatmap logits → (H, W) uint8, the max over classes at the original image's size."""
+    heat = logits.float().sigmoid().amax(0, keepdim=True)[None]            # (1, 1, h, w)
+    heat = F.interpolate(heat, size=(size, size), mode="bilinear", align_corners=False)
+    new_w = max(1, round(params.width * params.scale))
+    new_h = max(1, round(params.height * params.scale))
+    heat = heat[..., params.pad_y:params.pad_y + new_h, params.pad_x:params.pad_x + new_w]
+    heat = F.interpolate(heat, size=(params.height, params.width), mode="bilinear", align_corners=False)
+    return (heat[0, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+
+
+def save_heatmap(logits: torch.Tensor, params: LetterboxParams, size: int, out: Path) -> None:
+    from PIL import Image
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(heatmap_image(logits, params, size).numpy(), "L").save(out)
+
+
+# ---------------------------------------------------------------- evaluation on a labelled set
+
+@torch.no_grad()
+def evaluate_detection(loaded, data: str, val_data: str = "") -> dict[str, Any]:
+    """mAP, mAP@0.5 and per-class AP of a run on a labelled dataset (COCO / VOC / YOLO).
+
+    Every image of `data` counts, except when its layout has its own train / val split: then the
+    val part. Classes are matched by name; boxes of classes the model does not know are reported
+    and left out, and a class of the model absent from the data has AP None."""
+    from ..cocoeval import coco_map
+    from ..data.detection import scan_detection
+    scanned = scan_detection(data, val_data=val_data, val_split=0.0)
+    records = scanned.val or scanned.train
+    records, dropped = _relabel(records, scanned.classes, loaded.classes)
+    transform = eval_transform(loaded.size, loaded.mean, loaded.std)
+    detections, skipped = [], list(scanned.report["skipped"])
+    kept = []
+    items = [{"path": r.path, "file_name": r.file_name, "record": r} for r in records]
+    for batch in _batches(items, skipped, transform, loaded.size):
+        outputs = run_model(loaded.model, torch.stack([b[2] for b in batch]), loaded.device)
+        detections += decode_to_original(outputs, [b[3] for b in batch])
+        kept += [b[0]["record"] for b in batch]
+    metrics = coco_map(kept, detections, loaded.classes)
+    warnings = list(scanned.report["warnings"])
+    if dropped:
+        warnings.append(f"{sum(dropped.values())} box(es) of classes the model does not know were left out: "
+                        + ", ".join(f"{c} ({n})" for c, n in sorted(dropped.items())))
+    return {"task": "detect", **metrics, "images": len(kept), "classes": list(loaded.classes),
+            "layout": scanned.layout, "skipped": skipped, "warnings": warnings}
+
+
+def _relabel(records, data_classes: Sequence[str], model_classes: Sequence[str]):
+    """Records with labels re-indexed into the model's classes, and {class: boxes dropped}."""
+    index = {name: i for i, name in enumerate(model_classes)}
+    dropped: dict[str, int] = {}
+    for rec in records:
+        keep = [k for k, lab in enumerate(rec.labels) if data_classes[lab] in index]
+        for k, lab in enumerate(rec.labels):
+            if data_classes[lab] not in index:
+                dropped[data_classes[lab]] = dropped.get(data_classes[lab], 0) + 1
+        rec.boxes = [rec.boxes[k] for k in keep]
+        rec.iscrowd = [rec.iscrowd[k] for k in keep]
+        rec.labels = [index[data_classes[rec.labels[k]]] for k in keep]
+    return records, dropped
+
+
+def onnx_module(model) -> tuple[torch.nn.Module, tuple[str, ...]]:
+    """(module with outputs (heatmap probabilities, size, offset), their names) for torch.onnx.export."""
+    wrapper = CenterNetExport(model)
+    return wrapper, wrapper.output_names

@@ -1,0 +1,131 @@
+"""Object detection with CenterNet: COCO / VOC / YOLO data, a registry backbone, mAP each epoch.
+
+Data: data/detection.py's readers and report. Model: centernet/model.py on the backbone's
+last-stage features. Loss: centernet/loss.py (parts `heatmap`, `size`, `offset` go into `step`
+events). Evaluation: the validation loss, then the detections decoded in each image's own pixels
+and scored with pycocotools (`map` — AP over IoU 0.5:0.95, which picks the best checkpoint —,
+`map_50`, per-class AP). For the best epoch, every validation detection is written to
+predictions/val.json (COCO results, plus file names and class names, for the app).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import backbones
+from ..centernet import transforms as T
+from ..centernet.dataset import DetectionDataset, collate
+from ..centernet.decode import SCORE_FLOOR, TOP_K, decode_to_original
+from ..centernet.loss import centernet_loss
+from ..centernet.model import NECK_CHANNELS, STRIDE, CenterNet
+from ..distributed import all_reduce_sum, gather_objects
+from ..errors import ConfigurationError, DataError
+from ..rundir import atomic_write_json
+from .base import Evaluation, Scanned
+
+SIZE_MULTIPLE = 32      # the backbone's stride: the neck up-samples its map exactly ×8
+
+
+def check_image_size(size: int) -> None:
+    if size % SIZE_MULTIPLE:
+        up = (size // SIZE_MULTIPLE + 1) * SIZE_MULTIPLE
+        raise ConfigurationError(
+            f"--image-size {size}: detection needs a multiple of {SIZE_MULTIPLE}",
+            hint=f"use --image-size {up} (or {up - SIZE_MULTIPLE})")
+
+
+def build_detector(backbone: str, num_classes: int, weights: str = "imagenet") -> tuple[CenterNet, dict]:
+    """CenterNet on a registry backbone, and the backbone's preprocessing {mean, std, ...}."""
+    features, channels, pre = backbones.build_feature_extractor(backbone, weights)   # head dropped
+    return CenterNet(features, channels, num_classes), pre
+
+
+def _to(targets: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in targets.items()}
+
+
+class DetectTask:
+    name = "detect"
+    best_metric = "map"
+
+    def __init__(self) -> None:
+        self.category_ids: list[int] = []
+
+    def scan(self, cfg, workers: int) -> Scanned:
+        from ..data.detection import scan_detection
+        check_image_size(cfg.resolved_image_size("detect"))
+        data = scan_detection(cfg.data, val_data=cfg.val_data, val_split=cfg.val_split, seed=cfg.seed,
+                              workers=workers or None)
+        if not any(not c for rec in data.train for c in rec.iscrowd):
+            raise DataError(f"{data.root}: no object is annotated in the training images",
+                            hint="run `frelon check --data PATH --task detect` to see what was skipped")
+        self.category_ids = data.category_ids
+        return Scanned(classes=data.classes, report=data.report, train=data.train, val=data.val,
+                       extra={"layout": data.layout, "root": data.root, "category_ids": data.category_ids})
+
+    def build_model(self, cfg, classes):
+        return build_detector(cfg.backbone, len(classes), cfg.weights)
+
+    def datasets(self, scanned: Scanned, cfg, size: int, pre: dict):
+        check_image_size(size)
+        n = len(scanned.classes)
+        train = DetectionDataset(scanned.train, T.train_transform(size, pre["mean"], pre["std"], cfg.augment), n, size)
+        val = None
+        if scanned.val:
+            val = DetectionDataset(scanned.val, T.eval_transform(size, pre["mean"], pre["std"]), n, size)
+        return train, val, collate
+
+    def loss(self, model, batch, device):
+        images, targets, _ = batch
+        images = images.to(device, non_blocking=True)
+        total, parts = centernet_loss(model(images), _to(targets, device))
+        return total, parts, images.shape[0]
+
+    @torch.no_grad()
+    def evaluate(self, model, loader, device, ranks, classes) -> Evaluation:
+        loss_sum = torch.zeros(2, dtype=torch.float64, device=device)     # sum, images
+        rows = []
+        for images, targets, metas in loader:
+            outputs = model(images.to(device))
+            loss, _ = centernet_loss(outputs, _to(targets, device))
+            loss_sum += torch.tensor([float(loss) * len(metas), len(metas)], dtype=torch.float64, device=device)
+            for meta, det in zip(metas, decode_to_original(outputs, [m["letterbox"] for m in metas])):
+                rows.append((meta["index"], det.boxes.cpu(), det.scores.cpu(), det.labels.cpu()))
+        all_reduce_sum(loss_sum, ranks)
+        rows = sorted((r for part in gather_objects(rows, ranks) for r in part), key=lambda r: r[0])
+        records = loader.dataset.dataset.records
+        metrics = evaluate_detections(records, rows, classes)
+        metrics["loss"] = float(loss_sum[0] / loss_sum[1].clamp(min=1))
+        score = metrics["map"] if metrics["map"] is not None else -metrics["loss"]
+        return Evaluation(metrics=metrics, score=score, details=rows)
+
+    def write_results(self, run_dir: Path, evaluation: Evaluation, classes, val_samples) -> None:
+        from ..centernet.decode import Detections
+        from ..centernet.predict import detections_json
+        ids = self.category_ids or list(range(1, len(classes) + 1))
+        preds = []
+        for index, boxes, scores, labels in evaluation.details:
+            rec = val_samples[index]
+            key = {"image_id": rec.image_id, "file_name": rec.file_name, "path": rec.path}
+            preds += detections_json(Detections(boxes, scores, labels), classes, ids, key)
+        atomic_write_json(Path(run_dir) / "predictions" / "val.json", preds)
+
+    def model_info(self) -> dict:
+        return {"detector": {"name": "centernet", "stride": STRIDE, "neck": list(NECK_CHANNELS),
+                             "top_k": TOP_K, "score_floor": SCORE_FLOOR, "letterbox": "right-bottom",
+                             "category_ids": self.category_ids}}
+
+
+def evaluate_detections(records, rows, classes) -> dict[str, Any]:
+    """COCO metrics for rows (index, boxes, scores, labels) on records[index] (every record counts,
+    a record without a row is an image with no detection)."""
+    from ..centernet.decode import Detections
+    from ..cocoeval import coco_map
+    by_index = {r[0]: Detections(r[1], r[2], r[3]) for r in rows}
+    empty = Detections(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long))
+    dets = [by_index.get(i, empty) for i in range(len(records))]
+    metrics = coco_map(records, dets, classes)
+    metrics["images"] = len(records)
+    return metrics
