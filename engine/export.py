@@ -8,8 +8,6 @@ are written beside the model (preprocessing.json), so it can be used with nothin
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import torch
 
 from .errors import ConfigurationError, FrelonError
 from .inference import load_run
-from .rundir import atomic_write_json
+from .rundir import atomic_target, atomic_write_json
 
 TOLERANCE = 1e-3
 
@@ -43,12 +41,9 @@ def export_onnx(run: str, out: str | None = None, checkpoint: str = "best") -> d
         outputs = ["logits"]
     model.eval()
     target = Path(out) if out else loaded.run_dir / "export" / "model.onnx"
-    target.parent.mkdir(parents=True, exist_ok=True)
     size = loaded.size
     example = torch.randn(2, 3, size, size)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".onnx.tmp")
-    os.close(fd)
-    try:
+    with atomic_target(target) as tmp:      # a mismatch below leaves no file in place
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")       # the TorchScript exporter's deprecation notice
             torch.onnx.export(model, (example,), tmp, dynamo=False, input_names=["images"],
@@ -64,10 +59,6 @@ def export_onnx(run: str, out: str | None = None, checkpoint: str = "best") -> d
         if not diff <= TOLERANCE:
             raise ExportMismatch(f"the ONNX model differs from PyTorch by {diff:.3g} (tolerance {TOLERANCE})",
                                  hint="report this with the run's model.json; the export was not kept")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     pre = {"task": loaded.task_name, "classes": loaded.classes, "size": size, "mean": loaded.mean,
            "std": loaded.std, "input": "images: float32 [N, 3, size, size], RGB scaled to [0, 1] then (x - mean) / std",
            "outputs": outputs}

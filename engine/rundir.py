@@ -14,6 +14,7 @@ or a full disk during a write leaves the previous checkpoint whole.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -38,31 +39,32 @@ class CheckpointError(FrelonError):
     kind = "internal"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+@contextlib.contextmanager
+def atomic_target(path: Path):
+    """Yield a temporary path beside `path`; once the body has written it, it is flushed to disk
+    and renamed over `path` in one step. On any failure (a kill, a full disk) the temporary file
+    is removed and `path` keeps its previous content."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        yield tmp
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with _quiet():
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_target(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+
+
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode("utf-8"))
-
-
-class _quiet:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return exc[0] is not None and issubclass(exc[0], OSError)
 
 
 def new_run_dir(runs_dir: str | os.PathLike, name: str) -> Path:
@@ -144,19 +146,8 @@ def save_checkpoint(path: Path, model_state: dict[str, torch.Tensor], meta: dict
         rng_tensors, rng_meta = rng_state()
         tensors.update(rng_tensors)
         meta["rng"] = rng_meta
-    metadata = {"frelon": json.dumps(meta)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with _quiet():
-            os.unlink(tmp)
-        raise
+    with atomic_target(path) as tmp:
+        save_file(tensors, tmp, metadata={"frelon": json.dumps(meta)})
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, torch.Tensor]]:
