@@ -1,0 +1,467 @@
+"""The memory forecast behind `frelon plan` and `--batch-size auto`: measured, not guessed.
+
+How. The configured model (the real task model with random weights: the values do not change the
+memory) is put on the target device with the run's checkpointing, freezing and AMP, and trained for
+two optimizer steps at two small batch sizes, exactly as the training loop does it: the task's own
+loss, the engine's optimizer and param groups, `accumulate` micro-batches, zero_grad(set_to_none).
+Each phase of a step has its peak measured:
+
+    forward_backward   activations, gradients, optimizer state, the batch
+    optimizer          the optimizer's state and the temporaries of its update
+    checkpoint         (CPU only) the copies `rundir.save_checkpoint` makes of model and optimizer
+
+and fitted as peak(b) = fixed + per_sample · b. The forecast at batch b is the largest phase; the
+largest batch that fits is the largest b whose forecast stays under the budget less a safety margin.
+
+Where the peak comes from. CUDA: `torch.cuda.max_memory_allocated` (reset before each phase).
+CPU: every allocation and free the torch profiler records (`profile_memory=True`), summed in time
+order from the bytes live when it started (parameters and buffers). Both count tensor memory; the
+process's own code, the CUDA context and the allocator's cache are what the margin is for.
+
+With several ranks, each rank also holds DDP's gradient buckets: one flat copy of the trainable
+gradients (DistributedDataParallel's default, gradient_as_bucket_view=False). A one-rank DDP skips
+them, so they cannot be measured in one process: they are added as that exact byte count. CPU ranks
+share the machine's RAM, so on CPU the budget is divided by the number of ranks.
+"""
+from __future__ import annotations
+
+import bisect
+import contextlib
+import gc
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .config import ConfigError, TrainConfig
+from .errors import ConfigurationError, OutOfMemory
+
+MEASURED_BATCHES = (4, 12)       # two small batches; the wider apart, the truer the slope
+FALLBACK_BATCHES = ((2, 6), (2, 3))   # when the first pair does not fit (BatchNorm needs 2)
+SAFETY_MARGIN = 0.10             # of the budget, kept free (allocator cache, fragmentation, code)
+MAX_BATCH = 1024                 # the largest batch the forecast proposes
+STEPS = 2                        # step 2 runs with the optimizer state that step 1 created
+_MARK = "frelon.plan."
+_OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3, "tb": 1000 ** 4,
+          "kib": 1024, "mib": 1024 ** 2, "gib": 1024 ** 3, "tib": 1024 ** 4}
+
+
+# ---------------------------------------------------------------- budgets
+
+def parse_budget(text: str | int | float) -> int:
+    """'8GiB', '512MiB', '2.5GB', '1000000' (bytes) -> bytes. Decimal GB/MB/kB, binary GiB/MiB/KiB."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*", str(text))
+    unit = m.group(2).lower() if m else None
+    if not m or unit not in _UNITS:
+        raise ConfigError(f"budget: {text!r} is not a memory size "
+                          "(examples: 8GiB, 512MiB, 2.5GB, 1000000 for bytes)")
+    value = int(float(m.group(1)) * _UNITS[unit])
+    if value <= 0:
+        raise ConfigError(f"budget: must be more than 0 bytes, got {text!r}")
+    return value
+
+
+def default_budget(device: torch.device) -> tuple[int, str]:
+    """(bytes, what they are): the GPU's free memory, or the RAM available on the CPU."""
+    if device.type == "cuda":
+        gc.collect()
+        torch.cuda.empty_cache()
+        free, _ = torch.cuda.mem_get_info(device)
+        return free, f"free memory of {torch.cuda.get_device_name(device)}"
+    import psutil
+    return psutil.virtual_memory().available, "available RAM"
+
+
+# ---------------------------------------------------------------- peak meters
+
+class _CudaMeter:
+    """Peak bytes per phase from the caching allocator's statistics."""
+
+    def __init__(self, device: torch.device, live_before: int):
+        self.device, self.base = device, live_before
+        self.peaks: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def session(self):
+        yield
+
+    @contextlib.contextmanager
+    def phase(self, name: str):
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        yield
+        torch.cuda.synchronize(self.device)
+        peak = torch.cuda.max_memory_allocated(self.device) - self.base
+        self.peaks[name] = max(self.peaks.get(name, 0), peak)
+
+
+class _CpuMeter:
+    """Peak bytes per phase from the torch profiler's allocation events (CPU tensors)."""
+
+    def __init__(self, live_at_start: int):
+        self.live = live_at_start
+        self.peaks: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def session(self):
+        from torch.profiler import ProfilerActivity, profile
+        os.environ.setdefault("KINETO_LOG_LEVEL", "5")     # keep kineto's chatter off stderr
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            yield
+        for name, peak in phase_peaks(prof, self.live, _MARK).items():
+            self.peaks[name] = max(self.peaks.get(name, 0), peak)
+
+    def phase(self, name: str):
+        return torch.profiler.record_function(_MARK + name)
+
+
+def phase_peaks(prof, live_at_start: int, prefix: str = "") -> dict[str, int]:
+    """{range name without prefix: peak live CPU bytes inside it} for the profiler's
+    record_function ranges named `prefix…`; "" = the whole session under key "all"."""
+    cpu = torch.autograd.DeviceType.CPU
+    events = prof.profiler.kineto_results.events()
+    memory = sorted((e.start_ns(), e.nbytes()) for e in events
+                    if e.name() == "[memory]" and e.device_type() == cpu)
+    times = [t for t, _ in memory]
+    levels, level = [], live_at_start
+    for _, nbytes in memory:
+        level += nbytes
+        levels.append(level)
+    windows = [(e.name()[len(prefix):], e.start_ns(), e.end_ns()) for e in events
+               if prefix and e.name().startswith(prefix)]
+    if not prefix:
+        windows = [("all", -1, math.inf)]
+    peaks: dict[str, int] = {}
+    for name, start, end in windows:
+        i0, i1 = bisect.bisect_right(times, start), bisect.bisect_right(times, end)
+        at_start = levels[i0 - 1] if i0 > 0 else live_at_start
+        peaks[name] = max([peaks.get(name, 0), at_start, *levels[i0:i1]])
+    return peaks
+
+
+def storage_bytes(tensors) -> int:
+    """Bytes of the distinct storages behind `tensors` (shared storage counted once)."""
+    seen, total = set(), 0
+    for t in tensors:
+        if t is None:
+            continue
+        s = t.untyped_storage()
+        if s.data_ptr() not in seen:
+            seen.add(s.data_ptr())
+            total += s.nbytes()
+    return total
+
+
+# ---------------------------------------------------------------- the measured steps
+
+def resolve_task(cfg: TrainConfig) -> str:
+    if cfg.task:
+        return cfg.task
+    from .tasks import infer_task
+    from .train import default_sample_data
+    return infer_task(cfg.data or default_sample_data())
+
+
+def class_count(cfg: TrainConfig, task: str) -> int:
+    """The number of classes of the configured data (detection: its heatmap has one map per class)."""
+    from .train import default_sample_data
+    data = cfg.data or default_sample_data()
+    if task == "detect":
+        from .data.detection import scan_detection
+        return len(scan_detection(data, val_data=cfg.val_data, val_split=cfg.val_split, seed=cfg.seed).classes)
+    from .data.classify import find_layout
+    root = Path(find_layout(data, cfg.val_data).train_root)
+    return max(2, sum(1 for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")))
+
+
+def build_model(cfg: TrainConfig, task: str, num_classes: int) -> nn.Module:
+    """The model the run would train, with random weights, checkpointing and freezing applied."""
+    from .tasks import get_task
+    from .train import _freeze_body
+    try:
+        task_obj = get_task(task)
+    except ImportError as e:
+        raise ConfigurationError(f"the {task} task is not available in this installation ({e})",
+                                 hint="use --task classify") from None
+    model, _ = task_obj.build_model(cfg.replace(weights="none"), [f"c{i}" for i in range(num_classes)])
+    model.set_checkpointing(cfg.checkpointing)
+    if cfg.freeze_backbone:
+        _freeze_body(model)
+    return model
+
+
+def synthetic_batch(task: str, batch: int, size: int, num_classes: int):
+    """A batch shaped like the task's loader output (classify: images, labels; detect: + targets)."""
+    g = torch.Generator().manual_seed(0)
+    images = torch.randn(batch, 3, size, size, generator=g)
+    if task != "detect":
+        return images, torch.randint(0, num_classes, (batch,), generator=g)
+    from .centernet.targets import collate_targets, encode
+    out = size // 4
+    box = torch.tensor([[size * 0.25, size * 0.25, size * 0.75, size * 0.6]])
+    targets = [encode(box, torch.tensor([i % num_classes]), num_classes, (out, out)) for i in range(batch)]
+    return images, collate_targets(targets), [{} for _ in range(batch)]
+
+
+@dataclass
+class Run:
+    """What the measured steps share."""
+    cfg: TrainConfig
+    task: str
+    size: int
+    num_classes: int
+    device: torch.device
+    model: nn.Module
+    base_bytes: int = 0        # CUDA: bytes allocated before the model (not the run's)
+
+
+def _training_steps(run: Run, batch_size: int, meter, with_checkpoint: bool) -> None:
+    """STEPS optimizer steps at `batch_size` as the training loop runs them, phases measured."""
+    from .tasks import get_task
+    from .train import _amp, _optimizer, _train_mode
+    from . import rundir
+    cfg, task = run.cfg, get_task(run.task)
+    autocast, scaler = _amp(cfg, run.device)
+    micro = min(cfg.accumulate, 2)     # from the 2nd micro-batch on, gradients are alive in forward
+    _train_mode(run.model, cfg.freeze_backbone)
+    try:
+        with meter.session():
+            batch = synthetic_batch(run.task, batch_size, run.size, run.num_classes)
+            optimizer = _optimizer(cfg, run.model)
+            for _ in range(STEPS):
+                with meter.phase("forward_backward"):
+                    for _ in range(micro):
+                        with autocast():
+                            loss, _, _ = task.loss(run.model, batch, run.device)
+                        scaled = loss / cfg.accumulate
+                        (scaler.scale(scaled) if scaler else scaled).backward()
+                        del loss, scaled
+                with meter.phase("optimizer"):
+                    if scaler:
+                        scaler.step(optimizer)
+                        scaler.update()
+                    else:
+                        optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+            if with_checkpoint:
+                with tempfile.TemporaryDirectory() as tmp, meter.phase("checkpoint"):
+                    rundir.save_checkpoint(Path(tmp) / "last.safetensors", run.model.state_dict(),
+                                           {"plan": True}, optimizer, with_rng=True)
+            del optimizer, batch
+    finally:
+        run.model.zero_grad(set_to_none=True)      # also after an out-of-memory error
+        gc.collect()
+
+
+def measure(run: Run, batch_sizes=MEASURED_BATCHES, checkpoint_phase: bool | None = None) -> dict[str, list[int]]:
+    """{phase: [peak bytes at each batch size]} on the run's device. The checkpoint save's copies
+    live on the CPU: by default they are measured for CPU runs only, and since they depend on the
+    batch only through the batch itself (alive at epoch end), once, at the last size."""
+    cuda = run.device.type == "cuda"
+    if checkpoint_phase is None:
+        checkpoint_phase = not cuda
+    if cuda:
+        gc.collect()
+        torch.cuda.empty_cache()
+    peaks: dict[str, list[int]] = {}
+    for i, b in enumerate(batch_sizes):
+        if cuda:
+            meter = _CudaMeter(run.device, run.base_bytes)
+        else:
+            meter = _CpuMeter(storage_bytes([*run.model.parameters(), *run.model.buffers()]))
+        _training_steps(run, b, meter, with_checkpoint=checkpoint_phase and i == len(batch_sizes) - 1)
+        for name, value in meter.peaks.items():
+            peaks.setdefault(name, []).append(value)
+    return peaks
+
+
+@dataclass(frozen=True)
+class Fit:
+    """peak(b) = fixed + per_sample · b, in bytes."""
+    fixed: float
+    per_sample: float
+
+    def at(self, b: int) -> int:
+        return int(round(self.fixed + self.per_sample * b))
+
+    def largest_under(self, usable: float) -> float:
+        if self.fixed + self.per_sample > usable:
+            return 0
+        return math.inf if self.per_sample <= 0 else math.floor((usable - self.fixed) / self.per_sample)
+
+
+def fit_phases(peaks: dict[str, list[int]], batch_sizes, input_bytes_per_sample: int) -> dict[str, Fit]:
+    """A line through each phase's two peaks; a phase measured once grows with the batch tensor only."""
+    fits = {}
+    for name, values in peaks.items():
+        if len(values) >= 2:
+            (b0, p0), (b1, p1) = (batch_sizes[0], values[0]), (batch_sizes[-1], values[-1])
+            k = max(0.0, (p1 - p0) / (b1 - b0))
+            fits[name] = Fit(p1 - k * b1, k)
+        else:
+            k = float(input_bytes_per_sample)
+            fits[name] = Fit(values[0] - k * batch_sizes[-1], k)
+    return fits
+
+
+def _ddp_bucket_bytes(model: nn.Module, world_size: int) -> int:
+    if world_size <= 1:
+        return 0
+    return sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+
+
+# ---------------------------------------------------------------- the forecast
+
+@dataclass
+class Forecast:
+    fits: dict[str, Fit]
+    extra: int                 # bytes every phase carries besides what was measured (DDP buckets)
+    measured: dict[str, list[int]]
+    batch_sizes: tuple[int, ...]
+
+    def peak(self, b: int) -> tuple[int, str]:
+        """(forecast peak bytes at batch b, the phase that makes it)."""
+        name = max(self.fits, key=lambda n: self.fits[n].at(b))
+        return self.fits[name].at(b) + self.extra, name
+
+    def largest_batch(self, usable: float) -> int:
+        b = min(f.largest_under(usable - self.extra) for f in self.fits.values())
+        return int(min(b, MAX_BATCH))
+
+
+def prepare(cfg: TrainConfig, device: torch.device) -> Run:
+    """The configured model on `device`, ready to be measured (random weights, global RNG untouched)."""
+    from .train import _check_device_options
+    _check_device_options(cfg, device)
+    task = resolve_task(cfg)
+    size = cfg.resolved_image_size(task)
+    if task == "detect":
+        from .tasks.detect import check_image_size
+        check_image_size(size)
+    n = class_count(cfg, task)
+    base = torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(0)
+        model = build_model(cfg, task, n).to(device)
+    return Run(cfg, task, size, n, device, model, base)
+
+
+def forecast(cfg: TrainConfig, device: torch.device) -> tuple[Forecast, Run]:
+    """Measure the configured run on `device` (see the module docstring)."""
+    run = prepare(cfg, device)
+    for sizes in (MEASURED_BATCHES, *FALLBACK_BATCHES):
+        try:
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                measured = measure(run, sizes)
+            break
+        except (_OOM, RuntimeError) as e:
+            if not _is_out_of_memory(e) or sizes == FALLBACK_BATCHES[-1]:
+                raise
+            _release(device)
+    fits = fit_phases(measured, sizes, input_bytes_per_sample=3 * run.size * run.size * 4)
+    return Forecast(fits, _ddp_bucket_bytes(run.model, cfg.world_size), measured, sizes), run
+
+
+def _is_out_of_memory(e: BaseException) -> bool:
+    text = str(e).lower()
+    return isinstance(e, _OOM) or "out of memory" in text or "not enough memory" in text \
+        or "can't allocate memory" in text
+
+
+def _release(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _device_label(device: torch.device) -> tuple[str, str]:
+    if device.type == "cuda":
+        return str(device), torch.cuda.get_device_name(device)
+    import platform
+    return "cpu", platform.processor() or platform.machine()
+
+
+def _method(device: torch.device, world_size: int, batch_sizes) -> str:
+    how = ("torch.cuda.max_memory_allocated per phase" if device.type == "cuda" else
+           "the torch profiler's CPU allocation events (profile_memory=True) summed in time order per "
+           "phase, from the parameters' and buffers' bytes; the checkpoint save's copies included")
+    ranks = (f"; + DDP gradient buckets (one copy of the trainable gradients) for {world_size} ranks"
+             + ("; the RAM budget is shared by the ranks" if device.type == "cpu" else "")) if world_size > 1 else ""
+    return (f"measured: {STEPS} training steps (task loss, backward, optimizer) at batch "
+            f"{' and '.join(map(str, batch_sizes))} with random weights on {device.type}; peak from "
+            f"{how}; each phase fitted as fixed + per_sample * batch, forecast = the largest phase; "
+            f"largest batch keeps {SAFETY_MARGIN:.0%} of the budget free{ranks}")
+
+
+@dataclass(frozen=True)
+class Budget:
+    total: int                 # bytes: the --budget, or the device's free memory
+    source: str
+    usable: float              # per rank, less the safety margin
+
+
+def resolve_budget(budget: str | int | None, device: torch.device, world_size: int) -> Budget:
+    """Read before the measurement allocates anything: the free memory is the run's to take."""
+    if budget is not None:
+        total, source = parse_budget(budget), "--budget"
+    else:
+        total, source = default_budget(device)
+    sharing = world_size if device.type == "cpu" else 1      # CPU ranks share the RAM
+    return Budget(total, source, total * (1 - SAFETY_MARGIN) / sharing)
+
+
+def plan_memory(cfg: TrainConfig, budget: str | int | None = None) -> dict:
+    """`frelon plan --json`: the forecast peak per device and the largest batch within the budget."""
+    from . import distributed as D
+    device = D.pick_device(cfg.device, cfg.gpus)
+    limit = resolve_budget(budget, device, cfg.world_size)
+    fc, run = forecast(cfg, device)
+    task, size, classes = run.task, run.size, run.num_classes
+    del run
+    _release(device)
+    max_batch = fc.largest_batch(limit.usable)
+    batch = max_batch if cfg.batch_size == "auto" else int(cfg.batch_size)
+    peak, phase = fc.peak(max(1, batch))
+    dev, name = _device_label(device)
+    return {
+        "device": dev, "device_name": name, "backbone": cfg.backbone, "task": task,
+        "image_size": size, "num_classes": classes, "checkpointing": cfg.checkpointing,
+        "amp": cfg.amp, "world_size": cfg.world_size, "batch_size": batch,
+        "predicted_peak_bytes": peak, "fixed_bytes": int(fc.fits[phase].fixed) + fc.extra,
+        "per_sample_bytes": int(fc.fits[phase].per_sample), "peak_phase": phase,
+        "phases": {k: {"fixed_bytes": int(f.fixed), "per_sample_bytes": int(f.per_sample)}
+                   for k, f in fc.fits.items()},
+        "measured": {"batch_sizes": list(fc.batch_sizes), "peak_bytes": fc.measured},
+        "ddp_bucket_bytes": fc.extra, "budget_bytes": limit.total, "budget_source": limit.source,
+        "safety_margin": SAFETY_MARGIN, "max_batch_size": max_batch,
+        "method": _method(device, cfg.world_size, fc.batch_sizes),
+    }
+
+
+def auto_batch_size(cfg: TrainConfig, device: torch.device, budget: str | int | None = None) -> int:
+    """`--batch-size auto`: the largest per-device batch whose forecast fits (every rank agrees on
+    the smallest of their answers). Raises OutOfMemory when not even a batch of 1 fits."""
+    import torch.distributed as dist
+    limit = resolve_budget(budget, device, cfg.world_size)
+    fc, run = forecast(cfg.replace(batch_size=1), device)
+    del run
+    _release(device)
+    best = fc.largest_batch(limit.usable)
+    if dist.is_available() and dist.is_initialized():
+        agreed = torch.tensor([best], dtype=torch.int64, device=device if device.type == "cuda" else "cpu")
+        dist.all_reduce(agreed, op=dist.ReduceOp.MIN)
+        best = int(agreed)
+    if best < 1:
+        peak, _ = fc.peak(1)
+        raise OutOfMemory(f"--batch-size auto: even a batch of 1 needs about {peak / 2**30:.2f} GiB, "
+                          f"more than the {limit.usable / 2**30:.2f} GiB usable of {limit.source} "
+                          f"({limit.total / 2**30:.2f} GiB, {SAFETY_MARGIN:.0%} kept free)",
+                          hint="use a smaller --image-size or backbone, --checkpointing stages, or --amp on a GPU")
+    return best
