@@ -96,6 +96,10 @@ def main(argv=None) -> int:
         import torch
         torch.set_num_threads(args.threads)
     wanted = [s.strip().upper() for s in args.only.split(",") if s.strip()]
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if args.device == "cpu" and not args.threads and load > cores / 2:
+        print(f"[bench] warning: load average {load:.1f} on {cores} cores: other processes will preempt "
+              "torch's threads and the ratios will swing; --threads 1 steadies them", file=sys.stderr)
     started = time.perf_counter()
     results: list[Figure] = []
     for fid, fn in figures().items():

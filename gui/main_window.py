@@ -42,6 +42,7 @@ class MainWindow(QMainWindow):
         self.info = JsonCommand(self)
         self.data_panel = DataPanel(sample=app_settings.sample_dataset())
         self.training_panel = TrainingPanel()
+        self.training_panel.forecast.set_flags(lambda: self.current_options().to_flags())
         self.run_panel = RunPanel()
         self.plots_panel = PlotsPanel()
         self.results_panel = ResultsPanel()

@@ -16,6 +16,7 @@ from frelon.gui import theme
 from frelon.gui.lr_schedule import SCHEDULE_HELP, plan, preview
 from frelon.gui.options import DEFAULT_BACKBONE, TrainOptions, default_image_size
 from frelon.gui.panels.training_tips import TIPS
+from frelon.gui.widgets.memory_forecast import MemoryForecast
 from frelon.gui.widgets.sci_spinbox import SciSpinBox
 
 
@@ -70,6 +71,8 @@ class TrainingPanel(QWidget):
         self.gpu_reason = QLabel("Looking for GPUs…")
         self.gpu_reason.setWordWrap(True)
         self.amp = QCheckBox("Mixed precision")
+        # the main window gives the forecast the whole command line (data folder included)
+        self.forecast = MemoryForecast(lambda: self.options().to_flags())
         self.lr_plot = pg.PlotWidget(background="w")
         self.lr_plot.setMinimumHeight(130)
         self.lr_plot.setMaximumHeight(170)
@@ -101,7 +104,8 @@ class TrainingPanel(QWidget):
                                          ("Optimizer", self.optimizer), ("", self.lr_plot), ("", self.plan)])
         regular = self._group("Regularisation", [("Freeze backbone", self.freeze), ("Augmentation", self.augment)])
         hardware = self._group("Hardware and memory", [("GPUs", self.gpus), ("", self.gpu_reason),
-                                                       ("AMP", self.amp), ("Checkpointing", self.checkpointing)])
+                                                       ("AMP", self.amp), ("Checkpointing", self.checkpointing),
+                                                       ("Memory", self.forecast)])
         inner = QWidget()
         col = QVBoxLayout(inner)
         for box in (model, hardware, train, regular):
@@ -270,6 +274,7 @@ class TrainingPanel(QWidget):
         if self._building:
             return
         o = self.options()
+        self.forecast.mark_stale()
         on_gpu = o.gpus > 0
         self.amp.setEnabled(on_gpu)
         self.amp.setToolTip(TIPS["amp"] if on_gpu else "Mixed precision needs a GPU: the engine refuses it on the CPU.")
