@@ -129,3 +129,16 @@ def test_efficientnet_lite0_weights_ship_with_the_package():
     assert spec.weights.available()
     model, pre = backbones.build_classifier("efficientnet_lite0", 2, weights="imagenet")
     assert pre["mean"] == [0.5, 0.5, 0.5] and pre["std"] == [0.5, 0.5, 0.5]
+
+
+def test_info_lists_every_backbone_and_the_devices():
+    import json
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "frelon", "info", "--json"], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    info = json.loads(out)
+    assert [b["name"] for b in info["backbones"]] == NAMES
+    lite = next(b for b in info["backbones"] if b["name"] == "efficientnet_lite0")
+    assert lite["weights_available"] and lite["default"] and info["default_backbone"] == "efficientnet_lite0"
+    assert info["devices"]["cpu"]["cores"] >= 1 and isinstance(info["devices"]["cuda"], list)
