@@ -254,7 +254,7 @@ class MainWindow(QMainWindow):
         self.plots_panel.set_compare(hb)
         self.tabs.setCurrentWidget(self.plots_panel)
 
-    # ---- window events ----
+    # ---- window events: a folder dropped anywhere on the window (data panel included) ----
     def dragEnterEvent(self, event) -> None:
         if dropped_path(event.mimeData()):
             event.acceptProposedAction()

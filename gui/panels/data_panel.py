@@ -86,7 +86,6 @@ class DataPanel(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.status)
         layout.addWidget(split, 1)
-        self.setAcceptDrops(True)
 
     @staticmethod
     def _table(headers: list[str]) -> QTableWidget:
@@ -120,16 +119,6 @@ class DataPanel(QWidget):
         if check:
             self.status.setText(f"Checking <b>{path}</b> … (every picture is decoded once)")
             self.check.start(["check", "--data", path, "--json"])
-
-    def dragEnterEvent(self, event) -> None:
-        if dropped_path(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:
-        path = dropped_path(event.mimeData())
-        if path:
-            self.set_path(path)
-            event.acceptProposedAction()
 
     # ---- the report ----
     def _on_failed(self, message: str, details: str) -> None:
