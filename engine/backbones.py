@@ -111,17 +111,10 @@ class Classifier(nn.Module):
     def set_checkpointing(self, mode: str) -> None:
         self.backbone.set_checkpointing(mode)
 
-    def head_parameters(self) -> list[nn.Parameter]:
-        body = {id(p) for m in self._body_modules() for p in m.parameters()}
-        return [p for p in self.parameters() if id(p) not in body]
-
-    def _body_modules(self) -> list[nn.Module]:
-        parts = self.backbone._parts
-        return [parts.stem, *(b for s in parts.stages for b in s), *parts.tail]
-
     def body_modules(self) -> list[nn.Module]:
         """Everything but the new head: what --freeze-backbone freezes."""
-        return self._body_modules()
+        parts = self.backbone._parts
+        return [parts.stem, *(b for s in parts.stages for b in s), *parts.tail]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone._parts.pool_head(self.backbone.net, self.backbone.features(x))

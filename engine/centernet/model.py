@@ -95,10 +95,6 @@ class CenterNet(nn.Module):
         """What --freeze-backbone freezes: the pretrained backbone."""
         return [self.backbone]
 
-    def head_parameters(self) -> list[nn.Parameter]:
-        """The parameters trained from scratch: neck and heads."""
-        return [*self.neck.parameters(), *self.heads.parameters()]
-
 
 class CenterNetExport(nn.Module):
     """The network with plain tensor outputs for ONNX: (heatmap probabilities, size, offset).

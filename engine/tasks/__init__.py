@@ -16,8 +16,5 @@ def get_task(name: str):
 
 def infer_task(data: str) -> str:
     """'detect' when the data looks like COCO / VOC / YOLO, else 'classify'."""
-    try:
-        from ..data.detection import detect_layout
-    except ImportError:
-        return "classify"
+    from ..data.detection import detect_layout
     return "detect" if detect_layout(data) else "classify"
