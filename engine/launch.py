@@ -38,35 +38,39 @@ def launch_command(argv: list[str], nproc: int, run_dir: str | None, multinode: 
     return cmd
 
 
-def _root_cause(stderr_lines: list[str]) -> list[str]:
-    """The lines of torchrun's failure summary about the first rank that failed."""
-    for i, line in enumerate(stderr_lines):
-        if "Root Cause" in line:
-            return stderr_lines[i:]
-    return stderr_lines
+def _failures(stderr_lines: list[str]) -> list[tuple[int, int]]:
+    """(rank, exit code) of every failed rank in torchrun's summary, its "Root Cause" first."""
+    def parse(lines):
+        found, rank = [], None
+        for line in lines:
+            m = re.search(r"\brank\s*:\s*(\d+)", line)
+            if m:
+                rank = int(m.group(1))
+            m = re.search(r"exitcode\s*:\s*(-?\d+)", line)
+            if m and rank is not None:
+                found.append((rank, int(m.group(1))))
+                rank = None
+        return found
+    root = next((i for i, line in enumerate(stderr_lines) if "Root Cause" in line), len(stderr_lines))
+    return parse(stderr_lines[root:]) + parse(stderr_lines[:root])
 
 
-def _failed_rank(stderr_lines: list[str]) -> str | None:
-    """torchrun's summary names the rank: '  rank      : 1 (local_rank: 1)'."""
-    for line in _root_cause(stderr_lines):
-        m = re.search(r"\brank\s*:\s*(\d+)", line)
-        if m:
-            return m.group(1)
-    return None
+def _culprit(stderr_lines: list[str]) -> tuple[int, int] | None:
+    """The rank that brought the run down. A rank killed by a signal other than the SIGTERM torchrun
+    sends to the survivors comes first: the others' errors (a lost peer in a collective) follow
+    from it, even when torchrun happened to observe one of them first."""
+    failures = _failures(stderr_lines)
+    killed = [f for f in failures if f[1] < 0 and f[1] != -signal.SIGTERM]
+    return (killed or failures or [None])[0]
 
 
-def _exit_detail(stderr_lines: list[str]) -> str:
-    for line in _root_cause(stderr_lines):
-        m = re.search(r"exitcode\s*:\s*(-?\d+)", line)
-        if m:
-            code = int(m.group(1))
-            if code < 0:
-                try:
-                    return f"killed by {signal.Signals(-code).name}"
-                except ValueError:
-                    return f"killed by signal {-code}"
-            return f"exit code {code}"
-    return "ended"
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def _last_event_type(events_path: Path) -> str | None:
@@ -141,13 +145,15 @@ def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stre
     time.sleep(0.1)
     if code != 0 and _last_event_type(events_path) != "run_finished":
         lines = list(tail)
-        rank = _failed_rank(lines)
+        culprit = _culprit(lines)
+        rank = culprit[0] if culprit else None
         who = f"rank {rank}" if rank is not None else "a rank"
+        how = _describe_exit(culprit[1]) if culprit else "ended"
         writer_lines = [
             events.make("error", kind="distributed",
-                        message=f"{who} of {nproc} failed ({_exit_detail(lines)}); the other ranks were stopped",
+                        message=f"{who} of {nproc} failed ({how}); the other ranks were stopped",
                         hint=f"see the messages above; continue from the last checkpoint with: frelon train --resume {run_dir}",
-                        traceback="\n".join(lines[-40:]), rank=int(rank) if rank is not None else None),
+                        traceback="\n".join(lines[-40:]), rank=rank),
             events.make("run_finished", status="failed", epochs_done=None, best=None,
                         duration_s=time.time() - started, run_dir=str(run_dir)),
         ]
