@@ -12,7 +12,7 @@ Registering a backbone is one `@register` function that builds the network and s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -38,7 +38,7 @@ class BackboneSpec:
     name: str
     build: Callable[[], nn.Module]          # the bare network, random weights
     cut: Callable[[nn.Module], Parts]
-    weights: "WeightsSource"                # where its ImageNet weights come from
+    weights: Any                            # weights.TorchvisionWeights or weights.PackageWeights
     params: int                             # parameter count with the 1000-way head
 
 

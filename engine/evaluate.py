@@ -6,7 +6,6 @@ that names them; classes of the run missing from the set are simply not reported
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 from torch.utils.data import DataLoader
 

@@ -40,3 +40,12 @@ def make_colour_folder(root: Path, per_class: int = 10, size=(40, 48), classes=(
             a = (rng.normal(0, 35, (*size, 3)) + colours[c]).clip(0, 255).astype("uint8")
             Image.fromarray(a).save(root / c / f"{i:03d}.png")
     return root
+
+
+def recording_writer():
+    """(an EventWriter writing no file or stream, the list of events it emits) for in-process runs."""
+    from frelon.engine.control import EventWriter
+    emitted: list[dict] = []
+    writer = EventWriter()
+    writer.echo = emitted.append
+    return writer, emitted

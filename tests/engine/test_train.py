@@ -4,17 +4,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from frelon.engine.config import from_dict
-from frelon.engine.control import EventWriter
 from frelon.engine.train import RunFailed, run_training
 
-from runhelp import TINY, events_of, only_run, run_cli
+from runhelp import TINY, events_of, only_run, recording_writer, run_cli
 
 
 def test_cli_run_writes_events_and_run_folder(colour_data, tmp_path):
@@ -49,9 +47,7 @@ def test_cli_run_writes_events_and_run_folder(colour_data, tmp_path):
 
 def _train(cfg, stop_after=None, resume=None, overrides=None):
     """In-process run; returns (events, result). `stop_after` = stop once that many steps are done."""
-    emitted = []
-    writer = EventWriter()
-    writer.echo = emitted.append
+    writer, emitted = recording_writer()
     state = {"steps": 0}
 
     def should_stop():
@@ -167,9 +163,7 @@ def test_config_file_with_an_unknown_key_names_it(colour_data, tmp_path):
 def test_a_diverging_run_stops_with_a_nan_error(colour_data, tmp_path):
     cfg = from_dict(dict(data=str(colour_data), image_size=32, batch_size=4, weights="none", workers=0,
                          epochs=3, backbone="resnet18", optimizer="sgd", lr=1e12, ref_batch=4, out=str(tmp_path)))
-    emitted = []
-    writer = EventWriter()
-    writer.echo = emitted.append
+    writer, emitted = recording_writer()
     with pytest.raises(RunFailed, match="loss became"):
         run_training(cfg, writer, lambda: False)
     error = next(e for e in emitted if e["type"] == "error")

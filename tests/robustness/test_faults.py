@@ -15,11 +15,10 @@ import torch
 from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-from runhelp import TINY, events_of, make_colour_folder, only_run  # noqa: E402
+from runhelp import TINY, events_of, make_colour_folder, only_run, recording_writer  # noqa: E402
 
 from frelon.engine import rundir  # noqa: E402
 from frelon.engine.config import from_dict  # noqa: E402
-from frelon.engine.control import EventWriter  # noqa: E402
 from frelon.engine.train import RunFailed, run_training  # noqa: E402
 
 
@@ -110,9 +109,7 @@ def test_a_full_disk_is_a_clear_error_and_keeps_the_previous_checkpoint(data, tm
         return real_save(tensors, filename, metadata=metadata)
 
     monkeypatch.setattr(rundir, "save_file", fills_up)
-    emitted = []
-    writer = EventWriter()
-    writer.echo = emitted.append
+    writer, emitted = recording_writer()
     with pytest.raises(RunFailed, match="No space left on device"):
         run_training(cfg, writer, lambda: False)
     error = next(e for e in emitted if e["type"] == "error")
@@ -135,9 +132,7 @@ def test_out_of_memory_retries_with_half_the_batch_and_the_same_global_batch(dat
     monkeypatch.setattr(ClassifyTask, "loss", loss)
     cfg = from_dict(dict(data=str(data), image_size=32, batch_size=8, weights="none", workers=0, epochs=2,
                          backbone="resnet18", out=str(tmp_path / "runs"), log_interval=0))
-    emitted = []
-    writer = EventWriter()
-    writer.echo = emitted.append
+    writer, emitted = recording_writer()
     result = run_training(cfg, writer, lambda: False)
     assert result["status"] == "completed"
     warnings = [e["message"] for e in emitted if e["type"] == "log" and "out of memory" in e["message"]]
