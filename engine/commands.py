@@ -17,10 +17,6 @@ from .config import ConfigError, TrainConfig
 RESUMABLE = {"epochs", "gpus", "processes", "workers", "device", "checkpoint_every", "log_every",
              "log_interval", "max_steps", "out"}
 TRAIN_KEYS = set(TrainConfig.__dataclass_fields__) | {"config"}
-# `frelon train` with no --data trains on the small bundled sample: smaller batches and more
-# epochs than the defaults (made for a real folder) let it visibly learn in about a minute on a
-# CPU. Options given on the command line win. The app preselects the same (gui/settings.py).
-SAMPLE_PRESET = {"batch_size": 8, "epochs": 10, "image_size": 128}
 
 
 def _fail(message: str, hint: str = "", debug: bool = False, code: int = 1) -> int:
@@ -33,7 +29,8 @@ def _fail(message: str, hint: str = "", debug: bool = False, code: int = 1) -> i
 def run_command(args) -> int:
     from .errors import FrelonError
     handler = {"train": cmd_train, "check": cmd_check, "info": cmd_info, "predict": cmd_predict,
-               "eval": cmd_eval, "export": cmd_export, "plan": cmd_plan}[args.command]
+               "eval": cmd_eval, "export": cmd_export, "plan": cmd_plan,
+               "lr-find": cmd_lr_find}[args.command]
     try:
         return handler(args)
     except ConfigError as e:
@@ -65,10 +62,8 @@ def cmd_train(args) -> int:
                               f"{', '.join('--' + k.replace('_', '-') for k in unknown)}")
         from .rundir import read_json
         saved = read_json(os.path.join(args.resume, "config.json"))
-        cfg = C.from_dict(given, C.from_dict(saved, source=os.path.join(args.resume, "config.json")))
+        cfg = C.from_dict(given, C.from_saved(saved, source=os.path.join(args.resume, "config.json")))
     else:
-        if "data" not in given and "config" not in given:
-            given = {**SAMPLE_PRESET, **given}
         cfg = C.resolve(given)
 
     launched = "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ     # started by torchrun
@@ -153,7 +148,8 @@ def _human_line(event: dict) -> None:
     t = event["type"]
     if t == "run_started":
         line = (f"training {event['backbone']} ({event['task']}) on {event['device']}, {len(event['classes'])} classes, "
-                f"global batch {event['global_batch']}, effective LR {event['effective_lr']:.3g}, "
+                f"global batch {event['global_batch']}, effective LR {event.get('lr_rule') or format(event['effective_lr'], '.3g')}"
+                f" (new parts ×{event.get('head_lr_mult', 1):g}), "
                 f"{event['total_steps']} steps -> {event['run_dir']}")
     elif t == "data_report":
         counts = {s: v.get("images") for s, v in event["splits"].items()}
@@ -258,4 +254,25 @@ def cmd_plan(args) -> int:
     else:
         for k, v in result.items():
             print(f"{k}: {v}")
+    return 0
+
+
+def cmd_lr_find(args) -> int:
+    from . import config as C
+    from .lr_find import lr_find
+    cfg = C.resolve(_given_train_options(args))
+
+    def progress(step: int, lr: float, loss: float) -> None:
+        if not args.json and (step % 10 == 0 or step == 1):
+            print(f"step {step}: lr {lr:.3g}, smoothed loss {loss:.4f}", file=sys.stderr)
+
+    result = lr_find(cfg, steps=args.steps, start_lr=args.start_lr, end_lr=args.end_lr, progress=progress)
+    if args.json:
+        _json_out(result)
+    else:
+        s = result["suggestion"]
+        print(f"suggested effective LR {s['effective_lr']:.3g} at global batch {result['global_batch']} "
+              f"({result['optimizer']}, {result['rule']}): --lr {s['lr']:.3g}\n"
+              f"swept {result['steps']} steps from {result['start_lr']:.3g} to {result['end_lr']:.3g} "
+              f"({result['stopped']}); lowest loss at {result['min_loss']['effective_lr']:.3g}")
     return 0

@@ -12,6 +12,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Union
 
+from frelon import lr_policy
+from frelon.choices import CHOICES
+from frelon.lr_policy import HEAD_LR_MULT
+
 
 class ConfigError(ValueError):
     """A bad option: the message names the key and the problem."""
@@ -23,11 +27,12 @@ class TrainConfig:
     task: str = ""                      # classify | detect; "" = inferred from the data
     backbone: str = "efficientnet_lite0"
     weights: str = "imagenet"           # imagenet | none | FILE
-    image_size: int = 0                 # 0 = the task's default (224 classify, 512 detect)
-    epochs: int = 5
-    batch_size: Union[int, str] = 32    # per device; "auto" = largest that fits (frelon plan)
-    lr: float = 1e-3                    # base LR at ref_batch
-    ref_batch: int = 256
+    image_size: int = 0                 # 0 = from the data (auto_image_size)
+    epochs: int = 10
+    batch_size: Union[int, str] = 16    # per device; "auto" = largest that fits (frelon plan)
+    lr: float = 0.0                     # base LR at ref_batch; 0 = the optimizer's own (frelon/lr_policy.py)
+    ref_batch: int = 0                  # 0 = the optimizer's own
+    head_lr_mult: float = HEAD_LR_MULT  # the new parts (head, CenterNet neck + heads) train at this × the LR
     warmup_epochs: float = 1.0
     schedule: str = "cosine"            # cosine | step | constant
     optimizer: str = "adamw"            # adamw | sgd
@@ -40,6 +45,8 @@ class TrainConfig:
     sync_bn: bool = False
     amp: bool = False
     augment: str = "default"            # default | light | randaugment | none
+    flip: str = "auto"                  # horizontal flip in augmentation: auto (off for mirror-asymmetric classes) | on | off
+    detector: str = "ttf"               # ttf (lateral neck, dense box regression) | centernet (the paper's ResNet variant)
     random_erasing: float = 0.0
     val_data: str = ""
     val_split: float = 0.2
@@ -58,16 +65,19 @@ class TrainConfig:
     def world_size(self) -> int:
         return self.gpus if self.gpus > 1 else max(1, self.processes)
 
-    def resolved_image_size(self, task: str) -> int:
-        return self.image_size or (512 if task == "detect" else 224)
+    def resolved_image_size(self, task: str, median_size: list[int] | None = None) -> int:
+        """`image_size`, or for 0 the size derived from the data (`auto_image_size`); without the
+        data's sizes, the task's largest automatic size (224 classify, 512 detect)."""
+        return self.image_size or auto_image_size(task, median_size)
 
     def global_batch(self, world_size: int | None = None) -> int:
         ws = self.world_size if world_size is None else world_size
         return int(self.batch_size) * ws * self.accumulate
 
     def effective_lr(self, world_size: int | None = None) -> float:
-        """Linear scaling rule: LR grows with the global batch (Goyal et al. 2017)."""
-        return self.lr * self.global_batch(world_size) / self.ref_batch
+        """The pretrained body's peak LR for this global batch: frelon/lr_policy.py's rule for the
+        optimizer (square root for AdamW, linear for SGD)."""
+        return lr_policy.effective_lr(self.optimizer, self.global_batch(world_size), self.lr, self.ref_batch)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -76,16 +86,23 @@ class TrainConfig:
         return validate(dataclasses.replace(self, **changes))
 
 
-_CHOICES = {
-    "task": ("", "classify", "detect"),
-    "schedule": ("cosine", "step", "constant"),
-    "optimizer": ("adamw", "sgd"),
-    "checkpointing": ("off", "stages", "blocks"),
-    "augment": ("default", "light", "randaugment", "none"),
-    "device": ("auto", "cpu", "cuda"),
-}
-_POSITIVE = ("epochs", "ref_batch", "accumulate", "log_every")
-_NON_NEGATIVE = ("gpus", "checkpoint_every", "max_steps", "image_size")
+# --image-size 0: the training images' typical size, rounded up to a multiple of 32, within these
+# bounds. Up-sampling small pictures to 224 px costs (224/side)² the compute and adds no detail;
+# large photos are brought down to the usual fine-tuning resolution. Classification looks at the
+# short side (what the centre crop keeps), detection at the long side (what the letterbox keeps).
+AUTO_IMAGE_SIZE = {"classify": (64, 224), "detect": (128, 512)}
+
+
+def auto_image_size(task: str, median_size: list[int] | None = None) -> int:
+    low, high = AUTO_IMAGE_SIZE["detect" if task == "detect" else "classify"]
+    if not median_size:
+        return high
+    side = min(median_size) if task != "detect" else max(median_size)
+    return min(high, max(low, -(-int(side) // 32) * 32))
+
+
+_POSITIVE = ("epochs", "accumulate", "log_every")
+_NON_NEGATIVE = ("gpus", "checkpoint_every", "max_steps", "image_size", "ref_batch")
 
 
 def _coerce(name: str, typ: Any, value: Any) -> Any:
@@ -107,7 +124,7 @@ def _coerce(name: str, typ: Any, value: Any) -> Any:
 
 
 def validate(cfg: TrainConfig) -> TrainConfig:
-    for key, allowed in _CHOICES.items():
+    for key, allowed in CHOICES.items():
         if getattr(cfg, key) not in allowed:
             raise ConfigError(f"{key}: {getattr(cfg, key)!r} is not one of {', '.join(a for a in allowed if a)}")
     for key in _POSITIVE:
@@ -126,8 +143,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"val_split: must be in [0, 1), got {cfg.val_split}")
     if not 0.0 <= cfg.random_erasing <= 1.0:
         raise ConfigError(f"random_erasing: a probability in [0, 1], got {cfg.random_erasing}")
-    if cfg.lr <= 0:
-        raise ConfigError(f"lr: must be positive, got {cfg.lr}")
+    if cfg.lr < 0:
+        raise ConfigError(f"lr: must be positive (or 0 for the optimizer's own), got {cfg.lr}")
+    if cfg.head_lr_mult <= 0:
+        raise ConfigError(f"head_lr_mult: must be positive, got {cfg.head_lr_mult}")
     if cfg.log_interval < 0:
         raise ConfigError(f"log_interval: must not be negative, got {cfg.log_interval}")
     if cfg.warmup_epochs < 0:
@@ -147,6 +166,15 @@ def from_dict(values: dict[str, Any], base: TrainConfig | None = None, source: s
             raise ConfigError(f"{source}: unknown key {raw_key!r}{hint}")
         changes[key] = _coerce(key, known[key].type, value)
     return validate(dataclasses.replace(base or TrainConfig(), **changes))
+
+
+# What a run folder's config.json meant when a key did not exist yet: read old runs as they trained.
+LEGACY = {"detector": "centernet", "head_lr_mult": 1.0, "flip": "on"}
+
+
+def from_saved(values: dict[str, Any], source: str) -> TrainConfig:
+    """A run folder's config.json as a config; keys added since it was written take their old meaning."""
+    return from_dict({**LEGACY, **values}, source=source)
 
 
 def load_file(path: str | os.PathLike) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import from_dict
+from .config import from_saved
 from .errors import DataError
 from .rundir import load_checkpoint, read_json
 from .tasks import get_task
@@ -50,7 +50,7 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto"
         raise DataError(f"{run_dir}: not a Frelon run folder (no model.json)",
                         hint="pass the folder that `frelon train` printed, e.g. runs/20260101-120000-…")
     info = read_json(run_dir / "model.json")
-    cfg = from_dict(read_json(run_dir / "config.json"), source=str(run_dir / "config.json"))
+    cfg = from_saved(read_json(run_dir / "config.json"), source=str(run_dir / "config.json"))
     ckpt = run_dir / "checkpoints" / f"{checkpoint}.safetensors"
     if checkpoint == "best" and not ckpt.is_file():
         ckpt = run_dir / "checkpoints" / "last.safetensors"       # a run stopped before any evaluation

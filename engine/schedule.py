@@ -1,10 +1,11 @@
 """The learning rate as a pure function of the step (nanoGPT's `get_lr(it)`, in Frelon's terms).
 
-Linear warmup from peak/(W+1) to the peak over the first W steps, then one of:
+Linear warmup from peak/(W+1) to the peak over the first W steps (`--warmup-epochs`, at most a
+quarter of the run: frelon/lr_policy.py's `warmup_steps`), then one of:
 - cosine: half a cosine from the peak down to 0 at the last step;
 - step: ×0.1 after a third and again after two thirds of the steps that follow the warmup;
 - constant: the peak.
-The peak is the effective LR of the linear scaling rule (`TrainConfig.effective_lr`). Because the
+The peak is the effective LR of the optimizer's batch rule (`TrainConfig.effective_lr`). Because the
 LR depends on nothing but the step and the plan, a resumed run follows the same curve, and a run
 extended with `--resume RUN --epochs N` follows the curve it would have had if planned with N epochs.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+from frelon.lr_policy import warmup_steps
 
 
 @dataclass(frozen=True)
@@ -31,8 +34,7 @@ class Plan:
     def for_run(cls, peak_lr: float, steps_per_epoch: int, epochs: int, warmup_epochs: float,
                 schedule: str) -> "Plan":
         total = max(1, steps_per_epoch * epochs)
-        warmup = min(total - 1, round(warmup_epochs * steps_per_epoch)) if total > 1 else 0
-        return cls(peak_lr, total, max(0, warmup), schedule)
+        return cls(peak_lr, total, warmup_steps(total, steps_per_epoch, warmup_epochs), schedule)
 
 
 def lr_at(step: int, plan: Plan) -> float:

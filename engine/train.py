@@ -21,9 +21,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from frelon import lr_policy
+
 from . import distributed as D
 from . import memory, rundir, schedule
-from .config import TrainConfig, from_dict
+from .config import TrainConfig, from_dict, from_saved
 from .control import EventWriter
 from .errors import ConfigurationError, FrelonError, NonFiniteLoss, OutOfMemory
 from .sampling import Seeded, ShardSampler, TrainSampler
@@ -80,20 +82,27 @@ def _train_mode(model: nn.Module, frozen: bool) -> None:
             m.eval()
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """No weight decay on norms and biases (1-D tensors), as usual for AdamW fine-tuning."""
-    decay, no_decay = [], []
+def _param_groups(cfg: TrainConfig, model: nn.Module) -> list[dict]:
+    """Four groups: the pretrained body and the new parts (× `head_lr_mult`, as `lr_scale`), each
+    split into weights and norms/biases (1-D tensors), which get no weight decay (usual for AdamW
+    fine-tuning). A body trained from scratch (`--weights none`) is new too: one LR for all."""
+    body = {id(p) for m in model.body_modules() for p in m.parameters()}
+    head_scale = cfg.head_lr_mult if cfg.weights != "none" else 1.0
+    groups = {}
     for p in model.parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if not p.requires_grad:
+            continue
+        scale = 1.0 if id(p) in body else head_scale
+        decay = cfg.weight_decay if p.ndim > 1 else 0.0
+        groups.setdefault((scale, decay), []).append(p)
+    return [{"params": ps, "weight_decay": decay, "lr_scale": scale} for (scale, decay), ps in groups.items()]
 
 
 def _optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    groups = _param_groups(model, cfg.weight_decay)
+    groups = _param_groups(cfg, model)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+        return torch.optim.SGD(groups, lr=cfg.effective_lr(), momentum=0.9, nesterov=True)
+    return torch.optim.AdamW(groups, lr=cfg.effective_lr())
 
 
 def _check_device_options(cfg: TrainConfig, device: torch.device) -> None:
@@ -138,7 +147,7 @@ class Trainer:
         if self.resume_dir is not None:
             self.run_dir = self.resume_dir = self.resume_dir.resolve()
             saved = rundir.read_json(self.resume_dir / "config.json")
-            self.cfg = from_dict(self.resume_overrides, from_dict(saved, source=str(self.resume_dir / "config.json")))
+            self.cfg = from_dict(self.resume_overrides, from_saved(saved, source=str(self.resume_dir / "config.json")))
         elif self.given_run_dir is not None:
             self.run_dir = self.given_run_dir
             (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -179,7 +188,8 @@ class Trainer:
         model, self.preprocessing = self.task.build_model(cfg.replace(weights=weights), self.classes)
         if self.resume_dir:
             self.preprocessing = rundir.read_json(self.run_dir / "model.json")["preprocessing"]
-        self.image_size = cfg.resolved_image_size(task_name)
+        self.image_size = cfg.resolved_image_size(task_name, self.scanned.report.get("median_size"))
+        self.cfg = cfg = cfg.replace(image_size=self.image_size)     # config.json records the size used
         model.set_checkpointing(cfg.checkpointing)
         if cfg.freeze_backbone:
             _freeze_body(model)
@@ -242,7 +252,7 @@ class Trainer:
         if getattr(self, "resumed_from", None) and self.resumed_from["world_size_before"] != self.ranks.world_size:
             epochs_done = p.epoch + p.batch_in_epoch / max(1, spe * cfg.accumulate)
             offset = p.step - round(epochs_done * spe)
-        warmup = min(total - 1, round(cfg.warmup_epochs * spe)) if total > 1 else 0
+        warmup = lr_policy.warmup_steps(total, spe, cfg.warmup_epochs)
         return schedule.Plan(self.effective_lr, total, warmup, cfg.schedule, offset=offset)
 
     def _write_run_files(self) -> None:
@@ -277,6 +287,8 @@ class Trainer:
             backbone=self.cfg.backbone, classes=self.classes, world_size=self.ranks.world_size,
             device=str(self.ranks.device) if self.ranks.device.type == "cpu" else torch.cuda.get_device_name(self.ranks.device),
             effective_lr=self.effective_lr, global_batch=self.global_batch,
+            lr_rule=lr_policy.formula(self.cfg.optimizer, self.global_batch, self.cfg.lr, self.cfg.ref_batch),
+            head_lr_mult=max(g.get("lr_scale", 1.0) for g in self.optimizer.param_groups),
             batch_per_device=self.batch, accumulate=self.cfg.accumulate,
             steps_per_epoch=self.steps_per_epoch, total_steps=self.plan.end_step,
             warmup_steps=self.plan.warmup_steps, lr_schedule=schedule.curve(self.plan),
@@ -330,7 +342,7 @@ class Trainer:
 
     def _optimizer_step(self, lr: float) -> None:
         for g in self.optimizer.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_scale", 1.0)
         if self.scaler:
             self.scaler.step(self.optimizer)
             self.scaler.update()

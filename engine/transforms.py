@@ -2,7 +2,8 @@
 
 Training (`--augment`): default = random resized crop + horizontal flip + colour jitter (the usual
 fine-tuning recipe for a small labelled set); light = resize + flip; randaugment = crop + flip +
-RandAugment; none = the evaluation pipeline. `--random-erasing P` adds RandomErasing after
+RandAugment; none = the evaluation pipeline. The flip is left out when `flip` is False (`--flip`,
+data/mirror.py: off by itself for digits, letters, text and signs). `--random-erasing P` adds RandomErasing after
 normalisation. Evaluation: resize the short side to size/0.875, centre crop (ImageNet practice).
 Normalisation is always the one the chosen weights were trained with (model.json's mean / std).
 """
@@ -23,13 +24,15 @@ def eval_transform(size: int, mean, std) -> v2.Compose:
                        *_to_tensor(mean, std)])
 
 
-def train_transform(size: int, mean, std, augment: str = "default", random_erasing: float = 0.0) -> v2.Compose:
+def train_transform(size: int, mean, std, augment: str = "default", random_erasing: float = 0.0,
+                    flip: bool = True) -> v2.Compose:
     if augment == "none":
         return eval_transform(size, mean, std)
+    mirror = [v2.RandomHorizontalFlip()] if flip else []
     if augment == "light":
-        ops = [v2.Resize(size, antialias=True), v2.CenterCrop(size), v2.RandomHorizontalFlip()]
+        ops = [v2.Resize(size, antialias=True), v2.CenterCrop(size), *mirror]
     else:
-        ops = [v2.RandomResizedCrop(size, scale=(0.25, 1.0), antialias=True), v2.RandomHorizontalFlip()]
+        ops = [v2.RandomResizedCrop(size, scale=(0.25, 1.0), antialias=True), *mirror]
         if augment == "randaugment":
             ops.append(v2.RandAugment())
         else:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from frelon.choices import CHOICES
+
 TRAIN_OPTIONS_HELP = "see README.md, 'Command line', for every option and its default"
 
 
@@ -17,28 +19,37 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     S = argparse.SUPPRESS
     a = p.add_argument
     a("--data", default=S, help="image folder, COCO JSON, VOC or YOLO folder (default: the bundled sample)")
-    a("--task", choices=["classify", "detect"], default=S, help="inferred from the data when not given")
+    a("--task", choices=[c for c in CHOICES["task"] if c], default=S, help="inferred from the data when not given")
     a("--backbone", default=S, help="a name from `frelon info` (default: efficientnet_lite0, available offline)")
     a("--weights", default=S, help="imagenet | none | FILE (.safetensors, or .pt/.pth holding tensors only)")
     a("--image-size", type=int, default=S)
     a("--epochs", type=int, default=S)
     a("--batch-size", default=S, help="per device; 'auto' picks the largest that fits (see `frelon plan`)")
-    a("--lr", type=float, default=S, help="base LR at --ref-batch; scaled linearly with the global batch")
-    a("--ref-batch", type=int, default=S)
+    a("--lr", type=float, default=S,
+      help="base LR at --ref-batch (default: the optimizer's own); scaled with the global batch: "
+           "square root for AdamW, linear for SGD")
+    a("--ref-batch", type=int, default=S, help="the batch the base LR is for (default: AdamW 32, SGD 256)")
+    a("--head-lr-mult", type=float, default=S,
+      help="the new parts (classifier head, detector neck and heads) train at this × the LR (default 10)")
     a("--warmup-epochs", type=float, default=S)
-    a("--schedule", choices=["cosine", "step", "constant"], default=S)
-    a("--optimizer", choices=["adamw", "sgd"], default=S)
+    a("--schedule", choices=CHOICES["schedule"], default=S)
+    a("--optimizer", choices=CHOICES["optimizer"], default=S)
     a("--weight-decay", type=float, default=S)
     a("--freeze-backbone", action="store_true", default=S)
-    a("--checkpointing", choices=["off", "stages", "blocks"], default=S,
+    a("--checkpointing", choices=CHOICES["checkpointing"], default=S,
       help="gradient checkpointing: less activation memory for about a third more compute")
     a("--gpus", type=int, default=S)
     a("--processes", type=int, default=S, help="CPU ranks (gloo): the multi-GPU code path on CPU")
     a("--accumulate", type=int, default=S, help="gradient accumulation steps")
     a("--sync-bn", action="store_true", default=S)
     a("--amp", action="store_true", default=S)
-    a("--augment", choices=["default", "light", "randaugment", "none"], default=S)
+    a("--augment", choices=CHOICES["augment"], default=S)
     a("--random-erasing", type=float, default=S, help="probability of random erasing (0 = off)")
+    a("--flip", choices=CHOICES["flip"], default=S,
+      help="horizontal flip in augmentation; auto = off when class names are digits, letters, text or signs")
+    a("--detector", choices=CHOICES["detector"], default=S,
+      help="detection recipe: ttf (lateral neck, boxes regressed around each centre; default) or "
+           "centernet (the paper's ResNet variant)")
     a("--val-data", default=S)
     a("--val-split", type=float, default=S)
     a("--seed", type=int, default=S)
@@ -50,7 +61,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     a("--log-every", type=int, default=S, help="emit a step event at most every N steps (and 100 ms)")
     a("--log-interval", type=float, default=S, help="seconds between step events at least (default 0.1)")
     a("--max-steps", type=int, default=S, help="stop after N steps (smoke tests, benchmarks)")
-    a("--device", choices=["auto", "cpu", "cuda"], default=S)
+    a("--device", choices=CHOICES["device"], default=S)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="memory forecast: peak per device, largest batch that fits")
     _add_train_options(p)
     p.add_argument("--budget", default=None, help="e.g. 8GiB (default: free GPU memory, or RAM)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--debug", action="store_true")
+
+    p = sub.add_parser("lr-find", help="LR range test: loss against an exponentially growing LR, and a suggestion")
+    _add_train_options(p)
+    p.add_argument("--steps", type=int, default=100, help="optimizer steps of the sweep (default 100)")
+    p.add_argument("--start-lr", type=float, default=1e-7)
+    p.add_argument("--end-lr", type=float, default=10.0)
     p.add_argument("--json", action="store_true")
     p.add_argument("--debug", action="store_true")
 

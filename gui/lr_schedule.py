@@ -2,7 +2,7 @@
 
 Pure Python (no torch, no Qt), the same maths as engine/schedule.py (a test compares them): a
 per-step linear warmup from peak/(W+1) to the effective LR over the W = warmup_epochs x
-steps-per-epoch first steps, then
+steps-per-epoch first steps (at most a quarter of the run), then
   cosine   -> half a cosine down to 0 at the last step,
   step     -> x0.1 after 1/3 and again after 2/3 of the steps after warmup,
   constant -> the effective LR until the end.
@@ -11,6 +11,8 @@ As in `step` events and the engine's `lr_schedule`, x counts steps done: step in
 from __future__ import annotations
 
 import math
+
+from frelon.lr_policy import warmup_steps
 
 SCHEDULE_HELP = {
     "cosine": "Linear warmup, then half a cosine from the effective LR down to 0 at the last step. "
@@ -23,10 +25,9 @@ SCHEDULE_HELP = {
 
 
 def plan(steps_per_epoch: int, epochs: int, warmup_epochs: float) -> tuple[int, int]:
-    """(total_steps, warmup_steps) the way the engine plans them."""
+    """(total_steps, warmup_steps) the way the engine plans them (the warmup rule is the engine's own)."""
     total = max(1, int(steps_per_epoch) * int(epochs))
-    warmup = min(total - 1, round(warmup_epochs * steps_per_epoch)) if total > 1 else 0
-    return total, max(0, warmup)
+    return total, warmup_steps(total, int(steps_per_epoch), warmup_epochs)
 
 
 def lr_at(step: int, total_steps: int, peak_lr: float, warmup_steps: int, schedule: str = "cosine") -> float:

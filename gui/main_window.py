@@ -43,6 +43,7 @@ class MainWindow(QMainWindow):
         self.data_panel = DataPanel(sample=app_settings.sample_dataset())
         self.training_panel = TrainingPanel()
         self.training_panel.forecast.set_flags(lambda: self.current_options().to_flags())
+        self.training_panel.lr_finder.set_flags(lambda: self.current_options().to_flags())
         self.run_panel = RunPanel()
         self.plots_panel = PlotsPanel()
         self.results_panel = ResultsPanel()

@@ -2,7 +2,8 @@
 
 No Qt here: the Model & training panel builds a :class:`TrainOptions`, the run controller turns it
 into a command line with :meth:`TrainOptions.to_flags`. Defaults mirror engine/config.py's
-TrainConfig (a test keeps them equal) without importing the engine.
+TrainConfig (a test keeps them equal) without importing the engine; the LR rule is the engine's
+own (frelon/lr_policy.py).
 """
 from __future__ import annotations
 
@@ -11,16 +12,20 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-TASKS = ("classify", "detect")
-SCHEDULES = ("cosine", "step", "constant")
-OPTIMIZERS = ("adamw", "sgd")
-CHECKPOINTING = ("off", "stages", "blocks")
-AUGMENTS = ("default", "light", "randaugment", "none")
+from frelon import lr_policy
+from frelon.choices import CHOICES
+from frelon.lr_policy import HEAD_LR_MULT
+
+TASKS = tuple(c for c in CHOICES["task"] if c)
+SCHEDULES = CHOICES["schedule"]
+OPTIMIZERS = CHOICES["optimizer"]
+CHECKPOINTING = CHOICES["checkpointing"]
+AUGMENTS = CHOICES["augment"]
+FLIPS = CHOICES["flip"]
+DETECTORS = CHOICES["detector"]
 DEFAULT_BACKBONE = "efficientnet_lite0"
 
 
-def default_image_size(task: str) -> int:
-    return 512 if task == "detect" else 224
 
 
 @dataclass(frozen=True)
@@ -29,16 +34,19 @@ class TrainOptions:
     task: str = ""                   # "" = inferred from the data by the engine
     backbone: str = DEFAULT_BACKBONE
     weights: str = "imagenet"        # imagenet | none | FILE
-    image_size: int = 0              # 0 = the task's default
-    epochs: int = 5
-    batch_size: int = 32             # per device
-    lr: float = 1e-3                 # base LR at ref_batch
-    ref_batch: int = 256
+    image_size: int = 0              # 0 = from the data
+    epochs: int = 10
+    batch_size: int = 16             # per device
+    lr: float = 0.0                  # base LR at ref_batch; 0 = the optimizer's own
+    ref_batch: int = 0               # 0 = the optimizer's own
+    head_lr_mult: float = HEAD_LR_MULT
     warmup_epochs: float = 1.0
     schedule: str = "cosine"
     optimizer: str = "adamw"
     freeze_backbone: bool = False
     augment: str = "default"
+    flip: str = "auto"
+    detector: str = "ttf"
     checkpointing: str = "off"
     gpus: int = 0
     accumulate: int = 1
@@ -58,8 +66,12 @@ class TrainOptions:
 
     @property
     def effective_lr(self) -> float:
-        """Linear scaling rule: the LR grows with the global batch."""
-        return self.lr * self.global_batch / self.ref_batch
+        """The engine's rule (frelon/lr_policy.py): square root for AdamW, linear for SGD."""
+        return lr_policy.effective_lr(self.optimizer, self.global_batch, self.lr, self.ref_batch)
+
+    @property
+    def lr_formula(self) -> str:
+        return lr_policy.formula(self.optimizer, self.global_batch, self.lr, self.ref_batch)
 
     def steps_per_epoch(self, train_images: int) -> int:
         """As the engine counts them: each rank gets ceil(n / ranks) images in full batches
@@ -85,9 +97,11 @@ class TrainOptions:
             flags += ["--image-size", str(self.image_size)]
         flags += ["--epochs", str(self.epochs), "--batch-size", str(self.batch_size),
                   "--lr", repr(float(self.lr)), "--ref-batch", str(self.ref_batch),
+                  "--head-lr-mult", repr(float(self.head_lr_mult)),
                   "--warmup-epochs", repr(float(self.warmup_epochs)),
                   "--schedule", self.schedule, "--optimizer", self.optimizer,
-                  "--augment", self.augment, "--checkpointing", self.checkpointing]
+                  "--augment", self.augment, "--flip", self.flip, "--detector", self.detector,
+                  "--checkpointing", self.checkpointing]
         if self.freeze_backbone:
             flags.append("--freeze-backbone")
         if self.gpus:

@@ -42,20 +42,20 @@ def default_runs_dir() -> str:
     return str(Path.cwd() / "runs")
 
 
-# First launch trains on the small bundled sample: smaller batches and more epochs than the
-# defaults (made for a real folder) let it visibly learn in about a minute on a CPU. The engine
-# applies the same preset to `frelon train` without --data (engine/commands.py, SAMPLE_PRESET).
-FIRST_LAUNCH = {"batch_size": 8, "epochs": 10, "image_size": 128}
+# v2: the LR follows each optimizer's own rule (0 = its own base LR and reference batch). Options
+# saved by earlier versions pinned the old linear rule's 1e-3 at 256, which now means another LR:
+# they are not read back.
+OPTIONS_KEY = "options-v2"
 
 
 def load_options(settings: QSettings) -> TrainOptions:
-    raw = settings.value("options", "")
+    raw = settings.value(OPTIONS_KEY, "")
     try:
-        values = json.loads(raw) if raw else dict(FIRST_LAUNCH)
+        values = json.loads(raw) if raw else {}      # first launch: the defaults, as `frelon train`
     except (TypeError, ValueError):
-        values = dict(FIRST_LAUNCH)
+        values = {}
     return TrainOptions.from_settings(values if isinstance(values, dict) else {})
 
 
 def save_options(settings: QSettings, options: TrainOptions) -> None:
-    settings.setValue("options", json.dumps(options.to_settings()))
+    settings.setValue(OPTIONS_KEY, json.dumps(options.to_settings()))

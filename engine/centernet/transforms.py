@@ -2,7 +2,7 @@
 
 Training (augment "default"): scale jitter (the image resized to fit the training square times a
 random factor in [0.6, 1.4], aspect kept) followed by a random crop to the square (padded where the
-image is smaller), a horizontal flip, colour jitter (brightness, contrast, saturation), then
+image is smaller), a horizontal flip (unless `flip` is False: `--flip`, data/mirror.py), colour jitter (brightness, contrast, saturation), then
 `SanitizeBoundingBoxes` drops the boxes the crop cut away (their labels and crowd flags with them).
 "light": flip and a mild colour jitter on the letterboxed image. "none": letterbox only.
 "randaugment" (a classification option) gives the default recipe here.
@@ -91,7 +91,7 @@ def _finish(mean: Sequence[float], std: Sequence[float]) -> list[v2.Transform]:
 
 
 def train_transform(size: int, mean: Sequence[float], std: Sequence[float],
-                    augment: str = "default") -> v2.Compose:
+                    augment: str = "default", flip: bool = True) -> v2.Compose:
     """Augmentation for training (see the module docstring); ends in SanitizeBoundingBoxes.
 
     The geometric and colour steps run on the PIL image (Pillow's kernels are several times faster
@@ -101,10 +101,11 @@ def train_transform(size: int, mean: Sequence[float], std: Sequence[float],
     if augment in ("default", "randaugment"):
         ops = [v2.ScaleJitter((size, size), scale_range=(0.6, 1.4), antialias=True),
                v2.RandomCrop(size, pad_if_needed=True, fill=FILL),
-               v2.RandomHorizontalFlip(),
+               *([v2.RandomHorizontalFlip()] if flip else []),
                v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3)]
     elif augment == "light":
-        ops = [Letterbox(size), v2.RandomHorizontalFlip(), v2.ColorJitter(brightness=0.15, contrast=0.15)]
+        ops = [Letterbox(size), *([v2.RandomHorizontalFlip()] if flip else []),
+               v2.ColorJitter(brightness=0.15, contrast=0.15)]
     else:
         ops = [Letterbox(size)]
     return v2.Compose(ops + [v2.ToImage()] + _finish(mean, std))

@@ -36,7 +36,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import DataError
 from .files import is_ignored, walk_files
-from .images import IMAGE_SUFFIXES, BadImage, printable_path, probe
+from .mirror import mirror_note
+from .images import IMAGE_SUFFIXES, BadImage, median_size, printable_path, probe
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")  # VOC's fallbacks
 REPORT_IMAGES = 200          # boxes of the first N images go into the report (the app's thumbnails)
@@ -1037,8 +1038,10 @@ def build_report(root: Path, layout: str, classes: list[str], train: list[Detect
     """The detection report: the classification report's keys, plus clipped boxes and images."""
     stats = {"train": _split_stats(train, classes), "val": _split_stats(val, classes)}
     warnings, empty_classes = _warnings(train, val, stats, log, classes)
+    warnings += [n for n in [mirror_note(list(classes))] if n]
     return {"task": "detect", "root": str(root), "layout": layout, "classes": list(classes),
-            "splits": stats, "skipped": log.skipped, "clipped": log.clipped, "warnings": warnings,
+            "splits": stats, "median_size": median_size([(r.width, r.height) for r in train]),
+            "skipped": log.skipped, "clipped": log.clipped, "warnings": warnings,
             "empty_classes": empty_classes, "duplicates": _duplicates(train, val, log.sha1),
             "images": _report_images(train, val, classes)}
 

@@ -35,7 +35,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from .classify import (LAYOUT_HINT, ClassificationData, Layout, find_layout, stratified_split)
 from .files import list_subdirs, list_top_files, walk_files
-from .images import IMAGE_SUFFIXES, BadImage, ImageInfo, PathLike, printable_path, probe
+from .mirror import mirror_note
+from .images import IMAGE_SUFFIXES, BadImage, ImageInfo, PathLike, median_size, printable_path, probe
 
 TINY_CLASS = 10        # fewer training images than this: warn
 IMBALANCE = 10.0       # largest / smallest class above this: warn
@@ -87,6 +88,7 @@ def check_classification(data: PathLike, val_data: PathLike = "", val_split: flo
     counts = {s: {c: tally[s, c] for c in classes} for s in ("train", "val")}
 
     warnings += _warnings(layout, files, folders, stray, classes, counts, duplicates, empty_classes)
+    warnings += [n for n in [mirror_note(classes)] if n]
     report: Dict[str, Any] = {
         "task": "classify",
         "root": printable_path(layout.root),
@@ -94,6 +96,7 @@ def check_classification(data: PathLike, val_data: PathLike = "", val_split: flo
         "layout": layout.kind,
         "classes": classes,
         "splits": {s: {"counts": counts[s], "images": sum(counts[s].values())} for s in ("train", "val")},
+        "median_size": median_size([(f.result.width, f.result.height) for f in kept if f.split == "train"]),
         "files_checked": len(files),
         "skipped": skipped,
         "warnings": warnings,

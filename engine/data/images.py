@@ -297,3 +297,11 @@ def _looks_like_text(head: bytes) -> bool:
         except UnicodeDecodeError:
             continue
     return False
+
+
+def median_size(sizes: list[tuple[int, int]]) -> list[int] | None:
+    """[width, height] medians of the training images (what `--image-size` 0 derives the size from)."""
+    if not sizes:
+        return None
+    ws, hs = sorted(w for w, _ in sizes), sorted(h for _, h in sizes)
+    return [ws[len(ws) // 2], hs[len(hs) // 2]]

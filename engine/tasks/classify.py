@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import backbones, transforms
+from ..data.mirror import flip_wanted
 from ..distributed import all_reduce_sum, gather_objects
 from ..rundir import atomic_write_json
 from .base import Evaluation, Scanned
@@ -36,7 +37,7 @@ class ClassifyTask:
     def datasets(self, scanned: Scanned, cfg, size: int, pre: dict):
         from ..data.classify import ImageDataset
         train = ImageDataset(scanned.train, transforms.train_transform(
-            size, pre["mean"], pre["std"], cfg.augment, cfg.random_erasing))
+            size, pre["mean"], pre["std"], cfg.augment, cfg.random_erasing, flip_wanted(cfg.flip, scanned.classes)))
         val = ImageDataset(scanned.val, transforms.eval_transform(size, pre["mean"], pre["std"])) if scanned.val else None
         return train, val, None
 

@@ -14,8 +14,10 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 
 from frelon.gui import theme
 from frelon.gui.lr_schedule import SCHEDULE_HELP, plan, preview
-from frelon.gui.options import DEFAULT_BACKBONE, TrainOptions, default_image_size
+from frelon import lr_policy
+from frelon.gui.options import DEFAULT_BACKBONE, TrainOptions
 from frelon.gui.panels.training_tips import TIPS
+from frelon.gui.widgets.lr_finder import LrFinder
 from frelon.gui.widgets.memory_forecast import MemoryForecast
 from frelon.gui.widgets.sci_spinbox import SciSpinBox
 
@@ -44,13 +46,21 @@ class TrainingPanel(QWidget):
         for text, value in (("ImageNet (pretrained)", "imagenet"), ("None (from scratch)", "none"),
                             ("File…", "file")):
             self.weights.addItem(text, value)
+        defaults = TrainOptions()
         self.image_size = self._spin(0, 2048, 0, step=32)
-        self.image_size.setSpecialValueText("task default (224 / 512)")
-        self.epochs = self._spin(1, 10_000, 5)
-        self.batch = self._spin(1, 4096, 32)
-        self.lr = SciSpinBox()
-        self.lr.setValue(1e-3)
-        self.ref_batch = self._spin(1, 65_536, 256)
+        self.image_size.setSpecialValueText("from the data")
+        self.detector = self._combo([("TTF (lateral neck, dense boxes)", "ttf"),
+                                     ("CenterNet (paper's ResNet variant)", "centernet")])
+        self.epochs = self._spin(1, 10_000, defaults.epochs)
+        self.batch = self._spin(1, 4096, defaults.batch_size)
+        self.lr = SciSpinBox(minimum=0.0)
+        self.lr.setValue(defaults.lr)
+        self.ref_batch = self._spin(0, 65_536, defaults.ref_batch)
+        self.head_mult = QDoubleSpinBox()
+        self.head_mult.setRange(0.1, 1000)
+        self.head_mult.setDecimals(1)
+        self.head_mult.setValue(defaults.head_lr_mult)
+        self.head_mult.setKeyboardTracking(False)
         self.accumulate = self._spin(1, 1024, 1)
         self.effective = QLabel()
         self.effective.setWordWrap(True)
@@ -64,6 +74,7 @@ class TrainingPanel(QWidget):
         self.optimizer = self._combo([("AdamW", "adamw"), ("SGD (momentum)", "sgd")])
         self.freeze = QCheckBox("Train the head only")
         self.augment = self._combo(["default", "light", "randaugment", "none"])
+        self.flip = self._combo([("auto (off for digits, letters, signs)", "auto"), ("on", "on"), ("off", "off")])
         self.checkpointing = self._combo([("off (fastest)", "off"), ("stages (less memory)", "stages"),
                                           ("blocks (least memory)", "blocks")])
         self.gpus = self._spin(0, 0, 0)
@@ -73,6 +84,8 @@ class TrainingPanel(QWidget):
         self.amp = QCheckBox("Mixed precision")
         # the main window gives the forecast the whole command line (data folder included)
         self.forecast = MemoryForecast(lambda: self.options().to_flags())
+        self.lr_finder = LrFinder(lambda: self.options().to_flags())
+        self.lr_finder.lr_chosen.connect(self.lr.setValue)
         self.lr_plot = pg.PlotWidget(background="w")
         self.lr_plot.setMinimumHeight(130)
         self.lr_plot.setMaximumHeight(170)
@@ -89,6 +102,7 @@ class TrainingPanel(QWidget):
         tips = [(self.task, "task"), (self.backbone, "backbone"), (self.weights, "weights"),
                 (self.image_size, "image_size"), (self.epochs, "epochs"), (self.batch, "batch"), (self.lr, "lr"),
                 (self.ref_batch, "ref_batch"), (self.accumulate, "accumulate"), (self.warmup, "warmup"),
+                (self.head_mult, "head_lr_mult"), (self.flip, "flip"), (self.detector, "detector"),
                 (self.optimizer, "optimizer"), (self.freeze, "freeze"), (self.augment, "augment"),
                 (self.checkpointing, "checkpointing"), (self.gpus, "gpus"), (self.amp, "amp")]
         for w, key in tips:
@@ -96,13 +110,17 @@ class TrainingPanel(QWidget):
         self.schedule.setToolTip("\n\n".join(f"{k}: {v}" for k, v in SCHEDULE_HELP.items()))
 
         model = self._group("Model", [("Task", self.task), ("Backbone", self.backbone), ("", self.weights_status),
-                                      ("Weights", self.weights), ("Image size", self.image_size)])
+                                      ("Weights", self.weights), ("Image size", self.image_size),
+                                      ("Detector", self.detector)])
         train = self._group("Training", [("Epochs", self.epochs), ("Batch per device", self.batch),
-                                         ("Base LR", self.lr), ("Reference batch", self.ref_batch),
+                                         ("Base LR", self.lr), ("", self.lr_finder),
+                                         ("Reference batch", self.ref_batch),
                                          ("Accumulate", self.accumulate), ("Effective LR", self.effective),
+                                         ("New parts LR ×", self.head_mult),
                                          ("Warmup epochs", self.warmup), ("Schedule", self.schedule),
                                          ("Optimizer", self.optimizer), ("", self.lr_plot), ("", self.plan)])
-        regular = self._group("Regularisation", [("Freeze backbone", self.freeze), ("Augmentation", self.augment)])
+        regular = self._group("Regularisation", [("Freeze backbone", self.freeze), ("Augmentation", self.augment),
+                                                 ("Horizontal flip", self.flip)])
         hardware = self._group("Hardware and memory", [("GPUs", self.gpus), ("", self.gpu_reason),
                                                        ("AMP", self.amp), ("Checkpointing", self.checkpointing),
                                                        ("Memory", self.forecast)])
@@ -119,12 +137,14 @@ class TrainingPanel(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
 
-        for w in (self.task, self.backbone, self.schedule, self.optimizer, self.augment, self.checkpointing):
+        for w in (self.task, self.backbone, self.schedule, self.optimizer, self.augment, self.checkpointing,
+                  self.flip, self.detector):
             w.currentIndexChanged.connect(self._changed)
         self.weights.activated.connect(self._weights_chosen)
         for w in (self.image_size, self.epochs, self.batch, self.ref_batch, self.accumulate, self.gpus):
             w.valueChanged.connect(self._changed)
         self.lr.valueChanged.connect(self._changed)
+        self.head_mult.valueChanged.connect(self._changed)
         self.warmup.valueChanged.connect(self._changed)
         self.freeze.toggled.connect(self._changed)
         self.amp.toggled.connect(self._changed)
@@ -210,7 +230,8 @@ class TrainingPanel(QWidget):
             weights=self._weights_file if weights == "file" and self._weights_file else
             ("imagenet" if weights == "file" else weights),
             image_size=self.image_size.value(), epochs=self.epochs.value(), batch_size=self.batch.value(),
-            lr=self.lr.value(), ref_batch=self.ref_batch.value(), warmup_epochs=self.warmup.value(),
+            lr=self.lr.value(), ref_batch=self.ref_batch.value(), head_lr_mult=self.head_mult.value(),
+            flip=self.flip.currentData(), detector=self.detector.currentData(), warmup_epochs=self.warmup.value(),
             schedule=self.schedule.currentData(), optimizer=self.optimizer.currentData(),
             freeze_backbone=self.freeze.isChecked(), augment=self.augment.currentData(),
             checkpointing=self.checkpointing.currentData(), gpus=self.gpus.value(),
@@ -232,6 +253,9 @@ class TrainingPanel(QWidget):
         self.batch.setValue(o.batch_size)
         self.lr.setValue(o.lr)
         self.ref_batch.setValue(o.ref_batch)
+        self.head_mult.setValue(o.head_lr_mult)
+        _select(self.flip, o.flip)
+        _select(self.detector, o.detector)
         self.accumulate.setValue(o.accumulate)
         self.warmup.setValue(o.warmup_epochs)
         _select(self.schedule, o.schedule)
@@ -280,18 +304,25 @@ class TrainingPanel(QWidget):
         self.amp.setToolTip(TIPS["amp"] if on_gpu else "Mixed precision needs a GPU: the engine refuses it on the CPU.")
         self._show_weights_status(o.backbone)
         task = o.task or getattr(self, "_detected_task", "") or "classify"
-        size = o.image_size or default_image_size(task)
+        self.detector.setEnabled(task == "detect")
+        rule = lr_policy.RULES[o.optimizer]
+        self.lr.setSpecialValueText(f"auto ({rule.base:g})")
+        self.lr.auto_value = rule.base
+        self.ref_batch.setSpecialValueText(f"auto ({rule.ref_batch})")
+        value, formula = o.lr_formula.split(" = ", 1)
         self.effective.setText(
-            f"<b>{o.effective_lr:.4g}</b> = {o.lr:.4g} × {o.global_batch} ÷ {o.ref_batch}<br>"
+            f"<b>{value}</b> = {formula} <small>({rule.name})</small><br>"
             f"<small>global batch {o.global_batch} = {o.batch_size} per device × {o.world_size} "
-            f"device{'s' if o.world_size > 1 else ''} × {o.accumulate} accumulation</small>")
+            f"device{'s' if o.world_size > 1 else ''} × {o.accumulate} accumulation; new parts "
+            f"at {o.effective_lr * o.head_lr_mult:.3g}</small>")
         spe = o.steps_per_epoch(self._train_images)
         total, warm = plan(spe, o.epochs, o.warmup_epochs)
         steps, lrs = preview(total, o.effective_lr, warm, o.schedule)
         self.lr_curve.setData(steps, lrs)
         images = f"{self._train_images} training images" if self._train_images else "training images unknown yet"
         self.plan.setText(f"<small>{images} → {_n(spe, 'step')} per epoch, {_n(total, 'step')}, "
-                          f"warmup {_n(warm, 'step')}; images {size}×{size}</small>")
+                          f"warmup {_n(warm, 'step')}; images "
+                          f"{f'{o.image_size}×{o.image_size}' if o.image_size else 'sized from the data'}</small>")
         self.options_changed.emit(o)
 
     def lr_preview(self) -> tuple[list[int], list[float]]:

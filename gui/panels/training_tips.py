@@ -9,13 +9,22 @@ TIPS = {
     "weights": "ImageNet: start from pretrained weights (fine-tuning; far better with few images).\n"
                "None: random initialisation (needs much more data and epochs).\nFile: your own weights.",
     "image_size": "Images are resized to this side. Larger sees finer detail but costs memory and time "
-                  "roughly with the square of the size.",
+                  "roughly with the square of the size.\nfrom the data: the training images' typical side "
+                  "rounded up to a multiple of 32 (64–224 for classification, 128–512 for detection).",
     "epochs": "Passes over the training images. More epochs can fit better but can also over-fit a small set.",
     "batch": "Images per step on each device. Larger batches use more memory; the LR is scaled with the "
              "global batch (see effective LR), so results stay comparable.",
-    "lr": "Base learning rate at the reference batch. The effective LR is scaled linearly with the global "
-          "batch (Goyal et al., 2017). Arrows halve / double it.",
-    "ref_batch": "The batch size the base LR is meant for. Effective LR = base LR × global batch ÷ reference batch.",
+    "lr": "Base learning rate at the reference batch; auto = the optimizer's own (AdamW 1e-3, SGD 0.1).\n"
+          "The effective LR follows the global batch: AdamW by the square root of the batch ratio (timm), "
+          "SGD linearly (Goyal et al., 2017). Arrows halve / double it; 'Find LR' measures it on your data.",
+    "ref_batch": "The batch size the base LR is meant for; auto = the optimizer's own (AdamW 32, SGD 256).",
+    "head_lr_mult": "The parts that start from scratch (the classifier head; the detector's neck and heads) "
+                    "learn this many times faster than the pretrained backbone, which only needs nudging.",
+    "flip": "Mirror training images left–right. auto: on, except when class names are digits, letters, "
+            "text or signs (a mirrored '2' is no digit). The data doctor says which it chose.",
+    "detector": "TTF: a neck fed by the backbone's finer maps too, boxes learnt from every cell around "
+                "each centre — converges in minutes on a few hundred images.\nCenterNet: the paper's "
+                "ResNet variant (centre cells only); slower to learn on small sets.",
     "accumulate": "Sum gradients over N steps before updating: a larger global batch without more memory, "
                   "at the cost of fewer updates per epoch.",
     "warmup": "Epochs over which the LR rises linearly from about 0 to the effective LR. Longer warmup "

@@ -30,10 +30,11 @@ def only_run(runs: Path) -> Path:
 TINY = ["--image-size", "32", "--batch-size", "4", "--weights", "none", "--workers", "0"]
 
 
-def make_colour_folder(root: Path, per_class: int = 10, size=(40, 48), classes=("blue", "red")) -> Path:
+def make_colour_folder(root: Path, per_class: int = 10, size=(40, 48), classes=("blue", "red"),
+                       seed: int = 0) -> Path:
     """Two (or more) classes a small network can tell apart: noisy images of one dominant colour."""
     colours = {"red": (200, 40, 40), "blue": (40, 40, 200), "green": (40, 190, 40)}
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     for c in classes:
         (root / c).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):

@@ -65,10 +65,12 @@ def test_lr_plan_warmup_peak_and_decay():
     assert schedule.lr_at(29, const) == 0.1
 
 
-def test_linear_scaling_rule():
-    cfg = TrainConfig(lr=0.1, batch_size=32, ref_batch=256, processes=4, accumulate=2)
+def test_linear_scaling_rule_for_sgd():
+    cfg = TrainConfig(optimizer="sgd", lr=0.1, batch_size=32, ref_batch=256, processes=4, accumulate=2)
     assert cfg.global_batch() == 256 and cfg.effective_lr() == pytest.approx(0.1)
-    assert TrainConfig(lr=0.1, batch_size=64, ref_batch=256).effective_lr() == pytest.approx(0.025)
+    assert TrainConfig(optimizer="sgd", lr=0.1, batch_size=64, ref_batch=256).effective_lr() == pytest.approx(0.025)
+    # AdamW: the square-root rule (tests/engine/test_recipe.py has the table)
+    assert TrainConfig(lr=0.1, batch_size=64, ref_batch=256).effective_lr() == pytest.approx(0.05)
 
 
 def test_config_validation_names_the_key():

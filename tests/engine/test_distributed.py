@@ -42,7 +42,7 @@ def test_two_cpu_ranks_through_the_cli(colour_data, tmp_path):
     assert evs == events_of(only_run(runs))
     started = next(e for e in evs if e["type"] == "run_started")
     assert started["world_size"] == 2 and started["global_batch"] == 2 * 2 * 2
-    assert started["effective_lr"] == pytest.approx(0.001 * 8 / 4)
+    assert started["effective_lr"] == pytest.approx(0.001 * (8 / 4) ** 0.5)     # AdamW: square-root rule
     steps = [e for e in evs if e["type"] == "step"]
     assert steps and all(sorted(m["rank"] for m in e["memory"]) == [0, 1] for e in steps)
     assert evs[-1]["type"] == "run_finished" and evs[-1]["status"] == "completed"
@@ -115,7 +115,7 @@ def test_resume_on_two_ranks_rescales_the_lr_from_the_resume_point(colour_data, 
     evs = events_of(run)[len(first):]
     started = next(e for e in evs if e["type"] == "run_started")
     assert started["resumed_from"]["world_size_before"] == 1 and started["world_size"] == 2
-    assert started["effective_lr"] == pytest.approx(2 * one_rank["effective_lr"])
+    assert started["effective_lr"] == pytest.approx(2 ** 0.5 * one_rank["effective_lr"])   # 2× the batch, AdamW: √2
     steps = [e["step"] for e in evs if e["type"] == "step"]
     assert steps[0] == one_rank["total_steps"] + 1 and steps[-1] == started["total_steps"]
     assert evs[-1]["status"] == "completed" and evs[-1]["epochs_done"] == 2

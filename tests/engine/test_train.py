@@ -27,7 +27,7 @@ def test_cli_run_writes_events_and_run_folder(colour_data, tmp_path):
     types = [e["type"] for e in stdout_events]
     assert types[0] == "data_report" and types[1] == "run_started" and types[-1] == "run_finished"
     started = stdout_events[1]
-    assert started["global_batch"] == 4 and started["effective_lr"] == pytest.approx(0.002 * 4 / 2)
+    assert started["global_batch"] == 4 and started["effective_lr"] == pytest.approx(0.002 * (4 / 2) ** 0.5)
     assert started["classes"] == ["blue", "red"]
     steps = [e for e in stdout_events if e["type"] == "step"]
     assert all(e["memory"][0]["rss"] > 0 for e in steps)

@@ -45,7 +45,11 @@ def test_training_panel_widgets_change_the_options(qtbot):
         ("resnet18", 2e-3, "stages", "step", True, 3)
     flags = o.to_flags()
     assert flags[flags.index("--checkpointing") + 1] == "stages" and "--freeze-backbone" in flags
-    assert "0.0005" in panel.effective.text()                           # 2e-3 x 64 / 256
+    assert "0.00283" in panel.effective.text()                          # 2e-3 × √(64 / 32), AdamW's rule
+    assert "square-root rule" in panel.effective.text()
+    panel.optimizer.setCurrentIndex(panel.optimizer.findData("sgd"))
+    panel.ref_batch.setValue(256)
+    assert "0.0005" in panel.effective.text()                           # SGD: 2e-3 × 64 / 256, linear
     assert "third more compute" in panel.checkpointing.toolTip()
 
 
@@ -62,7 +66,7 @@ def test_training_panel_gpus_and_preview(qtbot):
     panel.gpus.setValue(4)
     assert panel.amp.isEnabled()
     x4, y4 = panel.lr_preview()
-    assert max(y4) == __import__("pytest").approx(4 * max(y1))         # 4x the global batch, 4x the LR
+    assert max(y4) == __import__("pytest").approx(2 * max(y1))         # 4x the global batch, AdamW: 2x the LR
     assert len(x4) < len(x1)                                           # and 4x fewer steps
     assert "4 devices" in panel.effective.text()
 
