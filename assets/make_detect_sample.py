@@ -1,8 +1,10 @@
 """Make the bundled detection sample, assets/sample/detect/: synthetic shapes in COCO format.
 
-40 images of 128 × 128 px (32 in train/, 8 in val/, each folder with its annotations.json — the
+120 images of 128 × 128 px (96 in train/, 24 in val/, each folder with its annotations.json — the
 split COCO layout), coloured circles, squares and triangles on noisy backgrounds, every tenth image
-without objects. Deterministic: running it again writes the same files.
+without objects. Deterministic: running it again writes the same files. Sized so that `frelon train
+--task detect` with the defaults (batch 16, 10 epochs: 60 steps) reaches its best mAP in about one
+CPU-minute; with 32 training images (2 steps an epoch) it was still climbing at the end.
 
     python assets/make_detect_sample.py
 """
@@ -24,8 +26,8 @@ def main() -> None:
     if OUT.exists():
         shutil.rmtree(OUT)
     common = dict(size=128, max_objects=3, image_format="jpg", quality=85, empty_every=10, noise=6.0)
-    write_coco(OUT / "train", 32, seed=2024, **common)
-    write_coco(OUT / "val", 8, seed=2025, **common)
+    write_coco(OUT / "train", 96, seed=2024, **common)
+    write_coco(OUT / "val", 24, seed=2025, **common)
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"wrote {OUT} ({total / 1024:.0f} KiB)")
 

@@ -95,6 +95,18 @@ class BackboneNet(nn.Module):
             x = m(x)
         return x
 
+    def pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The stem's and every stage's output, fine to coarse (strides 2 or 4 … 32), the last one
+        through the tail: what a detector's lateral neck merges. Checkpointed like `features`."""
+        outs = []
+        for blocks in [[self._parts.stem], *self._parts.stages]:
+            x = gradckpt.run_stages([blocks], x, self.checkpointing)
+            outs.append(x)
+        for m in self._parts.tail:
+            x = m(x)
+        outs[-1] = x
+        return outs
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
 

@@ -25,13 +25,14 @@ MAX_SUBSTITUTES = 16
 
 class DetectionDataset(Dataset):
     def __init__(self, records: Sequence[Any], transform: Callable, num_classes: int, size: int,
-                 stride: int = T.STRIDE, max_objects: int = T.MAX_OBJECTS):
+                 stride: int = T.STRIDE, max_objects: int = T.MAX_OBJECTS, targets: str = "centernet"):
         self.records = list(records)
         self.transform = transform
         self.num_classes = num_classes
         self.size = size
         self.stride = stride
         self.max_objects = max_objects
+        self.targets = targets          # "centernet" (targets.encode) | "ttf" (targets.encode_ttf)
         self._failed: set[str] = set()
 
     def __len__(self) -> int:
@@ -59,9 +60,13 @@ class DetectionDataset(Dataset):
         target = make_target(rec.boxes, rec.labels, rec.iscrowd, width, height)
         tensor, target = self.transform(image, target)
         out_h, out_w = tensor.shape[-2] // self.stride, tensor.shape[-1] // self.stride
-        encoded = T.encode(target["boxes"].as_subclass(torch.Tensor), target["labels"], self.num_classes,
-                           (out_h, out_w), iscrowd=target["iscrowd"], stride=self.stride,
-                           max_objects=self.max_objects)
+        boxes = target["boxes"].as_subclass(torch.Tensor)
+        if self.targets == "ttf":
+            encoded = T.encode_ttf(boxes, target["labels"], self.num_classes, (out_h, out_w),
+                                   iscrowd=target["iscrowd"], stride=self.stride)
+        else:
+            encoded = T.encode(boxes, target["labels"], self.num_classes, (out_h, out_w),
+                               iscrowd=target["iscrowd"], stride=self.stride, max_objects=self.max_objects)
         meta = {"index": used, "letterbox": letterbox_params(width, height, self.size)}
         return tensor, encoded, meta
 

@@ -111,3 +111,71 @@ def encode(boxes: torch.Tensor, labels: torch.Tensor, num_classes: int, output_s
 def collate_targets(targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """Stack per-image targets into a batch."""
     return {key: torch.stack([t[key] for t in targets]) for key in targets[0]}
+
+
+# ---------------------------------------------------------------- the "ttf" recipe's targets
+
+TTF_ALPHA = 0.54     # heatmap Gaussian: σ = α · side / 6 per axis (TTFNet, Liu et al. 2020, §3.2)
+TTF_BETA = 0.54      # box regression samples: the cells of the β-Gaussian around the centre
+
+
+def draw_elliptic_gaussian(heatmap: torch.Tensor, cx: int, cy: int, radius_x: int, radius_y: int) -> torch.Tensor:
+    """Max a (2ry + 1) × (2rx + 1) Gaussian with σ = (2r + 1) / 6 per axis into `heatmap` (H, W) at
+    (cx, cy), in place; returns the Gaussian as drawn on the map (zero elsewhere), for weights."""
+    height, width = heatmap.shape
+    sx, sy = (2 * radius_x + 1) / 6, (2 * radius_y + 1) / 6
+    left, right = min(cx, radius_x), min(width - cx, radius_x + 1)
+    top, bottom = min(cy, radius_y), min(height - cy, radius_y + 1)
+    drawn = torch.zeros_like(heatmap)
+    if left + right <= 0 or top + bottom <= 0:
+        return drawn
+    ys = torch.arange(-top, bottom, dtype=heatmap.dtype).view(-1, 1)
+    xs = torch.arange(-left, right, dtype=heatmap.dtype).view(1, -1)
+    gaussian = torch.exp(-xs * xs / (2 * sx * sx) - ys * ys / (2 * sy * sy))
+    region = heatmap[cy - top:cy + bottom, cx - left:cx + right]
+    torch.maximum(region, gaussian, out=region)
+    drawn[cy - top:cy + bottom, cx - left:cx + right] = gaussian
+    return drawn
+
+
+def encode_ttf(boxes: torch.Tensor, labels: torch.Tensor, num_classes: int, output_size: tuple[int, int],
+               iscrowd: torch.Tensor | None = None, stride: int = STRIDE) -> dict[str, torch.Tensor]:
+    """Training-time-friendly targets (TTFNet): every object's box is regressed from all the cells
+    of a Gaussian core around its centre, not from the centre cell alone — many more samples per
+    object, which is what lets a detector converge on a few hundred images.
+
+    Returns heatmap (C, H, W): elliptic Gaussians (σ = α·w/6, α·h/6 cells) peaking at 1 on the
+    centre cell; box (4, H, W): the object's box xyxy in output cells at each of its core cells;
+    num_objects: the
+    focal loss's normaliser; weight (H, W): per object the core's Gaussian, normalised to sum to log(area in input pixels) (larger
+    objects weigh more, though less than in proportion). Overlaps: the smaller object wins its cells.
+    The network regresses the offset to the centre and the size at every core cell, so
+    CenterNet's decoding (the peak cell + its offset and size) is unchanged."""
+    out_h, out_w = output_size
+    heatmap = torch.zeros(num_classes, out_h, out_w)
+    box = torch.zeros(4, out_h, out_w)
+    weight = torch.zeros(out_h, out_w)
+    boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+    labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+    if iscrowd is not None and len(boxes):
+        keep = ~torch.as_tensor(iscrowd, dtype=torch.bool).reshape(-1)
+        boxes, labels = boxes[keep], labels[keep]
+    scaled = boxes / stride
+    wh = scaled[:, 2:] - scaled[:, :2]
+    order = torch.argsort(wh[:, 0] * wh[:, 1], descending=True)   # large first: the smaller overwrite
+    count = 0
+    for i in order.tolist():
+        w, h = float(wh[i, 0]), float(wh[i, 1])
+        if w <= 0 or h <= 0:
+            continue
+        centre = (scaled[i, :2] + scaled[i, 2:]) / 2
+        cx = min(max(int(centre[0]), 0), out_w - 1)
+        cy = min(max(int(centre[1]), 0), out_h - 1)
+        draw_elliptic_gaussian(heatmap[labels[i]], cx, cy, int(TTF_ALPHA * w / 2), int(TTF_ALPHA * h / 2))
+        core = draw_elliptic_gaussian(torch.zeros(out_h, out_w), cx, cy,
+                                      int(TTF_BETA * w / 2), int(TTF_BETA * h / 2))
+        cells = core > 0
+        box[:, cells] = scaled[i].view(4, 1)
+        weight[cells] = core[cells] / core[cells].sum() * math.log(max(w * h * stride * stride, 2.0))
+        count += 1
+    return {"heatmap": heatmap, "box": box, "weight": weight, "num_objects": torch.tensor(float(count))}

@@ -18,10 +18,11 @@ from .. import backbones
 from ..centernet import transforms as T
 from ..centernet.dataset import DetectionDataset, collate
 from ..centernet.decode import SCORE_FLOOR, TOP_K, decode_to_original
-from ..centernet.loss import centernet_loss
+from ..centernet.loss import detection_loss
 from ..centernet.model import NECK_CHANNELS, STRIDE, CenterNet
 from ..distributed import all_reduce_sum, gather_objects
 from ..errors import ConfigurationError, DataError
+from ..data.mirror import flip_wanted
 from ..rundir import atomic_write_json
 from .base import Evaluation, Scanned
 
@@ -36,10 +37,17 @@ def check_image_size(size: int) -> None:
             hint=f"use --image-size {up} (or {up - SIZE_MULTIPLE})")
 
 
-def build_detector(backbone: str, num_classes: int, weights: str = "imagenet") -> tuple[CenterNet, dict]:
+# --detector: (neck, targets and loss). "ttf": the lateral neck (centernet/model.py) and TTFNet's
+# dense box regression (centernet/targets.encode_ttf, loss.ttf_loss); "centernet": the paper's
+# ResNet-variant neck, centre-only regression. Both give the same outputs and decoding.
+DETECTORS = {"ttf": ("lateral", "ttf"), "centernet": ("plain", "centernet")}
+
+
+def build_detector(backbone: str, num_classes: int, weights: str = "imagenet",
+                   detector: str = "ttf") -> tuple[CenterNet, dict]:
     """CenterNet on a registry backbone, and the backbone's preprocessing {mean, std, ...}."""
     features, channels, pre = backbones.build_feature_extractor(backbone, weights)   # head dropped
-    return CenterNet(features, channels, num_classes), pre
+    return CenterNet(features, channels, num_classes, neck=DETECTORS[detector][0]), pre
 
 
 def _to(targets: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
@@ -52,6 +60,7 @@ class DetectTask:
 
     def __init__(self) -> None:
         self.category_ids: list[int] = []
+        self.detector = "ttf"
 
     def scan(self, cfg, workers: int) -> Scanned:
         from ..data.detection import scan_detection
@@ -66,21 +75,26 @@ class DetectTask:
                        extra={"layout": data.layout, "root": data.root, "category_ids": data.category_ids})
 
     def build_model(self, cfg, classes):
-        return build_detector(cfg.backbone, len(classes), cfg.weights)
+        self.detector = cfg.detector
+        return build_detector(cfg.backbone, len(classes), cfg.weights, cfg.detector)
 
     def datasets(self, scanned: Scanned, cfg, size: int, pre: dict):
         check_image_size(size)
         n = len(scanned.classes)
-        train = DetectionDataset(scanned.train, T.train_transform(size, pre["mean"], pre["std"], cfg.augment), n, size)
+        targets = DETECTORS[cfg.detector][1]
+        flip = flip_wanted(cfg.flip, scanned.classes)
+        train = DetectionDataset(scanned.train, T.train_transform(size, pre["mean"], pre["std"], cfg.augment, flip),
+                                 n, size, targets=targets)
         val = None
         if scanned.val:
-            val = DetectionDataset(scanned.val, T.eval_transform(size, pre["mean"], pre["std"]), n, size)
+            val = DetectionDataset(scanned.val, T.eval_transform(size, pre["mean"], pre["std"]), n, size,
+                                   targets=targets)
         return train, val, collate
 
     def loss(self, model, batch, device):
         images, targets, _ = batch
         images = images.to(device, non_blocking=True)
-        total, parts = centernet_loss(model(images), _to(targets, device))
+        total, parts = detection_loss(model(images), _to(targets, device))
         return total, parts, images.shape[0]
 
     @torch.no_grad()
@@ -89,7 +103,7 @@ class DetectTask:
         rows = []
         for images, targets, metas in loader:
             outputs = model(images.to(device))
-            loss, _ = centernet_loss(outputs, _to(targets, device))
+            loss, _ = detection_loss(outputs, _to(targets, device))
             loss_sum += torch.tensor([float(loss) * len(metas), len(metas)], dtype=torch.float64, device=device)
             for meta, det in zip(metas, decode_to_original(outputs, [m["letterbox"] for m in metas])):
                 rows.append((meta["index"], det.boxes.cpu(), det.scores.cpu(), det.labels.cpu()))
@@ -113,7 +127,8 @@ class DetectTask:
         atomic_write_json(Path(run_dir) / "predictions" / "val.json", preds)
 
     def model_info(self) -> dict:
-        return {"detector": {"name": "centernet", "stride": STRIDE, "neck": list(NECK_CHANNELS),
+        return {"detector": {"name": "centernet", "recipe": self.detector, "neck_kind": DETECTORS[self.detector][0],
+                             "stride": STRIDE, "neck": list(NECK_CHANNELS),
                              "top_k": TOP_K, "score_floor": SCORE_FLOOR, "letterbox": "right-bottom",
                              "category_ids": self.category_ids}}
 
