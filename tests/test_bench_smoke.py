@@ -2,7 +2,9 @@
 (The suite itself is not part of the test run: `python bench/run.py --quick`.)"""
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,7 +13,8 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
-BENCH_MODULES = ("run", "harness", "workloads", "fig_speed", "fig_memory", "fig_detect", "fig_ranks", "real_images")
+BENCH_MODULES = ("run", "harness", "workloads", "fig_speed", "fig_memory", "fig_detect", "fig_ranks", "real_images",
+                 "learn", "learn_sets")
 
 
 @pytest.fixture
@@ -59,6 +62,81 @@ def test_interleaving_alternates_the_order(bench):
     assert harness.step_seconds(marks, warmup=1) == [1.0, 0.5, 3.0]
     assert harness.rate(marks, batch=4, warmup=1) == pytest.approx(4 / 1.0)
     assert harness.rate(marks, batch=4, warmup=1, how="window") == pytest.approx(4 * 4 / 5.0)
+
+
+@pytest.fixture
+def learn_bench(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import learn
+    import learn_sets
+    yield learn, learn_sets
+    for name in BENCH_MODULES:
+        sys.modules.pop(name, None)
+
+
+def _frelon_check(folder: Path, task: str) -> dict:
+    done = subprocess.run([sys.executable, "-m", "frelon", "check", "--data", str(folder), "--task", task, "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout[done.stdout.index("{"):])
+
+
+def test_learn_sets_are_valid_and_hold_out_their_test_split(learn_bench, tmp_path):
+    """bench/learn.py's five sets at a tiny size: each a valid Frelon data set, train / val / test
+    without a file in common, and the detection boxes inside their images."""
+    from PIL import Image
+    learn, learn_sets = learn_bench
+    assert set(learn.SPECS) == set(learn_sets.SET_NAMES)
+    for name in learn_sets.SET_NAMES:
+        folder = learn_sets.ensure(name, tmp_path, seed=0, scale=0.03)
+        stamp = (folder / learn_sets.STAMP).stat().st_mtime_ns
+        assert learn_sets.ensure(name, tmp_path, seed=0, scale=0.03) == folder      # cached: not rebuilt
+        assert (folder / learn_sets.STAMP).stat().st_mtime_ns == stamp
+        assert (folder / "SOURCES.md").is_file()
+        task = learn_sets.task_of(name)
+        report = _frelon_check(folder, task)
+        assert report["errors"] == [] and report["skipped"] == [] and report["duplicates"] == [], (name, report)
+        assert report["layout"] == ("coco" if task == "detect" else "train_val"), (name, report["layout"])
+        if task == "detect":
+            assert report["clipped"] == [], (name, report["clipped"])
+            assert report["splits"]["train"]["images"] >= 3 and report["splits"]["val"]["images"] >= 2
+            assert sum(report["splits"]["train"]["boxes"].values()) >= 1
+        hashes = {}
+        for split in ("train", "val", "test"):
+            files = [p for p in (folder / split).rglob("*.jpg")]
+            assert files, (name, split)
+            hashes[split] = {hashlib.sha1(p.read_bytes()).hexdigest() for p in files}
+            assert len(hashes[split]) == len(files), f"{name}/{split}: a file twice"
+            if task == "detect":
+                doc = json.loads((folder / split / "annotations.json").read_text())
+                assert len(doc["images"]) == len(files)
+                sizes = {}
+                for img in doc["images"]:
+                    with Image.open(folder / split / img["file_name"]) as im:
+                        assert im.size == (img["width"], img["height"])
+                        sizes[img["id"]] = im.size
+                for a in doc["annotations"]:
+                    x, y, w, h = a["bbox"]
+                    width, height = sizes[a["image_id"]]
+                    assert w > 0 and h > 0 and x >= 0 and y >= 0 and x + w <= width and y + h <= height, (name, a)
+        assert not hashes["train"] & hashes["val"], name
+        assert not hashes["train"] & hashes["test"], name
+        assert not hashes["val"] & hashes["test"], name
+
+
+def test_learn_table_reads_results(learn_bench):
+    learn, _ = learn_bench
+    results = {"faces": {"metric": "accuracy", "options": "--image-size 96 --epochs 1",
+                         "frelon": {"test": 0.9, "seconds": 30.0,
+                                    "val_curve": [{"epoch": 0, "val": 0.8}], "best": {"epoch": 0}},
+                         "reference": {"test": 0.85, "steps": 10, "epochs": 1.2}},
+               "cat-det": {"metric": "map_50", "options": "--task detect", "frelon": {"error": "boom"}}}
+    text = learn.table(results, quick=True)
+    assert "0.900" in text and "0.850" in text and "0.5" in text and "failed" in text and "mAP@0.5" in text
+    assert "quick" in text
+    assert "0.800" in learn.curves(results)
+    assert learn.epochs_for(learn.SPECS["digits-det"], quick=False, scale=1.0) == 40
+    assert learn.epochs_for(learn.SPECS["faces"], quick=True, scale=0.01) == 1
 
 
 def test_bench_modules_do_not_leak_onto_sys_path():
