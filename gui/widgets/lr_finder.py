@@ -43,6 +43,7 @@ class LrFinder(QWidget):
         self.plot.setLabel("left", "loss")
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.hideButtons()
+        self.plot.setMouseEnabled(x=False, y=False)    # a click picks an LR; the wheel scrolls the panel
         self.plot.setVisible(False)
         self.curve = self.plot.plot([], [], pen=pg.mkPen(theme.LOSS_SMOOTH, width=2))
         self.marker = pg.ScatterPlotItem(size=11, brush=pg.mkBrush(theme.WARN), pen=pg.mkPen("k"))
