@@ -68,6 +68,28 @@ def draw_gaussian(heatmap: torch.Tensor, cx: int, cy: int, radius: int) -> None:
     torch.maximum(region, gaussian, out=region)
 
 
+def objects(boxes, labels, iscrowd, stride: int, output_size: tuple[int, int]):
+    """The objects a target encodes, largest first (so smaller ones are drawn over them): for each
+    non-crowd box of positive size, (label, box xyxy in output cells, w, h, centre, cx, cy) with
+    (cx, cy) the centre's cell, clamped to the map."""
+    out_h, out_w = output_size
+    boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+    labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+    if iscrowd is not None and len(boxes):
+        keep = ~torch.as_tensor(iscrowd, dtype=torch.bool).reshape(-1)
+        boxes, labels = boxes[keep], labels[keep]
+    scaled = boxes / stride
+    wh = scaled[:, 2:] - scaled[:, :2]
+    for i in torch.argsort(wh[:, 0] * wh[:, 1], descending=True).tolist():
+        w, h = float(wh[i, 0]), float(wh[i, 1])
+        if w <= 0 or h <= 0:
+            continue
+        centre = (scaled[i, :2] + scaled[i, 2:]) / 2
+        cx = min(max(int(centre[0]), 0), out_w - 1)
+        cy = min(max(int(centre[1]), 0), out_h - 1)
+        yield int(labels[i]), scaled[i], w, h, centre, cx, cy
+
+
 def encode(boxes: torch.Tensor, labels: torch.Tensor, num_classes: int, output_size: tuple[int, int],
            iscrowd: torch.Tensor | None = None, stride: int = STRIDE, max_objects: int = MAX_OBJECTS,
            official_radius: bool = True) -> dict[str, torch.Tensor]:
@@ -81,24 +103,10 @@ def encode(boxes: torch.Tensor, labels: torch.Tensor, num_classes: int, output_s
     offset = torch.zeros(max_objects, 2)
     index = torch.zeros(max_objects, dtype=torch.long)
     mask = torch.zeros(max_objects)
-    boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
-    labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
-    if iscrowd is not None and len(boxes):
-        keep = ~torch.as_tensor(iscrowd, dtype=torch.bool).reshape(-1)
-        boxes, labels = boxes[keep], labels[keep]
-    scaled = boxes / stride
-    wh = (scaled[:, 2:] - scaled[:, :2])
-    order = torch.argsort(wh[:, 0] * wh[:, 1], descending=True)
     k = 0
-    for i in order.tolist():
-        w, h = float(wh[i, 0]), float(wh[i, 1])
-        if w <= 0 or h <= 0:
-            continue
-        centre = (scaled[i, :2] + scaled[i, 2:]) / 2
-        cx = min(max(int(centre[0]), 0), out_w - 1)
-        cy = min(max(int(centre[1]), 0), out_h - 1)
+    for label, box, w, h, centre, cx, cy in objects(boxes, labels, iscrowd, stride, output_size):
         radius = max(0, int(gaussian_radius(math.ceil(h), math.ceil(w), official=official_radius)))
-        draw_gaussian(heatmap[labels[i]], cx, cy, radius)
+        draw_gaussian(heatmap[label], cx, cy, radius)
         if k < max_objects:
             size[k] = torch.tensor([w, h])
             offset[k] = centre - torch.tensor([cx, cy], dtype=torch.float32)
@@ -153,29 +161,15 @@ def encode_ttf(boxes: torch.Tensor, labels: torch.Tensor, num_classes: int, outp
     CenterNet's decoding (the peak cell + its offset and size) is unchanged."""
     out_h, out_w = output_size
     heatmap = torch.zeros(num_classes, out_h, out_w)
-    box = torch.zeros(4, out_h, out_w)
+    box_map = torch.zeros(4, out_h, out_w)
     weight = torch.zeros(out_h, out_w)
-    boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
-    labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
-    if iscrowd is not None and len(boxes):
-        keep = ~torch.as_tensor(iscrowd, dtype=torch.bool).reshape(-1)
-        boxes, labels = boxes[keep], labels[keep]
-    scaled = boxes / stride
-    wh = scaled[:, 2:] - scaled[:, :2]
-    order = torch.argsort(wh[:, 0] * wh[:, 1], descending=True)   # large first: the smaller overwrite
     count = 0
-    for i in order.tolist():
-        w, h = float(wh[i, 0]), float(wh[i, 1])
-        if w <= 0 or h <= 0:
-            continue
-        centre = (scaled[i, :2] + scaled[i, 2:]) / 2
-        cx = min(max(int(centre[0]), 0), out_w - 1)
-        cy = min(max(int(centre[1]), 0), out_h - 1)
-        draw_elliptic_gaussian(heatmap[labels[i]], cx, cy, int(TTF_ALPHA * w / 2), int(TTF_ALPHA * h / 2))
+    for label, box, w, h, centre, cx, cy in objects(boxes, labels, iscrowd, stride, output_size):
+        draw_elliptic_gaussian(heatmap[label], cx, cy, int(TTF_ALPHA * w / 2), int(TTF_ALPHA * h / 2))
         core = draw_elliptic_gaussian(torch.zeros(out_h, out_w), cx, cy,
                                       int(TTF_BETA * w / 2), int(TTF_BETA * h / 2))
         cells = core > 0
-        box[:, cells] = scaled[i].view(4, 1)
+        box_map[:, cells] = box.view(4, 1)
         weight[cells] = core[cells] / core[cells].sum() * math.log(max(w * h * stride * stride, 2.0))
         count += 1
-    return {"heatmap": heatmap, "box": box, "weight": weight, "num_objects": torch.tensor(float(count))}
+    return {"heatmap": heatmap, "box": box_map, "weight": weight, "num_objects": torch.tensor(float(count))}
