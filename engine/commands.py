@@ -266,7 +266,9 @@ def cmd_lr_find(args) -> int:
         if not args.json and (step % 10 == 0 or step == 1):
             print(f"step {step}: lr {lr:.3g}, smoothed loss {loss:.4f}", file=sys.stderr)
 
-    result = lr_find(cfg, steps=args.steps, start_lr=args.start_lr, end_lr=args.end_lr, progress=progress)
+    sweep = {k: v for k, v in (("steps", args.steps), ("start_lr", args.start_lr), ("end_lr", args.end_lr))
+             if v is not None}
+    result = lr_find(cfg, progress=progress, **sweep)
     if args.json:
         _json_out(result)
     else:

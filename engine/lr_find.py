@@ -11,7 +11,7 @@ finite: the LR is past any useful value. Nothing is saved: the weights the sweep
 the start weights (ImageNet or a file) are only read.
 
 The suggestion is fastai's "valley" rule (fastai.callback.schedule.valley, 2021): the longest
-stretch over which the smoothed loss keeps falling, and the LR two thirds of the way down it
+stretch over which the smoothed loss keeps falling, and the LR halfway down it
 (written out here because fastai is not a dependency of Frelon; it is twelve lines). It is given
 as the effective (body) LR at this run's global batch and as the `--lr` base value that gives that
 effective LR under the optimizer's batch rule (frelon/lr_policy.py), so it can be typed back in.
@@ -23,8 +23,6 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
-
-import torch
 
 from frelon import lr_policy
 
@@ -39,7 +37,7 @@ SMOOTHING = 0.98         # fastai's beta
 
 
 def valley(lrs: list[float], losses: list[float]) -> int:
-    """Index of fastai's "valley" suggestion: two thirds along the longest decreasing run of losses
+    """Index of fastai's "valley" suggestion: halfway along the longest decreasing run of losses
     (longest decreasing subsequence ending at each point, O(n²) on ~100 points)."""
     n = len(losses)
     if n < 3:

@@ -126,9 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("lr-find", help="LR range test: loss against an exponentially growing LR, and a suggestion")
     _add_train_options(p)
-    p.add_argument("--steps", type=int, default=100, help="optimizer steps of the sweep (default 100)")
-    p.add_argument("--start-lr", type=float, default=1e-7)
-    p.add_argument("--end-lr", type=float, default=10.0)
+    # defaults: engine/lr_find.py (100 steps, 1e-7 to 10)
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps of the sweep (default 100)")
+    p.add_argument("--start-lr", type=float, default=None)
+    p.add_argument("--end-lr", type=float, default=None)
     p.add_argument("--json", action="store_true")
     p.add_argument("--debug", action="store_true")
 
