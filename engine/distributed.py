@@ -60,8 +60,13 @@ def setup(requested_device: str, gpus: int) -> Ranks:
     return Ranks(rank, world, local, device)
 
 
-def teardown() -> None:
+def teardown(together: bool = False) -> None:
+    """Leave the process group. `in_step`: every rank got here the same way (a normal end), so
+    they first wait for each other — a rank that destroys gloo while a peer still talks to it
+    can abort at exit. After a failure there is no barrier: the peers may be gone."""
     if dist.is_initialized():
+        if together:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -73,12 +73,12 @@ def _describe_exit(code: int) -> str:
     return f"exit code {code}"
 
 
-def _last_event_type(events_path: Path) -> str | None:
+def _last_event(events_path: Path) -> dict | None:
     if not events_path.is_file():
         return None
     last = None
     for ev in events.read_file(events_path):
-        last = ev.get("type")
+        last = ev
     return last
 
 
@@ -143,7 +143,14 @@ def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stre
                 _terminate(proc)
     code = proc.wait()
     time.sleep(0.1)
-    if code != 0 and _last_event_type(events_path) != "run_finished":
+    last = _last_event(events_path) or {}
+    if code != 0 and last.get("type") == "run_finished" and last.get("status") in ("completed", "stopped"):
+        # the run ended and its checkpoint is saved; a rank that then fails while tearing down
+        # (gloo can abort at interpreter exit) does not undo that
+        print(f"frelon: warning: a rank ended badly after the run {last['status']} ({_describe_exit(code)}); "
+              f"the run folder is complete: {run_dir}", file=sys.stderr)
+        return 0
+    if code != 0 and last.get("type") != "run_finished":
         lines = list(tail)
         culprit = _culprit(lines)
         rank = culprit[0] if culprit else None

@@ -551,6 +551,7 @@ def run_training(cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[]
     With `resume`, the run folder's saved config is used, changed only by `resume_overrides`
     (e.g. {"epochs": 20} to extend the run, {"processes": 2} to continue on two ranks)."""
     trainer = Trainer(cfg, writer, should_stop, resume=resume, run_dir=run_dir, resume_overrides=resume_overrides)
+    ended_together = False
     try:
         trainer.setup()
         if trainer.ranks.is_main:
@@ -559,6 +560,7 @@ def run_training(cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[]
         fields = trainer.finish_fields(status)
         if getattr(trainer, "ranks", None) is None or trainer.ranks.is_main:
             writer.emit("run_finished", **fields)
+        ended_together = True
         return fields
     except Exception as exc:   # every failure becomes an error event; the checkpoint on disk stays good
         ranks = getattr(trainer, "ranks", None)
@@ -573,4 +575,4 @@ def run_training(cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[]
         raise RunFailed(line, trainer.run_dir) from exc
     finally:
         writer.close()
-        D.teardown()
+        D.teardown(together=ended_together)

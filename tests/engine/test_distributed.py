@@ -119,3 +119,19 @@ def test_resume_on_two_ranks_rescales_the_lr_from_the_resume_point(colour_data, 
     steps = [e["step"] for e in evs if e["type"] == "step"]
     assert steps[0] == one_rank["total_steps"] + 1 and steps[-1] == started["total_steps"]
     assert evs[-1]["status"] == "completed" and evs[-1]["epochs_done"] == 2
+
+
+@pytest.mark.parametrize("status, ok", [("completed", True), ("stopped", True), ("failed", False)])
+def test_a_rank_that_aborts_after_the_run_ended_does_not_undo_it(tmp_path, monkeypatch, capsys, status, ok):
+    """Gloo can abort a rank at interpreter exit, after run_finished is written: the launcher
+    then reports what the run did, not the rank's exit."""
+    from frelon import events
+    from frelon.engine import launch
+    finished = events.dumps(events.make("run_finished", status=status, epochs_done=1, best=None,
+                                        duration_s=1.0, run_dir=str(tmp_path)))
+    script = (f"import os, pathlib; pathlib.Path({str(tmp_path / 'events.jsonl')!r}).write_text({finished!r} + '\\n'); "
+              "os.abort()")
+    monkeypatch.setattr(launch, "launch_command", lambda *a, **k: [sys.executable, "-c", script])
+    code = launch.run_ranks([], 2, None, "x", stream_events=False, control_stdin=False, run_dir=str(tmp_path))
+    assert (code == 0) == ok
+    assert ("ended badly after the run" in capsys.readouterr().err) == ok
