@@ -10,12 +10,20 @@ labels as indices into one class list, and a crowd flag per box (COCO `iscrowd`,
 crowd boxes are kept for evaluation (pycocotools ignores detections matched to them) and left out
 of the training targets.
 
-Three kinds of problem, three outcomes:
-  * a fatal format error (malformed JSON / XML / data.yaml, a missing required key) raises
+What a problem costs (the README's table "What stops a run and what is skipped"; each row is
+tested in tests/robustness/test_reader_rules.py):
+  * the set: only what defines it — a malformed or unreadable COCO JSON, a missing top-level key,
+    a broken `categories` list (the class list would be ambiguous), a missing or malformed YOLO
+    data.yaml / classes.txt, a VOC folder without any XML, or no usable image at all — raises
     `DataError` naming the file and the line or entry;
-  * a bad entry (unknown class, box outside the image, zero / negative / NaN size, wrong number of
-    values, non-numbers, missing or unreadable image, an annotation for an unlisted image, a file
-    name escaping the dataset folder) is skipped and reported in `skipped` with its reason;
+  * one file: an image that is missing or does not decode, a VOC XML that is malformed, unreadable
+    or not an <annotation>, a YOLO label file that cannot be read — that image is skipped and
+    reported in `skipped`, the rest is used;
+  * one entry: an images / annotations entry that is not an object or misses a required key, a VOC
+    <object> without <name>, <bndbox> or a coordinate, a bad YOLO line, an unknown class, a box
+    outside the image, of zero / negative / NaN size, with the wrong number of values or
+    non-numbers, an annotation for an unlisted image, a file name escaping the dataset folder — is
+    skipped and reported in `skipped` with its reason;
   * a box only partly outside its image is clipped and reported in `clipped` (more than 1 px out).
 Valid edge cases are used as they are: non-contiguous category ids, images without objects (they
 are negatives), crowd boxes, fractional coordinates.
@@ -253,6 +261,15 @@ def _require(entry: Any, keys: Iterable[str], path: Path, where: str) -> None:
                             hint="every COCO entry needs its keys; see cocodataset.org/#format-data")
 
 
+def _entry_problem(entry: Any, keys: Iterable[str], where: str) -> str:
+    """Why one images / annotations entry cannot be used ("" when it has its keys): such an entry
+    is skipped and reported, the rest of the file is used."""
+    if not isinstance(entry, dict):
+        return f"{where} is not a JSON object"
+    missing = [key for key in keys if key not in entry]
+    return f"{where}: missing required key {missing[0]!r}" if missing else ""
+
+
 def _coco_where(section: str, i: int, entry: Any) -> str:
     ident = entry.get("id") if isinstance(entry, dict) else None
     return f"{section}[{i}]" + (f" (id {ident})" if ident is not None else "")
@@ -296,7 +313,10 @@ def _coco_listed_files(images: list, path: Path, log: _Log) -> list[tuple[int, d
     listed, seen_ids = [], set()
     for i, img in enumerate(images):
         where = _coco_where("images", i, img)
-        _require(img, ("id", "file_name"), path, where)
+        problem = _entry_problem(img, ("id", "file_name"), where)
+        if problem:
+            log.skip(path, problem)
+            continue
         image_id = _id_key(img["id"])
         name = str(img["file_name"])
         if image_id is None:
@@ -408,7 +428,10 @@ def _coco_annotation(i: int, ann: Any, records: dict[Any, DetectionRecord], list
                      label_of: dict[Any, int], path: Path, log: _Log) -> None:
     """Add one annotation's box to its image's record, or report why not."""
     where = _coco_where("annotations", i, ann)
-    _require(ann, ("image_id", "category_id", "bbox"), path, where)
+    problem = _entry_problem(ann, ("image_id", "category_id", "bbox"), where)
+    if problem:
+        log.skip(path, problem)
+        return
     image_id = _id_key(ann["image_id"])
     rec = records.get(image_id)
     if rec is None:
@@ -448,23 +471,28 @@ def _json_files(folder: Path) -> list[Path]:
 
 # ---------------------------------------------------------------- Pascal VOC
 
-def _parse_xml(path: Path) -> ET.Element:
+def _parse_xml(path: Path, log: _Log) -> ET.Element | None:
+    """One VOC annotation file's <annotation> element; None (reported) when the file cannot be
+    read or parsed. One XML file describes one image: a broken one costs that image, not the set."""
+    hint = "fix or remove this annotation file"
     try:
-        return ET.parse(path).getroot()
+        root = ET.parse(path).getroot()
     except ET.ParseError as e:
         line, col = e.position
-        raise DataError(f"{path}: malformed XML at line {line}, column {col + 1}",
-                        hint="fix or remove this annotation file") from None
+        log.skip(path, f"malformed XML at line {line}, column {col + 1}: {hint}")
+        return None
     except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+        log.skip(path, f"cannot read ({e.strerror or e})")
+        return None
+    if root.tag != "annotation":
+        log.skip(path, f"not a VOC annotation (root element <{root.tag}>, expected <annotation>)")
+        return None
+    return root
 
 
-def _xml_text(elem: ET.Element, tag: str, path: Path, where: str) -> str:
+def _xml_text(elem: ET.Element, tag: str) -> str:
     child = elem.find(tag)
-    if child is None or child.text is None or not child.text.strip():
-        raise DataError(f"{path}: {where}: missing required element <{tag}>",
-                        hint="every VOC <object> needs <name> and <bndbox> with xmin, ymin, xmax, ymax")
-    return child.text.strip()
+    return child.text.strip() if child is not None and child.text is not None else ""
 
 
 @dataclass
@@ -473,21 +501,23 @@ class _VocObject:
     raw: list[str]             # xmin, ymin, xmax, ymax as written
     difficult: bool
     where: str
+    problem: str = ""          # why this object cannot be used ("" when it can)
 
 
-def _voc_objects(root: ET.Element, path: Path) -> list[_VocObject]:
-    """The <object>s of one annotation; a missing required element is fatal."""
+def _voc_objects(root: ET.Element) -> list[_VocObject]:
+    """The <object>s of one annotation. An object missing a required element (<name>, <bndbox>,
+    xmin…ymax) is returned with its `problem`: it is skipped and reported, its siblings are used."""
     objects = []
     for k, obj in enumerate(root.findall("object"), start=1):
-        where = f"<object> #{k}"
-        name = _xml_text(obj, "name", path, where)
-        where = f"<object> #{k} ({name})"
-        box = obj.find("bndbox")
-        if box is None:
-            raise DataError(f"{path}: {where}: missing required element <bndbox>")
-        raw = [_xml_text(box, tag, path, where + " <bndbox>") for tag in ("xmin", "ymin", "xmax", "ymax")]
+        name = _xml_text(obj, "name")
+        where = f"<object> #{k}" + (f" ({name})" if name else "")
         difficult = (obj.findtext("difficult") or "0").strip() in ("1", "true", "True")
-        objects.append(_VocObject(name, raw, difficult, where))
+        box = obj.find("bndbox")
+        raw = [_xml_text(box, tag) if box is not None else "" for tag in ("xmin", "ymin", "xmax", "ymax")]
+        missing = ("<name>" if not name else "<bndbox>" if box is None else
+                   next((f"<{t}> in <bndbox>" for t, v in zip(("xmin", "ymin", "xmax", "ymax"), raw) if not v), ""))
+        problem = f"missing required element {missing}" if missing else ""
+        objects.append(_VocObject(name, raw, difficult, where, problem))
     return objects
 
 
@@ -536,14 +566,11 @@ def read_voc(root: str | os.PathLike, workers: int | None = None) -> _Read:
     xmls = sorted(p for p in ann_dir.iterdir() if p.suffix.lower() == ".xml" and _visible(p.name))
     if not xmls:
         raise DataError(f"{ann_dir}: no .xml annotation files")
-    parsed = [(xml, _parse_xml(xml)) for xml in xmls]
-    for xml, elem in parsed:
-        if elem.tag != "annotation":
-            raise DataError(f"{xml}: not a VOC annotation (root element <{elem.tag}>, expected <annotation>)")
-    objects = {xml: _voc_objects(elem, xml) for xml, elem in parsed}
-    classes = _voc_class_list(root) or sorted({o.name for objs in objects.values() for o in objs})
-    label_of = {name: i for i, name in enumerate(classes)}
     log = _Log(workers)
+    parsed = [(xml, elem) for xml in xmls if (elem := _parse_xml(xml, log)) is not None]
+    objects = {xml: _voc_objects(elem) for xml, elem in parsed}
+    classes = _voc_class_list(root) or sorted({o.name for objs in objects.values() for o in objs if o.name})
+    label_of = {name: i for i, name in enumerate(classes)}
     files = {xml: _voc_image(elem, xml, img_dir, log) for xml, elem in parsed}
     probe_many([f for f in files.values() if f is not None], log)
     by_stem: dict[str, DetectionRecord] = {}
@@ -564,6 +591,9 @@ def _voc_record(xml: Path, file: Path, objects: list[_VocObject], label_of: dict
     rec = DetectionRecord(path=str(file), file_name=str(file.relative_to(root)), width=size[0], height=size[1])
     for obj in objects:
         where = f"{xml.name} {obj.where}"
+        if obj.problem:
+            log.skip(file, f"{where}: {obj.problem}")
+            continue
         if obj.name not in label_of:
             log.skip(file, f"{where}: unknown class {obj.name!r}")
             continue
@@ -793,10 +823,17 @@ def _yolo_record(image: Path, root: Path, n_classes: int, log: _Log) -> Detectio
     width, height = size
     rec = DetectionRecord(path=str(image), file_name=str(image.relative_to(root)), width=width, height=height)
     label_file = yolo_label_path(image)
-    if not label_file.is_file():
+    if not os.path.lexists(label_file):
         return rec          # no label file: an image without objects
     rel = label_file.relative_to(root)
-    text = label_file.read_text(encoding="utf-8-sig", errors="replace")
+    try:
+        if not label_file.is_file():
+            raise OSError(0, "not a regular file")
+        text = label_file.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError as e:
+        # its boxes are unknown: used as a negative, the image would teach "nothing here"
+        log.skip(image, f"{rel}: label file cannot be read ({e.strerror or e}), image not used")
+        return None
     for n, line in enumerate(text.splitlines(), start=1):
         tokens = line.split()
         if not tokens:

@@ -51,15 +51,17 @@ def test_coco_missing_top_level_key(tmp_path, drop):
         D.scan_detection(p)
 
 
-def test_coco_missing_key_in_an_entry_names_the_entry(tmp_path):
+def test_coco_entry_missing_a_key_is_skipped_naming_the_entry(tmp_path):
     image(tmp_path / "a.png")
     p = coco(tmp_path, annotations=[{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]},
                                     {"id": 7, "image_id": 1, "category_id": 1}])
-    with pytest.raises(DataError, match=r"annotations\[1\] \(id 7\): missing required key 'bbox'"):
-        D.scan_detection(p)
-    p = coco(tmp_path, images=[{"id": 1}])
-    with pytest.raises(DataError, match=r"images\[0\] \(id 1\): missing required key 'file_name'"):
-        D.scan_detection(p)
+    data = D.scan_detection(p, val_split=0)
+    assert reasons(data.report).endswith("annotations[1] (id 7): missing required key 'bbox'")
+    assert data.train[0].boxes == [[1.0, 1.0, 6.0, 6.0]]
+    p = coco(tmp_path, images=[{"id": 1}, {"id": 2, "file_name": "a.png"}])
+    data = D.scan_detection(p, val_split=0)
+    assert reasons(data.report).endswith("images[0] (id 1): missing required key 'file_name'")
+    assert [r.image_id for r in data.train] == [2]
 
 
 def test_coco_bad_entries_are_skipped_with_their_reason(tmp_path):
@@ -84,7 +86,7 @@ def test_coco_bad_entries_are_skipped_with_their_reason(tmp_path):
         {"id": 9, "image_id": 2, "category_id": 1, "bbox": [30, 20, 20, 20]},       # partly outside
     ]
     p = coco(tmp_path, images=images, annotations=anns)
-    text = p.read_text().replace('"bbox": [1, 1, 5]', '"bbox": [1, 1, 5]')
+    text = p.read_text()
     # a NaN, as Python's and JavaScript's serialisers write it
     text = text.replace('{"id": 9,', '{"id": 10, "image_id": 1, "category_id": 1, "bbox": [NaN, 1, 5, 5]}, {"id": 9,')
     p.write_text(text)
@@ -180,21 +182,26 @@ def voc(tmp_path: Path, files: dict[str, str]) -> Path:
     return tmp_path
 
 
-def test_voc_malformed_xml_names_file_and_line(tmp_path):
-    voc(tmp_path, {"a": "<annotation>\n<filename>a.jpg</filename>\n<object><name>x</name>\n</annotation>"})
+def test_voc_malformed_xml_costs_its_image_and_names_file_and_line(tmp_path):
+    image(tmp_path / "JPEGImages" / "b.png")
+    voc(tmp_path, {"a": "<annotation>\n<filename>a.jpg</filename>\n<object><name>x</name>\n</annotation>",
+                   "b": voc_xml("b.png", [("hornet", (1, 1, 5, 5), False)])})
     assert D.detect_layout(tmp_path) == "voc"
-    with pytest.raises(DataError, match=r"a\.xml: malformed XML at line 4"):
-        D.scan_detection(tmp_path)
+    data = D.scan_detection(tmp_path, val_split=0)
+    assert "a.xml: malformed XML at line 4" in reasons(data.report)
+    assert [Path(r.path).name for r in data.train] == ["b.png"]
 
 
-def test_voc_missing_required_element_names_the_object(tmp_path):
+def test_voc_object_missing_a_required_element_is_skipped_naming_the_object(tmp_path):
+    image(tmp_path / "JPEGImages" / "a.png")
     voc(tmp_path, {"a": "<annotation><filename>a.png</filename><object><name>hornet</name></object></annotation>"})
-    with pytest.raises(DataError, match=r"a\.xml: <object> #1 \(hornet\): missing required element <bndbox>"):
-        D.scan_detection(tmp_path)
+    data = D.scan_detection(tmp_path, val_split=0)
+    assert reasons(data.report).endswith("a.xml <object> #1 (hornet): missing required element <bndbox>")
+    assert data.train[0].boxes == []
     voc(tmp_path, {"a": "<annotation><filename>a.png</filename><object><name>hornet</name>"
                         "<bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax></bndbox></object></annotation>"})
-    with pytest.raises(DataError, match=r"missing required element <ymax>"):
-        D.scan_detection(tmp_path)
+    data = D.scan_detection(tmp_path, val_split=0)
+    assert reasons(data.report).endswith("missing required element <ymax> in <bndbox>")
 
 
 def test_voc_bad_entries_and_valid_edge_cases(tmp_path):
