@@ -53,8 +53,9 @@ class RunFailed(Exception):
 
 
 def default_sample_data(task: str = "classify") -> str:
-    """The bundled sample (assets/sample/classify or /detect in the source tree)."""
-    return str(Path(__file__).resolve().parent.parent / "assets" / "sample" / ("detect" if task == "detect" else "classify"))
+    """The bundled sample (frelon/assets/sample/classify or /detect: package data, frelon/samples.py)."""
+    from frelon.samples import sample_dir
+    return str(sample_dir(task))
 
 
 def auto_workers(cfg: TrainConfig) -> int:

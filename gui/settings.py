@@ -1,21 +1,19 @@
 """What the app remembers between launches (QSettings), and where its defaults come from.
 
-First launch on a fresh machine: the bundled sample (`assets/sample/classify`, found next to the
-package's source) and the offline backbone are preselected, so Start just works. FRELON_SETTINGS
+First launch on a fresh machine: the bundled sample (`frelon/assets/sample/classify`, package data
+found by frelon/samples.py) and the offline backbone are preselected, so Start just works. FRELON_SETTINGS
 names an INI file to use instead of the user's settings (tests, benchmarks).
 """
 from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
 from frelon.gui.options import TrainOptions
-
-SAMPLE_PARTS = ("assets", "sample", "classify")
+from frelon.samples import sample_dir
 
 
 def make_settings() -> QSettings:
@@ -26,15 +24,9 @@ def make_settings() -> QSettings:
 
 
 def sample_dataset() -> str:
-    """The bundled sample folder, or '' when this installation has none (the engine then uses its own)."""
-    here = Path(__file__).resolve().parent
-    candidates = [here.parent.joinpath(*SAMPLE_PARTS),                     # source checkout / editable install
-                  here.joinpath(*SAMPLE_PARTS),                            # shipped inside the package
-                  Path(sys.prefix, "share", "frelon", *SAMPLE_PARTS[1:])]
-    for c in candidates:
-        if c.is_dir():
-            return str(c)
-    return ""
+    """The bundled classification sample, or '' when this installation left the package data out."""
+    folder = sample_dir("classify")
+    return str(folder) if folder.is_dir() else ""
 
 
 def default_runs_dir() -> str:

@@ -127,9 +127,9 @@ def test_choices_are_remembered(qtbot, tmp_path, fake_engine):
 def test_first_launch_preselects_the_sample(qtbot, tmp_path, fake_engine):
     w = MainWindow(str(tmp_path / "runs"), ask_engine=False)
     qtbot.addWidget(w)
-    sample = REPO / "assets" / "sample" / "classify"
-    if sample.is_dir():
-        assert w.data_panel.current_path() == str(sample)
+    sample = REPO / "frelon" / "assets" / "sample" / "classify"     # package data in the checkout
+    assert sample.is_dir()
+    assert w.data_panel.current_path() == str(sample)
     assert w.training_panel.options().backbone == "efficientnet_lite0"
 
 

@@ -3,18 +3,17 @@ steps, the plots fill, the run ends with run_finished, and its results load."""
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import pytest
 
 from frelon.gui.main_window import MainWindow
+from frelon.samples import sample_dir
 
-SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "sample" / "classify"
+SAMPLE = sample_dir("classify")        # package data: part of every installation, so never skipped
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the engine needs torch"),
-    pytest.mark.skipif(not SAMPLE.is_dir(), reason="assets/sample/classify is missing"),
 ]
 
 

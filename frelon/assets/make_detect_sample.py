@@ -1,4 +1,4 @@
-"""Make the bundled detection sample, assets/sample/detect/: synthetic shapes in COCO format.
+"""Make the bundled detection sample, frelon/assets/sample/detect/: synthetic shapes in COCO format.
 
 120 images of 128 × 128 px (96 in train/, 24 in val/, each folder with its annotations.json — the
 split COCO layout), coloured circles, squares and triangles on noisy backgrounds, every tenth image
@@ -6,7 +6,7 @@ without objects. Deterministic: running it again writes the same files. Sized so
 --task detect` with the defaults (batch 16, 10 epochs: 60 steps) reaches its best mAP in about one
 CPU-minute; with 32 training images (2 steps an epoch) it was still climbing at the end.
 
-    python assets/make_detect_sample.py
+    python frelon/assets/make_detect_sample.py
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))          # run from a checkout without installing
+sys.path.insert(0, str(HERE.parents[1]))      # run from a checkout without installing
 
 from engine.centernet.shapes import write_coco  # noqa: E402
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Build the bundled sample dataset (assets/sample/classify/) used by the default run.
+"""Build the bundled sample dataset (frelon/assets/sample/classify/) used by the default run.
 
 Two classes of real photos, `cat` and `coffee`, made from two public-domain (CC0) photographs that
 ship with scikit-image: `skimage.data.chelsea()` and `skimage.data.coffee()`. Each class gets
@@ -10,7 +10,7 @@ seeded: running it again gives the same pictures (with the same Pillow / libjpeg
 scikit-image is only needed to run this script (a test dependency); the pictures it writes are
 committed and are what ships. Usage:
 
-    python assets/make_sample.py            # writes assets/sample/classify/<class>/NNN.jpg + README.md
+    python frelon/assets/make_sample.py     # writes frelon/assets/sample/classify/<class>/NNN.jpg + README.md
 """
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def write_readme(out: Path, per_class: int, seed: int) -> None:
         f"{len(SOURCES)} classes ({', '.join(f'`{c}`' for c in SOURCES)}), {per_class} JPEGs each, "
         "96-128 px a side.",
         "",
-        f"Made by `python assets/make_sample.py` (seed {seed}): random crops, scales, mirror images and "
+        f"Made by `python frelon/assets/make_sample.py` (seed {seed}): random crops, scales, mirror images and "
         "colour changes of one photograph per class. The photographs come with scikit-image "
         "(`skimage.data`), where they are published without copyright restrictions:",
         "",
