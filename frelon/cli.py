@@ -143,6 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command in (None, "gui"):
+        # before any QApplication: Qt aborts (exit 134) when it cannot reach a display or load its
+        # platform plugin; say why in one line instead
+        from frelon.gui.display import display_problem
+        problem = display_problem()
+        if problem:
+            print(f"frelon: error: {problem}", file=sys.stderr)
+            return 1
         from frelon.gui.app import main as gui_main
         return gui_main(getattr(args, "runs", None))
     from frelon.engine.commands import run_command
