@@ -1,7 +1,7 @@
 """Synthetic shapes: coloured circles, squares and triangles on noisy backgrounds, with their boxes.
 
 A detection dataset that can be made anywhere in a second, with a known answer: used by the tests,
-by the benchmark and to make the bundled sample (assets/make_detect_sample.py). Written as COCO
+by the benchmark and to make the bundled sample (frelon/assets/make_detect_sample.py). Written as COCO
 (an annotations JSON beside the images), the layout every Frelon detection command reads.
 Only numpy and Pillow: no torch needed to make data.
 """
