@@ -78,11 +78,14 @@ def display_problem(env=None) -> str | None:
     if not sys.platform.startswith("linux") or env.get("FRELON_NO_DISPLAY_CHECK"):
         return None
     problems = []
-    for platform in platforms_to_try(env):
-        problem = platform_problem(platform, env)
-        if problem is None:
-            return None
-        problems.append(problem)
+    try:
+        for platform in platforms_to_try(env):
+            problem = platform_problem(platform, env)
+            if problem is None:
+                return None
+            problems.append(problem)
+    except Exception:                  # a check that cannot tell must not stop the app: Qt decides
+        return None
     return problems[0]
 
 
@@ -205,8 +208,8 @@ def _x_display_problem(env, connect: bool) -> str | None:
         return ("no display to open the app on (DISPLAY is not set: no desktop session, or SSH "
                 f"without -X) — {HEADLESS}")
     if connect and not x_display_opens(display):
-        return (f"cannot open the X display '{display}' (DISPLAY): no X server accepts a connection "
-                f"there — {HEADLESS}")
+        return (f"cannot open the X display '{display}' (DISPLAY): no X server there accepts the "
+                f"connection (none running, or XAUTHORITY does not match) — {HEADLESS}")
     return None
 
 

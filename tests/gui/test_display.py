@@ -169,3 +169,10 @@ def test_an_x_server_that_answers_passes(xvfb):
     if not plugin_loads("xcb"):
         pytest.skip("this machine lacks the xcb plugin's libraries")
     assert display.display_problem({"DISPLAY": xvfb}) is None
+
+
+def test_a_check_that_breaks_lets_qt_decide(monkeypatch):
+    def broken(platform, env):
+        raise RuntimeError("unexpected")
+    monkeypatch.setattr(display, "platform_problem", broken)
+    assert display.display_problem({"DISPLAY": ":0"}) is None
