@@ -11,7 +11,7 @@ Registering a backbone is one `@register` function that builds the network and s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import torch
@@ -82,6 +82,21 @@ class BackboneNet(nn.Module):
             raise ConfigurationError(f"checkpointing: {mode!r} is not one of {', '.join(gradckpt.MODES)}")
         self.checkpointing = mode
 
+    def rebind(self, converted: dict[int, nn.Module]) -> None:
+        """Point the cut at new modules after `net`'s modules were swapped ({id(old): new}): the
+        parts hold references into `net`, and nn.SyncBatchNorm.convert_sync_batchnorm replaces
+        the BatchNorms inside `net` only. Unbound, the stem's and tail's BatchNorms would stay
+        unsynchronised and out of model.train()/eval()'s reach."""
+        def swap(m: nn.Module) -> nn.Module:
+            if id(m) in converted:
+                return converted[id(m)]
+            if type(m) is nn.Sequential and not any(m is x for x in self.net.modules()):
+                return nn.Sequential(*(swap(c) for c in m))     # a container the cut made
+            return m
+        p = self._parts
+        self._parts = replace(p, stem=swap(p.stem), stages=[[swap(b) for b in s] for s in p.stages],
+                              tail=[swap(m) for m in p.tail])
+
     def drop_head(self) -> None:
         """Remove the ImageNet classifier (detection never uses it: unused parameters would also
         upset DDP). Call after the weights are loaded."""
@@ -151,6 +166,18 @@ def build_feature_extractor(name: str, weights: str = "imagenet") -> tuple[Backb
     backbone, preprocessing = build_backbone(name, weights)
     backbone.drop_head()
     return backbone, backbone.out_channels, preprocessing
+
+
+def sync_batchnorm(model: nn.Module) -> nn.Module:
+    """`model` with every BatchNorm a SyncBatchNorm, the backbones' cuts included (see rebind)."""
+    before = {name: m for name, m in model.named_modules()}
+    model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    after = dict(model.named_modules())
+    converted = {id(m): after[name] for name, m in before.items() if name in after and after[name] is not m}
+    for m in model.modules():
+        if isinstance(m, BackboneNet):
+            m.rebind(converted)
+    return model
 
 
 # ---------------------------------------------------------------- families

@@ -3,6 +3,10 @@
 One process (world size 1) needs no process group. Several ranks are started by torchrun
 (launch.py), which sets RANK / WORLD_SIZE / LOCAL_RANK; CUDA ranks use NCCL, CPU ranks gloo —
 the same DDP code path, so the tests exercise on CPU what runs on GPUs.
+
+The rule for collectives: NCCL takes CUDA tensors only, gloo CPU ones. Every tensor handed to a
+collective goes through the helpers below, which move it to the ranks' device first; nothing
+else in the engine calls `torch.distributed` with a tensor.
 """
 from __future__ import annotations
 
@@ -15,8 +19,11 @@ import torch.distributed as dist
 
 from .errors import ConfigurationError
 
-# A rank that dies or hangs must end the run in bounded time: collectives give up after this.
-TIMEOUT_S = int(os.environ.get("FRELON_DIST_TIMEOUT", "120"))
+# How long a collective waits for a peer. A rank that dies is noticed by torchrun within a
+# second or so; this only bounds a rank that hangs. It must outlast the longest thing one rank
+# does while the others wait: rank 0 scanning a large data set before the first collective,
+# writing a checkpoint, evaluating on a slow disk.
+TIMEOUT_S = int(os.environ.get("FRELON_DIST_TIMEOUT", "1800"))
 
 
 @dataclass(frozen=True)
@@ -35,8 +42,10 @@ class Ranks:
         return self.world_size > 1
 
 
-def pick_device(requested: str, gpus: int, local_rank: int = 0) -> torch.device:
-    if requested == "cpu":
+def pick_device(requested: str, gpus: int, local_rank: int = 0, world_size: int = 1) -> torch.device:
+    """`--device auto` is the GPU when there is one, except for `--processes N` ranks (gpus == 0,
+    world size > 1): those are CPU ranks on gloo unless `--device cuda` says otherwise."""
+    if requested == "cpu" or (requested == "auto" and gpus == 0 and world_size > 1):
         return torch.device("cpu")
     if requested == "cuda" or gpus > 0:
         if not torch.cuda.is_available():
@@ -51,7 +60,7 @@ def setup(requested_device: str, gpus: int) -> Ranks:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    device = pick_device(requested_device, gpus, local)
+    device = pick_device(requested_device, gpus, local, world)
     if world > 1 and not dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
@@ -70,10 +79,39 @@ def teardown(together: bool = False) -> None:
         dist.destroy_process_group()
 
 
-def all_reduce_sum(t: torch.Tensor, ranks: Ranks) -> torch.Tensor:
-    if ranks.distributed:
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+def all_reduce(t: torch.Tensor, ranks: Ranks, op=dist.ReduceOp.SUM) -> torch.Tensor:
+    """Reduce `t` over the ranks, in place; the reduction runs on the ranks' device (a CPU
+    tensor goes to the GPU and back for NCCL) and `t` keeps its own device."""
+    if not ranks.distributed:
+        return t
+    on = t.to(ranks.device)
+    dist.all_reduce(on, op=op)
+    if on is not t:
+        t.copy_(on)
     return t
+
+
+def all_reduce_sum(t: torch.Tensor, ranks: Ranks) -> torch.Tensor:
+    return all_reduce(t, ranks, dist.ReduceOp.SUM)
+
+
+def all_gather(t: torch.Tensor, ranks: Ranks) -> torch.Tensor:
+    """Every rank's `t` (same shape everywhere) stacked in rank order, on the CPU."""
+    if not ranks.distributed:
+        return t.detach().cpu().unsqueeze(0)
+    on = t.detach().to(ranks.device).contiguous()
+    out = [torch.empty_like(on) for _ in range(ranks.world_size)]
+    dist.all_gather(out, on)
+    return torch.stack(out).cpu()
+
+
+def broadcast_object(obj, ranks: Ranks):
+    """Rank 0's `obj` on every rank (one copy sent, not world-size copies as a gather would)."""
+    if not ranks.distributed:
+        return obj
+    box = [obj if ranks.is_main else None]
+    dist.broadcast_object_list(box, src=0, device=ranks.device)
+    return box[0]
 
 
 def gather_objects(obj, ranks: Ranks) -> list:

@@ -8,7 +8,7 @@ import psutil
 import torch
 
 from frelon import __version__
-from . import backbones
+from . import backbones, precision
 
 
 def devices() -> dict:
@@ -21,7 +21,7 @@ def devices() -> dict:
             except RuntimeError:
                 free, total = None, props.total_memory
             cuda.append({"index": i, "name": props.name, "total_memory": total, "free_memory": free,
-                         "bf16": torch.cuda.is_bf16_supported()})
+                         "bf16": precision.bf16_native(i)})
     cpu = {"name": platform.processor() or platform.machine(), "cores": os.cpu_count() or 1,
            "ram": psutil.virtual_memory().total, "available_ram": psutil.virtual_memory().available}
     return {"cuda": cuda, "cpu": cpu}

@@ -23,7 +23,7 @@ from collections import deque
 from pathlib import Path
 
 from frelon import events
-from .rundir import new_run_dir
+from .rundir import new_run_dir, read_rank_error
 
 STOP_GRACE_S = 60          # after a stop request, how long the ranks get to save and end
 
@@ -95,6 +95,8 @@ def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stre
     """Run `frelon train argv` on nproc ranks; `run_dir` given = a resumed run's folder."""
     run_dir = Path(run_dir) if run_dir else new_run_dir(runs_dir, name)
     events_path = run_dir / "events.jsonl"
+    for stale in (run_dir / "ranks").glob("rank*-error.json"):     # from an earlier attempt
+        stale.unlink(missing_ok=True)
     cmd = launch_command(argv, nproc, str(run_dir))
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get(
         "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc))))
@@ -156,11 +158,16 @@ def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stre
         rank = culprit[0] if culprit else None
         who = f"rank {rank}" if rank is not None else "a rank"
         how = _describe_exit(culprit[1]) if culprit else "ended"
+        resume = f"continue from the last checkpoint with: frelon train --resume {run_dir}"
+        error = dict(kind="distributed", message=f"{who} of {nproc} failed ({how}); the other ranks were stopped",
+                     hint=f"see the messages above; {resume}", traceback="\n".join(lines[-40:]))
+        said = read_rank_error(run_dir, rank) if rank is not None and culprit[1] > 0 else None
+        if said:       # the rank said why (e.g. out of memory): that is the run's error
+            error.update(kind=said["kind"], message=f"{who} of {nproc}: {said['message']}",
+                         hint=f"{said['hint']}; then {resume}" if said.get("hint") else resume,
+                         traceback=said.get("traceback") or error["traceback"])
         writer_lines = [
-            events.make("error", kind="distributed",
-                        message=f"{who} of {nproc} failed ({how}); the other ranks were stopped",
-                        hint=f"see the messages above; continue from the last checkpoint with: frelon train --resume {run_dir}",
-                        traceback="\n".join(lines[-40:]), rank=rank),
+            events.make("error", **error, rank=rank),
             events.make("run_finished", status="failed", epochs_done=None, best=None,
                         duration_s=time.time() - started, run_dir=str(run_dir)),
         ]

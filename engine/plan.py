@@ -13,10 +13,11 @@ Each phase of a step has its peak measured:
 and fitted as peak(b) = fixed + per_sample · b. The forecast at batch b is the largest phase; the
 largest batch that fits is the largest b whose forecast stays under the budget less a safety margin.
 
-Where the peak comes from. CUDA: `torch.cuda.max_memory_allocated` (reset before each phase).
-CPU: every allocation and free the torch profiler records (`profile_memory=True`), summed in time
-order from the bytes live when it started (parameters and buffers). Both count tensor memory; the
-process's own code, the CUDA context and the allocator's cache are what the margin is for.
+Where the peak comes from. CUDA: `torch.cuda.max_memory_reserved` (reset before each phase: what
+the allocator holds, rounding and fragmentation included), with the free memory read after cuDNN,
+cuBLAS and NCCL have made their workspaces. CPU: every allocation and free the torch profiler
+records (`profile_memory=True`), summed in time order from the bytes live when it started
+(parameters and buffers). The process's own code and the CUDA context are what the margin is for.
 
 With several ranks, each rank also holds DDP's gradient buckets: one flat copy of the trainable
 gradients (DistributedDataParallel's default, gradient_as_bucket_view=False). A one-rank DDP skips
@@ -71,6 +72,7 @@ def parse_budget(text: str | int | float) -> int:
 def default_budget(device: torch.device) -> tuple[int, str]:
     """(bytes, what they are): the GPU's free memory, or the RAM available on the CPU."""
     if device.type == "cuda":
+        _warm_up(device)
         gc.collect()
         torch.cuda.empty_cache()
         free, _ = torch.cuda.mem_get_info(device)
@@ -79,10 +81,24 @@ def default_budget(device: torch.device) -> tuple[int, str]:
     return psutil.virtual_memory().available, "available RAM"
 
 
+def _warm_up(device: torch.device) -> None:
+    """Create what the run will hold outside PyTorch's allocator before free memory is read:
+    cuDNN's and cuBLAS's handles and workspaces, and NCCL's communicators (over 1 GB with
+    several GPUs), which come into being at the first convolution, matmul and collective."""
+    x = torch.randn(2, 3, 32, 32, device=device)
+    y = torch.nn.functional.conv2d(x, torch.randn(8, 3, 3, 3, device=device))
+    y.flatten(1) @ y.flatten(1).T
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(torch.zeros(1, device=device))
+    torch.cuda.synchronize(device)
+
+
 # ---------------------------------------------------------------- peak meters
 
 class _CudaMeter:
-    """Peak bytes per phase from the caching allocator's statistics."""
+    """Peak bytes per phase from the caching allocator's statistics: reserved, not allocated —
+    what the allocator holds (fragmentation and rounding included) is what runs out."""
 
     def __init__(self, device: torch.device, live_before: int):
         self.device, self.base = device, live_before
@@ -98,7 +114,7 @@ class _CudaMeter:
         torch.cuda.reset_peak_memory_stats(self.device)
         yield
         torch.cuda.synchronize(self.device)
-        peak = torch.cuda.max_memory_allocated(self.device) - self.base
+        peak = torch.cuda.max_memory_reserved(self.device) - self.base
         self.peaks[name] = max(self.peaks.get(name, 0), peak)
 
 
@@ -219,7 +235,7 @@ class Run:
     num_classes: int
     device: torch.device
     model: nn.Module
-    base_bytes: int = 0        # CUDA: bytes allocated before the model (not the run's)
+    base_bytes: int = 0        # CUDA: bytes reserved before the model (not the run's)
 
 
 def _training_steps(run: Run, batch_size: int, meter, with_checkpoint: bool) -> None:
@@ -244,16 +260,19 @@ def _training_steps(run: Run, batch_size: int, meter, with_checkpoint: bool) -> 
                         (scaler.scale(scaled) if scaler else scaled).backward()
                         del loss, scaled
                 with meter.phase("optimizer"):
+                    # always a real step: fp16 gradients overflow at the scaler's first scales and
+                    # scaler.step would skip the update, leaving the optimizer state (AdamW: two
+                    # copies of the parameters) unallocated and out of the forecast
                     if scaler:
-                        scaler.step(optimizer)
+                        scaler.unscale_(optimizer)
+                    optimizer.step()
+                    if scaler:
                         scaler.update()
-                    else:
-                        optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
             if with_checkpoint:
                 with tempfile.TemporaryDirectory() as tmp, meter.phase("checkpoint"):
                     rundir.save_checkpoint(Path(tmp) / "last.safetensors", run.model.state_dict(),
-                                           {"plan": True}, optimizer, with_rng=True)
+                                           {"plan": True}, optimizer, rng=[rundir.rng_state(run.device)])
             del optimizer, batch
     finally:
         run.model.zero_grad(set_to_none=True)      # also after an out-of-memory error
@@ -346,7 +365,9 @@ def prepare(cfg: TrainConfig, device: torch.device) -> Run:
         from .tasks.detect import check_image_size
         check_image_size(size)
     n = class_count(cfg, task)
-    base = torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
+    if device.type == "cuda":
+        _release(device)
+    base = torch.cuda.memory_reserved(device) if device.type == "cuda" else 0
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)
         model = build_model(cfg, task, n).to(device)
@@ -389,7 +410,7 @@ def _device_label(device: torch.device) -> tuple[str, str]:
 
 
 def _method(device: torch.device, world_size: int, batch_sizes) -> str:
-    how = ("torch.cuda.max_memory_allocated per phase" if device.type == "cuda" else
+    how = ("torch.cuda.max_memory_reserved per phase" if device.type == "cuda" else
            "the torch profiler's CPU allocation events (profile_memory=True) summed in time order per "
            "phase, from the parameters' and buffers' bytes; the checkpoint save's copies included")
     ranks = (f"; + DDP gradient buckets (one copy of the trainable gradients) for {world_size} ranks"
@@ -445,19 +466,20 @@ def plan_memory(cfg: TrainConfig, budget: str | int | None = None) -> dict:
     }
 
 
-def auto_batch_size(cfg: TrainConfig, device: torch.device, budget: str | int | None = None) -> int:
-    """`--batch-size auto`: the largest per-device batch whose forecast fits (every rank agrees on
-    the smallest of their answers). Raises OutOfMemory when not even a batch of 1 fits."""
+def auto_batch_size(cfg: TrainConfig, device: torch.device, budget: str | int | None = None,
+                    ranks=None) -> int:
+    """`--batch-size auto`: the largest per-device batch whose forecast fits (with `ranks`, the
+    run's distributed.Ranks, every rank agrees on the smallest of their answers). Raises
+    OutOfMemory when not even a batch of 1 fits."""
     import torch.distributed as dist
     limit = resolve_budget(budget, device, cfg.world_size)
     fc, run = forecast(cfg.replace(batch_size=1), device)
     del run
     _release(device)
     best = fc.largest_batch(limit.usable)
-    if dist.is_available() and dist.is_initialized():
-        agreed = torch.tensor([best], dtype=torch.int64, device=device if device.type == "cuda" else "cpu")
-        dist.all_reduce(agreed, op=dist.ReduceOp.MIN)
-        best = int(agreed)
+    if ranks is not None and ranks.distributed:
+        from . import distributed as D
+        best = int(D.all_reduce(torch.tensor([best], dtype=torch.int64), ranks, dist.ReduceOp.MIN))
     if best < 1:
         peak, _ = fc.peak(1)
         raise OutOfMemory(f"--batch-size auto: even a batch of 1 needs about {peak / 2**30:.2f} GiB, "

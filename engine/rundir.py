@@ -7,7 +7,7 @@
         predictions/  export/
 
 A checkpoint is ONE safetensors file: the model's tensors under their own names, the optimizer's
-tensors under `__optim__.<param index>.<name>`, RNG states under `__rng__.*`, and everything else
+tensors under `__optim__.<param index>.<name>`, every rank's RNG states under `__rng__.rank<R>.*`, and everything else
 (counters, config, optimizer hyper-parameters, Python RNG) as JSON in the file's metadata. So a
 checkpoint loads without executing any code, and it is replaced by a single atomic rename: a crash
 or a full disk during a write leaves the previous checkpoint whole.
@@ -91,26 +91,49 @@ def read_json(path: Path) -> Any:
 
 # ---------------------------------------------------------------- RNG state
 
-def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    tensors = {RNG + "torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        for i, s in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"{RNG}cuda.{i}"] = s
+def rng_state(device: torch.device | None = None) -> dict[str, Any]:
+    """This process's random states: torch's CPU generator, the generator of its CUDA device (a
+    rank drives one GPU), Python's and NumPy's."""
+    cuda = None
+    if device is not None and device.type == "cuda" and torch.cuda.is_initialized():
+        cuda = torch.cuda.get_rng_state(device)
     np_state = np.random.get_state()
-    meta = {"python": _jsonable(random.getstate()),
+    return {"torch": torch.get_rng_state(), "cuda": cuda, "python": _jsonable(random.getstate()),
             "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]]}
-    return tensors, meta
 
 
-def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    torch.set_rng_state(tensors[RNG + "torch"])
-    cuda = sorted(k for k in tensors if k.startswith(RNG + "cuda."))
-    if cuda and torch.cuda.is_available():
-        states = [tensors[k] for k in cuda][:torch.cuda.device_count()]
-        torch.cuda.set_rng_state_all(states)
-    random.setstate(_tuples(meta["python"]))
-    n = meta["numpy"]
+def _rng_entries(states: list[dict[str, Any]]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Every rank's states (in rank order) as checkpoint tensors `__rng__.rank<R>.torch|cuda` and
+    metadata {"ranks": [{python, numpy}, …]}."""
+    tensors = {}
+    for r, st in enumerate(states):
+        tensors[f"{RNG}rank{r}.torch"] = st["torch"]
+        if st.get("cuda") is not None:
+            tensors[f"{RNG}rank{r}.cuda"] = st["cuda"]
+    return tensors, {"ranks": [{"python": st["python"], "numpy": st["numpy"]} for st in states]}
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any], rank: int = 0,
+                  device: torch.device | None = None) -> bool:
+    """Restore `rank`'s saved random states; False (states left as they are) when the checkpoint
+    has none for this rank (a resume on more ranks than were saved)."""
+    if "ranks" in meta:
+        if rank >= len(meta["ranks"]):
+            return False
+        prefix, py = f"{RNG}rank{rank}.", meta["ranks"][rank]
+        torch.set_rng_state(tensors[prefix + "torch"])
+        if prefix + "cuda" in tensors and device is not None and device.type == "cuda":
+            torch.cuda.set_rng_state(tensors[prefix + "cuda"], device)
+    else:      # checkpoints before per-rank states: rank 0's, every CUDA device's in index order
+        py = meta
+        torch.set_rng_state(tensors[RNG + "torch"])
+        cuda = sorted((k for k in tensors if k.startswith(RNG + "cuda.")), key=lambda k: int(k.rsplit(".", 1)[1]))
+        if cuda and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([tensors[k] for k in cuda][:torch.cuda.device_count()])
+    random.setstate(_tuples(py["python"]))
+    n = py["numpy"]
     np.random.set_state((n[0], np.array(n[1], dtype=np.uint32), *n[2:]))
+    return True
 
 
 def _jsonable(x):
@@ -129,8 +152,10 @@ def _contiguous(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def save_checkpoint(path: Path, model_state: dict[str, torch.Tensor], meta: dict[str, Any],
-                    optimizer: torch.optim.Optimizer | None = None, with_rng: bool = False) -> None:
-    """Write weights (+ optimizer and RNG when given) and `meta` into one file, atomically."""
+                    optimizer: torch.optim.Optimizer | None = None,
+                    rng: list[dict[str, Any]] | None = None) -> None:
+    """Write weights (+ optimizer, and every rank's `rng_state()` in rank order, when given) and
+    `meta` into one file, atomically."""
     tensors = _contiguous(model_state)
     meta = dict(meta)
     if optimizer is not None:
@@ -142,8 +167,8 @@ def save_checkpoint(path: Path, model_state: dict[str, torch.Tensor], meta: dict
                 else:
                     meta.setdefault("optim_scalars", {}).setdefault(str(idx), {})[name] = value
         meta["optim_param_groups"] = opt["param_groups"]
-    if with_rng:
-        rng_tensors, rng_meta = rng_state()
+    if rng:
+        rng_tensors, rng_meta = _rng_entries(rng)
         tensors.update(rng_tensors)
         meta["rng"] = rng_meta
     with atomic_target(path) as tmp:
@@ -178,3 +203,27 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, meta: dict, rest: dict[s
     for idx, scalars in meta.get("optim_scalars", {}).items():
         state.setdefault(int(idx), {}).update(scalars)
     optimizer.load_state_dict({"state": state, "param_groups": meta["optim_param_groups"]})
+
+
+# ---------------------------------------------------------------- a rank's failure
+
+def rank_error_path(run_dir: Path, rank: int) -> Path:
+    return Path(run_dir) / "ranks" / f"rank{rank}-error.json"
+
+
+def write_rank_error(run_dir: Path, rank: int, fields: dict) -> None:
+    """On several ranks only rank 0 writes events; a rank that fails leaves its error (kind,
+    message, hint, traceback) here, and the launcher turns it into the run's `error` event."""
+    try:
+        path = rank_error_path(run_dir, rank)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, fields)
+    except OSError:
+        pass      # the launcher still reports the rank's exit
+
+
+def read_rank_error(run_dir: Path, rank: int) -> dict | None:
+    try:
+        return json.loads(rank_error_path(run_dir, rank).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

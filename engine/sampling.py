@@ -64,7 +64,8 @@ class Seeded(Dataset):
 
     def __getitem__(self, item):
         index, seed = item
-        # fork: in the main process (workers=0) the global RNG must not be disturbed
+        # fork: in the main process (workers=0) the global RNG must not be disturbed. Only the
+        # CPU generator is forked, so only it is seeded (torch.manual_seed would reseed CUDA too)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)
             return self.dataset[index]

@@ -24,7 +24,8 @@ from torch.utils.data import DataLoader
 from frelon import lr_policy
 
 from . import distributed as D
-from . import memory, rundir, schedule
+from . import memory, precision, rundir, schedule
+from .backbones import sync_batchnorm
 from .config import TrainConfig, from_dict, from_saved
 from .control import EventWriter
 from .errors import ConfigurationError, FrelonError, NonFiniteLoss, OutOfMemory
@@ -119,10 +120,11 @@ def _check_device_options(cfg: TrainConfig, device: torch.device) -> None:
 
 
 def _amp(cfg: TrainConfig, device: torch.device):
-    """(autocast context factory, GradScaler or None): bf16 where supported, else fp16 + scaler."""
+    """(autocast context factory, GradScaler or None): bf16 where the GPU runs it natively
+    (compute capability 8.0 and up), else fp16 with a loss scaler."""
     if not cfg.amp:
         return contextlib.nullcontext, None
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    dtype = precision.amp_dtype(device)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
 
@@ -169,9 +171,10 @@ class Trainer:
         self._open_run()
         cfg = self.cfg
         _check_device_options(cfg, self.ranks.device)
+        precision.fast_kernels(self.ranks.device)
         if cfg.batch_size == "auto":
             from .plan import auto_batch_size
-            self.cfg = cfg = cfg.replace(batch_size=auto_batch_size(cfg, self.ranks.device))
+            self.cfg = cfg = cfg.replace(batch_size=auto_batch_size(cfg, self.ranks.device, ranks=self.ranks))
         _seed_everything(cfg.seed + self.ranks.rank)   # the new head's initialisation, dropout…
         task_name = cfg.task or infer_task(cfg.data)
         self.cfg = cfg = cfg.replace(task=task_name)
@@ -180,7 +183,7 @@ class Trainer:
 
         # rank 0 reads and checks the data once; the other ranks receive the result
         scanned = self.task.scan(cfg, self.workers) if self.ranks.is_main else None
-        self.scanned = D.gather_objects(scanned, self.ranks)[0] if self.ranks.distributed else scanned
+        self.scanned = D.broadcast_object(scanned, self.ranks)
         self.classes = self.scanned.classes
         if self.ranks.is_main:
             self.writer.emit("data_report", **self.scanned.report)
@@ -196,7 +199,7 @@ class Trainer:
             _freeze_body(model)
         model.to(self.ranks.device)
         if cfg.sync_bn and self.ranks.distributed:
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            model = sync_batchnorm(model)
         self.model = model
         self._build_loaders()
         self.optimizer = _optimizer(cfg, model)
@@ -277,7 +280,9 @@ class Trainer:
             # share at the same fraction of the epoch
             frac = self.progress.batch_in_epoch / max(1, meta.get("micro_batches_per_epoch", 1))
             self.progress.batch_in_epoch = int(frac * len(self.train_loader)) // self.cfg.accumulate * self.cfg.accumulate
-        rundir.set_rng_state(rest, meta["rng"])
+        rundir.set_rng_state(rest, meta["rng"], self.ranks.rank, self.ranks.device)
+        if self.scaler and meta.get("scaler"):
+            self.scaler.load_state_dict(meta["scaler"])
         self.resumed_from = {"epoch": self.progress.epoch, "step": self.progress.step,
                              "world_size_before": old_ws, "world_size": self.ranks.world_size}
 
@@ -299,13 +304,15 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------
     def _save_last(self, epoch: int) -> None:
+        """Every rank calls this (its random states go into the checkpoint); rank 0 writes."""
+        rng = D.gather_objects(rundir.rng_state(self.ranks.device), self.ranks)
         if not self.ranks.is_main:
             return
         path = self.run_dir / "checkpoints" / "last.safetensors"
         meta = {"progress": self.progress.__dict__, "config": self.cfg.to_dict(),
                 "world_size": self.ranks.world_size, "micro_batches_per_epoch": len(self.train_loader),
-                "classes": self.classes}
-        _write_checkpoint(path, _unwrap(self.model).state_dict(), meta, self.optimizer, with_rng=True)
+                "classes": self.classes, "scaler": self.scaler.state_dict() if self.scaler else None}
+        _write_checkpoint(path, _unwrap(self.model).state_dict(), meta, self.optimizer, rng=rng)
         self.writer.emit("checkpoint", path=str(path), epoch=epoch, step=self.progress.step, best=False,
                          epoch_complete=self.progress.batch_in_epoch == 0)
 
@@ -323,13 +330,14 @@ class Trainer:
         stop the run or report a non-finite loss; rank 0's clock decides when to log."""
         if not self.ranks.distributed:
             return stop, want_log, diverged
-        flags = torch.tensor([float(stop), float(want_log and self.ranks.is_main), float(diverged)])
+        flags = torch.tensor([float(stop), float(want_log and self.ranks.is_main), float(diverged)],
+                             device=self.ranks.device)
         D.all_reduce_sum(flags, self.ranks)
         return bool(flags[0] > 0), bool(flags[1] > 0), bool(flags[2] > 0)
 
     def _memory(self) -> list[dict]:
-        mine = memory.reading(self.ranks.device, self.ranks.rank)
-        return D.gather_objects(mine, self.ranks)
+        mine = memory.reading_tensor(self.ranks.device, self.ranks.rank)
+        return [memory.from_tensor(row) for row in D.all_gather(mine, self.ranks)]
 
     def _micro_step(self, batch, sync: bool, count_activations: bool):
         ctx = self.model.no_sync() if (self.ranks.distributed and not sync) else contextlib.nullcontext()
@@ -372,6 +380,9 @@ class Trainer:
         self.progress.batch_in_epoch *= 2              # the same position, in half-size batches
         self._build_loaders()
         self.steps_per_epoch = max(1, len(self.train_loader) // self.cfg.accumulate)
+        # the failed step may have died inside scaler.step, between unscaling and update: a
+        # kept scaler would apply the next gradients still multiplied by its scale
+        self.autocast, self.scaler = _amp(self.cfg, self.ranks.device)
         self.writer.log(f"out of memory with batches of {old}: continuing with batches of {self.batch} and "
                         f"--accumulate {self.cfg.accumulate} (same global batch and learning rate)", "warning")
         return True
@@ -388,7 +399,6 @@ class Trainer:
             self.train_sampler.set_epoch(p.epoch, skip=skip * self.batch)
             _train_mode(self.model, cfg.freeze_backbone)
             losses = torch.zeros(2, dtype=torch.float64)      # sum, count over this epoch (this rank)
-            parts_sum: dict[str, float] = {}
             measured_activations = False
             pending_activations = None       # measured on the epoch's first micro-batch, sent with the next step event
             micro = skip
@@ -406,9 +416,6 @@ class Trainer:
                 accum_loss += loss
                 micro += 1
                 window_samples += n
-                if parts:
-                    for k, v in parts.items():
-                        parts_sum[k] = parts_sum.get(k, 0.0) + float(v)
                 if not sync:
                     continue
                 mean_loss = accum_loss / acc
@@ -455,12 +462,12 @@ class Trainer:
                 # stopped inside the epoch: save where we are, the next run continues from here
                 self._save_last(p.epoch)
                 return "stopped"
-            self._end_epoch(losses, parts_sum, epoch_start)
+            self._end_epoch(losses, epoch_start)
             if self._agree(self.should_stop(), False, False)[0] and p.epoch < cfg.epochs and p.step < self.plan.end_step:
                 return "stopped"
         return "completed"
 
-    def _end_epoch(self, losses: torch.Tensor, parts_sum: dict, epoch_start: float) -> None:
+    def _end_epoch(self, losses: torch.Tensor, epoch_start: float) -> None:
         p = self.progress
         D.all_reduce_sum(losses, self.ranks)
         train_loss = float(losses[0] / max(1.0, float(losses[1])))
@@ -572,6 +579,8 @@ def run_training(cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[]
         if main and (ranks is None or not ranks.distributed or isinstance(exc, FrelonError)):
             writer.emit("error", **fields)
             writer.emit("run_finished", **trainer.finish_fields("failed"))
+        elif ranks is not None and trainer.run_dir is not None:
+            rundir.write_rank_error(trainer.run_dir, ranks.rank, fields)
         line = fields["message"] + (f" — {fields['hint']}" if fields["hint"] else "")
         raise RunFailed(line, trainer.run_dir) from exc
     finally:
