@@ -33,3 +33,4 @@ class Evaluation:
     metrics: dict[str, Any]           # the epoch_end event's `val`
     score: float                      # higher is better: chooses the best checkpoint
     details: Any = None               # per-image results for write_results (rank 0 only)
+    curves: Any = None                # what is too big for an event (detection: PR curves), for write_results

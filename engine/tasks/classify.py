@@ -1,8 +1,8 @@
 """Image classification: a pretrained backbone with a new head for the user's classes.
 
-Loss: cross-entropy. Evaluation: loss, accuracy, per-class accuracy and the confusion matrix
-(rows = true class, columns = predicted), summed over ranks so that several ranks report exactly
-what one process would. For the best epoch, every validation image's prediction is written to
+Loss: cross-entropy. Evaluation: loss, accuracy, per-class accuracy, per-class precision and
+recall (frelon/metrics.py) and the confusion matrix (rows = true class, columns = predicted),
+summed over ranks so that several ranks report exactly what one process would. For the best epoch, every validation image's prediction is written to
 predictions/val.json and the matrix to confusion_matrix.json (the app shows the misclassified).
 """
 from __future__ import annotations
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from frelon.metrics import precision_recall
 
 from .. import backbones, transforms
 from ..data.mirror import flip_wanted
@@ -70,7 +72,8 @@ class ClassifyTask:
         correct = int(cm.diag().sum())
         per_class = {c: (float(cm[i, i] / cm[i].sum()) if cm[i].sum() > 0 else None) for i, c in enumerate(classes)}
         metrics = {"loss": float(loss_sum) / max(1, total), "accuracy": correct / max(1, total),
-                   "per_class": per_class, "confusion_matrix": cm.tolist(), "images": total}
+                   "per_class": per_class, "precision_recall": precision_recall(cm.tolist(), classes),
+                   "confusion_matrix": cm.tolist(), "images": total}
         details = sorted(r for part in gather_objects(rows, ranks) for r in part)
         return Evaluation(metrics=metrics, score=metrics["accuracy"], details=details)
 

@@ -4,8 +4,9 @@ Data: data/detection.py's readers and report. Model: centernet/model.py on the b
 last-stage features. Loss: centernet/loss.py (parts `heatmap`, `size`, `offset` go into `step`
 events). Evaluation: the validation loss, then the detections decoded in each image's own pixels
 and scored with pycocotools (`map` — AP over IoU 0.5:0.95, which picks the best checkpoint —,
-`map_50`, per-class AP). For the best epoch, every validation detection is written to
-predictions/val.json (COCO results, plus file names and class names, for the app).
+`map_50`, per-class AP at both). For the best epoch, every validation detection is written to
+predictions/val.json (COCO results, plus file names and class names, for the app) and the
+precision–recall curves to pr_curves.json (cocoeval.pr_curves; too big for each epoch's event).
 """
 from __future__ import annotations
 
@@ -111,9 +112,10 @@ class DetectTask:
         rows = sorted((r for part in gather_objects(rows, ranks) for r in part), key=lambda r: r[0])
         records = loader.dataset.dataset.records
         metrics = evaluate_detections(records, rows, classes)
+        curves = metrics.pop("pr_curves")
         metrics["loss"] = float(loss_sum[0] / loss_sum[1].clamp(min=1))
         score = metrics["map"] if metrics["map"] is not None else -metrics["loss"]
-        return Evaluation(metrics=metrics, score=score, details=rows)
+        return Evaluation(metrics=metrics, score=score, details=rows, curves=curves)
 
     def write_results(self, run_dir: Path, evaluation: Evaluation, classes, val_samples) -> None:
         from ..centernet.decode import Detections
@@ -125,6 +127,7 @@ class DetectTask:
             key = {"image_id": rec.image_id, "file_name": rec.file_name, "path": rec.path}
             preds += detections_json(Detections(boxes, scores, labels), classes, ids, key)
         atomic_write_json(Path(run_dir) / "predictions" / "val.json", preds)
+        atomic_write_json(Path(run_dir) / "pr_curves.json", evaluation.curves)
 
     def model_info(self) -> dict:
         return {"detector": {"name": "centernet", "recipe": self.detector, "neck_kind": DETECTORS[self.detector][0],
