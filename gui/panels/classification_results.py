@@ -1,7 +1,10 @@
-"""Classification results: accuracy, per-class accuracy, confusion matrix, misclassified pictures.
+"""Classification results: per-class precision and recall, confusion matrix, misclassified pictures.
 
 Fed plain data from the run folder (the last `epoch_end`, confusion_matrix.json,
-predictions/val.json) or from `frelon predict` on the user's own pictures.
+predictions/val.json) or from `frelon predict` on the user's own pictures. Precision and recall
+come from the confusion matrix through frelon/metrics.py (the engine's definition); recall is what
+was called per-class accuracy. Clicking a class shows only the pictures that are it or were taken
+for it; clicking it again shows all.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QS
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from frelon.gui.widgets.confusion_matrix import ConfusionMatrixView
+from frelon.metrics import precision_recall
 from frelon.gui.widgets.thumbnail_grid import Thumb, ThumbnailGrid, class_colour
 
 
@@ -29,12 +33,21 @@ class ClassificationResults(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.per_class = QTableWidget(0, 2)
-        self.per_class.setHorizontalHeaderLabels(["Class", "Accuracy"])
+        self.per_class = QTableWidget(0, 4)
+        self.per_class.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "Images"])
+        self.per_class.setToolTip("Precision: of the pictures taken for this class, the share that are it · "
+                                  "Recall: of the pictures of this class, the share found · click a class "
+                                  "to see only its pictures below")
+        self.per_class.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.per_class.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.per_class.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.per_class.verticalHeader().setVisible(False)
         self.per_class.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.per_class.setMaximumWidth(320)
+        self.per_class.setMaximumWidth(380)
+        self.per_class.cellClicked.connect(lambda row, _c: self.filter_class(self.per_class.item(row, 0).text()))
+        self.class_filter = ""
+        self._predictions: list[dict] = []
+        self._classes: list[str] = []
         self.matrix = ConfusionMatrixView()
         self.thumbs_title = QLabel("Misclassified validation pictures")
         self.thumbs = ThumbnailGrid(side=112)
@@ -64,18 +77,42 @@ class ClassificationResults(QWidget):
         layout.addWidget(split)
 
     def set_metrics(self, per_class: dict, classes: list[str], matrix: list[list[int]] | None) -> None:
-        rows = per_class_rows(per_class)
+        """Precision, recall and images per class from the matrix; without one (an old event), the
+        per-class accuracy as recall."""
+        if matrix:
+            rows = [(name, v["precision"], v["recall"], v["support"])
+                    for name, v in precision_recall(matrix, classes).items()]
+        else:
+            rows = [(name, None, acc, None) for name, acc in per_class_rows(per_class)]
         self.per_class.setRowCount(len(rows))
-        for r, (name, acc) in enumerate(rows):
+        for r, (name, *values) in enumerate(rows):
             self.per_class.setItem(r, 0, QTableWidgetItem(name))
-            item = QTableWidgetItem("–" if acc is None else f"{acc:.1%}")
-            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            self.per_class.setItem(r, 1, item)
+            for col, v in enumerate(values, 1):
+                text = "–" if v is None else (str(v) if col == 3 else f"{v:.1%}")
+                item = QTableWidgetItem(text)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.per_class.setItem(r, col, item)
         self.matrix.set_matrix(classes, matrix or [])
+
+    def filter_class(self, name: str) -> None:
+        """Show only the validation pictures of `name` (true or predicted); the same name again, or
+        "", shows all."""
+        self.class_filter = "" if name == self.class_filter else name
+        if not self.class_filter:
+            self.per_class.clearSelection()
+        self._show_validation()
 
     def set_validation_predictions(self, predictions: list[dict], classes: list[str]) -> None:
         """predictions/val.json: [{path, true, predicted, score, probabilities}]. Shows the wrong
         ones, then (when they are few) the least confident right ones: where the model hesitates."""
+        self._predictions, self._classes = list(predictions), list(classes)
+        self.class_filter = ""
+        self._show_validation()
+
+    def _show_validation(self) -> None:
+        classes, cls = self._classes, self.class_filter
+        predictions = [p for p in self._predictions
+                       if not cls or cls in (str(p.get("true")), str(p.get("predicted")))]
         wrong = [p for p in predictions if str(p.get("true")) != str(p.get("predicted"))]
         right = sorted((p for p in predictions if p not in wrong), key=lambda p: _score(p, classes))
         shown = wrong[:300] + right[:max(0, 12 - len(wrong))]
@@ -87,9 +124,10 @@ class ClassificationResults(QWidget):
             thumbs.append(Thumb(str(p.get("path", "")), caption, f"{p.get('path')}\ntrue: {p.get('true')}\n"
                                 f"predicted: {pred}", color="" if ok else class_colour(classes, pred)))
         if not predictions:
-            title = "No validation predictions in this run folder yet."
+            title = "No validation predictions in this run folder yet." if not cls else f"No picture of {cls}."
         else:
-            title = f"Misclassified validation pictures: {len(wrong)} of {len(predictions)}"
+            title = (f"Misclassified validation pictures: {len(wrong)} of {len(predictions)}" +
+                     (f" that are or were taken for <b>{cls}</b> (click it again for all)" if cls else ""))
             if len(shown) > len(wrong):
                 title += " · then the least confident right ones"
         self.thumbs_title.setText(title)

@@ -1,7 +1,8 @@
 """Results panel: what a finished (or selected) run learned, read from its run folder.
 
-Classification: accuracy, per-class accuracy, confusion matrix, misclassified pictures.
-Detection: mAP and the image viewer. Either way, "open an image / folder" runs
+Classification: accuracy, per-class precision and recall, confusion matrix, misclassified pictures.
+Detection: mAP, the image viewer, per-class AP and the precision–recall curves of the best epoch
+(pr_curves.json); a class clicked in either table filters the pictures to it. Either way, "open an image / folder" runs
 `frelon predict --run RUN --input PATH --out RUN/predictions/app-<time>.json` (plus heatmaps for
 detection) in the background and shows what came back.
 """
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QLabel, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QLabel, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from frelon.gui import theme
 from frelon.gui.engine_command import JsonCommand
@@ -20,6 +21,7 @@ from frelon.gui.images import IMAGE_SUFFIXES
 from frelon.gui.panels.classification_results import ClassificationResults
 from frelon.gui.panels.detection_results import DetectionResults, group_detections
 from frelon.gui.run_history import RunHistory
+from frelon.gui.widgets.pr_curves import PrCurvesView
 
 
 def read_json(path: Path):
@@ -46,6 +48,16 @@ def resolver(input_path: str):
     return resolve
 
 
+def _best_val(history: RunHistory) -> dict:
+    """The best epoch's `val` (the epoch pr_curves.json and predictions/val.json were written for)."""
+    best = (history.finished or {}).get("best") or {}
+    for ep in reversed(history.epochs):
+        if ep.get("epoch") == best.get("epoch"):
+            return ep.get("val") or {}
+    scored = [ep for ep in history.epochs if (ep.get("val") or {}).get("map") is not None]
+    return max(scored, key=lambda ep: ep["val"]["map"])["val"] if scored else {}
+
+
 class ResultsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -57,9 +69,16 @@ class ResultsPanel(QWidget):
         self.header.setWordWrap(True)
         self.classify = ClassificationResults()
         self.detect = DetectionResults()
+        self.pr_curves = PrCurvesView()
+        self.detect_page = QSplitter(Qt.Orientation.Horizontal)
+        self.detect_page.addWidget(self.detect)
+        self.detect_page.addWidget(self.pr_curves)
+        self.detect_page.setSizes([700, 340])
+        self.pr_curves.class_selected.connect(self._filter_detections)
+        self._val_detections: tuple[list[str], dict] = ([], {})
         self.stack = QStackedWidget()
         self.stack.addWidget(self.classify)
-        self.stack.addWidget(self.detect)
+        self.stack.addWidget(self.detect_page)
         layout = QVBoxLayout(self)
         layout.addWidget(self.header)
         layout.addWidget(self.stack, 1)
@@ -86,10 +105,12 @@ class ResultsPanel(QWidget):
         val = last.get("val") or {}
         self.header.setText(self._header_text(run, history, val))
         if self.task == "detect":
-            self.stack.setCurrentWidget(self.detect)
+            self.stack.setCurrentWidget(self.detect_page)
+            self.pr_curves.set_results(self.classes, read_json(run / "pr_curves.json"), _best_val(history) or val)
             preds = read_json(run / "predictions" / "val.json")
             if isinstance(preds, list) and preds and "bbox" in preds[0]:
                 dets = group_detections(preds, self.classes, resolver(str(run)))
+                self._val_detections = (sorted(dets), dets)
                 self.detect.set_results(sorted(dets), dets)
         else:
             self.stack.setCurrentWidget(self.classify)
@@ -98,6 +119,15 @@ class ResultsPanel(QWidget):
             self.classify.set_metrics(val.get("per_class") or {}, cm.get("classes") or self.classes, matrix)
             preds = read_json(run / "predictions" / "val.json")
             self.classify.set_validation_predictions(preds if isinstance(preds, list) else [], self.classes)
+
+    def _filter_detections(self, name: str) -> None:
+        """The validation pictures holding `name` with only its boxes; "" for every picture and box."""
+        images, dets = self._val_detections
+        if name:
+            dets = {path: [d for d in ds if d.label == name] for path, ds in dets.items()}
+            dets = {path: ds for path, ds in dets.items() if ds}
+            images = sorted(dets)
+        self.detect.set_results(images, dets)
 
     def _header_text(self, run: Path, history: RunHistory, val: dict) -> str:
         parts = [f"<b>{run.name}</b>", f"{history.started.get('backbone', '') if history.started else ''}"]

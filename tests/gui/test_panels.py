@@ -235,7 +235,7 @@ def test_results_panel_runs_predict_and_shows_detections(qtbot, tmp_path, monkey
     with qtbot.waitSignal(panel.predict.done, timeout=10_000):
         args = panel.run_predict(str(tmp_path / "photos"))
     assert args[:2] == ["predict", "--run"] and "--heatmaps" in args
-    assert panel.stack.currentWidget() is panel.detect
+    assert panel.stack.currentWidget() is panel.detect_page
     assert len(panel.detect.images) == 2 and panel.detect.view.total_count() == 2
     assert panel.detect.view.visible_count() == 1                      # 0.05 is under the 0.30 threshold
 
