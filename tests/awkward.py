@@ -150,12 +150,17 @@ def make_awkward_corpus(root: str | os.PathLike) -> Dict[str, Any]:
     png[start + 2: start + 6] = b"\xff" * 4  # an invalid deflate block (Pillow doesn't check IDAT CRCs)
     skipped("png_broken_stream", "broken_stream.png", bytes(png), "broken data")
     skipped("decompression_bomb", "bomb.png", bomb_png(), "too many pixels")
-    if hasattr(os, "geteuid") and os.geteuid() != 0:  # root reads everything
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
         def unreadable(path: str) -> None:
             with open(path, "wb") as f:
                 f.write(_png_bytes(_noise(4, 4, 12)))
             os.chmod(path, 0)
         put("unreadable", os.path.join(alpha, "locked.png"), unreadable, "skipped", "unreadable")
+    else:
+        # root reads every file whatever its mode (CI runs as root): a file no one can read as a
+        # picture is then a FIFO named like one (opening it would block forever). The real
+        # permission denial as root is tested with dropped privileges (test_data_images.py).
+        put("unreadable", os.path.join(alpha, "locked.png"), os.mkfifo, "problem", "not a regular file")
 
     # ---- clutter that is ignored silently ----
     ignored("hidden_file", os.path.join(alpha, ".foo.jpg"), _jpeg_bytes(_noise(8, 8, 13)))

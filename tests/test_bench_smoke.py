@@ -140,4 +140,11 @@ def test_learn_table_reads_results(learn_bench):
 
 
 def test_bench_modules_do_not_leak_onto_sys_path():
+    """Runs after the tests above (pytest keeps a file's order): their fixtures must have taken
+    bench/ off sys.path and dropped every module imported from it (generic names like `run` or
+    `harness` would shadow other tests' imports). A module imported from bench/ and left in
+    sys.modules fails this, whatever its name."""
     assert str(BENCH) not in sys.path
+    leaked = sorted(name for name, module in list(sys.modules.items())
+                    if str(getattr(module, "__file__", None) or "").startswith(str(BENCH)))
+    assert leaked == []

@@ -115,13 +115,43 @@ def test_a_malicious_pickle_is_refused_without_running(tmp_path):
     assert not marker.exists()
 
 
-def test_imagenet_weights_offline_message_or_load():
+def test_imagenet_weights_through_torchvisions_weights_api(tmp_path, monkeypatch):
+    """`--weights imagenet` for a torchvision backbone, through the real path (the weights enum's
+    URL, torch.hub's cache under $TORCH_HOME, the safe loader): with nothing cached, the one-line
+    error names the folder to copy the file into; with a state dict of the right architecture
+    saved there under torchvision's file name, exactly those tensors are loaded (and `frelon info`
+    says they are available), with no network."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from torchvision.models import resnet18
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)            # in case something called set_dir
     spec = backbones.get_spec("resnet18")
-    if spec.weights.available():
-        pytest.skip("resnet18 weights are in this machine's hub cache")
+    assert spec.weights.file.parent == tmp_path / "torch" / "hub" / "checkpoints"
+    assert not spec.weights.available()
     with pytest.raises(WeightsError) as e:
         backbones.build_classifier("resnet18", 2, weights="imagenet")
     assert str(spec.weights.file.parent) in e.value.hint and "--weights" in e.value.hint
+
+    torch.manual_seed(11)
+    saved = resnet18(num_classes=1000).state_dict()                # stands in for the ImageNet file
+    spec.weights.file.parent.mkdir(parents=True, exist_ok=True)     # the failed download made it
+    torch.save(saved, spec.weights.file)
+    assert spec.weights.file.name == os.path.basename(spec.weights.enum.url)      # torchvision's name
+    assert spec.weights.available()
+    model, pre = backbones.build_classifier("resnet18", 2, weights="imagenet")
+    got = model.state_dict()
+    for key in ("conv1.weight", "layer4.1.bn2.running_var", "layer2.0.downsample.0.weight"):
+        assert torch.equal(got[f"backbone.net.{key}"], saved[key]), key
+    assert pre["weights"] == "ResNet18_Weights.IMAGENET1K_V1"
+    assert pre["mean"] == pytest.approx([0.485, 0.456, 0.406]) and pre["std"] == pytest.approx([0.229, 0.224, 0.225])
+    out = subprocess.run([sys.executable, "-m", "frelon", "info", "--json"], capture_output=True, text=True,
+                         check=True, timeout=120, env={**os.environ, "TORCH_HOME": str(tmp_path / "torch")}).stdout
+    listed = {b["name"]: b for b in json.loads(out)["backbones"]}
+    assert listed["resnet18"]["weights_available"] and not listed["resnet34"]["weights_available"]
 
 
 def test_efficientnet_lite0_weights_ship_with_the_package():

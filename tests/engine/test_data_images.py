@@ -223,8 +223,8 @@ def test_walk_finds_candidates_and_ignores_clutter(corpus):
     assert set(found) == expected
     assert len(found) == len(set(found))
     assert not set(found) & set(corpus["ignored"])
-    assert [p for p, _ in problems] == list(corpus["problems"])  # the loop, reported once
-    assert all("symlink loop" in r for _, r in problems)
+    assert [p for p, _ in problems] == list(corpus["problems"])  # the loop, reported once (and, as root, the FIFO)
+    assert all(r.startswith(corpus["problems"][p]) for p, r in problems)
 
 
 def test_walk_is_sorted_and_repeatable(corpus):
@@ -265,17 +265,88 @@ def test_subdirs_and_ignored_names(corpus):
         assert not is_ignored(name), name
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads everything")
-def test_unreadable_folder_is_reported(tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0)
+def _unprivileged(fn):
+    """fn()'s result, computed by a user without root's power to read every file: in this process
+    when it is not root, else in a forked child that first drops to `nobody` (CI runs as root, and
+    a permission test that skips there tests nothing)."""
+    if os.geteuid() != 0:
+        return fn()
+    import pickle
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                   # the child: drop root, run, report, leave
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            out = ("ok", fn())
+        except BaseException as e:                 # noqa: BLE001 - everything goes back to the parent
+            out = ("error", repr(e))
+        with os.fdopen(w, "wb") as f:
+            pickle.dump(out, f)
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        kind, value = pickle.load(f)
+    os.waitpid(pid, 0)
+    assert kind == "ok", value
+    return value
+
+
+def test_unreadable_file_and_folder_are_reported(tmp_path):
+    """Real permission denials (chmod 0), read by a user they apply to: the file is a BadImage
+    naming the reason, the folder a walking problem; the readable file beside them is used."""
+    import shutil
+    import tempfile
+    base = Path(tempfile.mkdtemp(prefix="frelon-perm-"))        # not under pytest's 0700 tmp folder
+    base.chmod(0o755)
     try:
-        problems = []
-        assert list(walk_files(tmp_path, problems)) == []
-        assert problems == [(str(locked), "unreadable folder (permission denied)")]
+        for name in ("ok.png", "locked.png"):
+            Image.new("RGB", (4, 4)).save(base / name)
+            (base / name).chmod(0o644)
+        (base / "locked.png").chmod(0)
+        (base / "locked").mkdir()
+        Image.new("RGB", (4, 4)).save(base / "locked" / "x.png")
+        (base / "locked").chmod(0)
+
+        def look():
+            problems = []
+            found = list(walk_files(base, problems))
+            outcome = {}
+            for f in found:
+                for fn in (probe, load_rgb):
+                    try:
+                        fn(f)
+                        outcome[os.path.basename(f), fn.__name__] = "ok"
+                    except BadImage as e:
+                        outcome[os.path.basename(f), fn.__name__] = e.reason
+            return [os.path.basename(p) for p in found], problems, outcome
+
+        found, problems, outcome = _unprivileged(look)
+        assert found == ["locked.png", "ok.png"]
+        assert problems == [(str(base / "locked"), "unreadable folder (permission denied)")]
+        assert outcome == {("locked.png", "probe"): "unreadable (permission denied)",
+                           ("locked.png", "load_rgb"): "unreadable (permission denied)",
+                           ("ok.png", "probe"): "ok", ("ok.png", "load_rgb"): "ok"}
     finally:
-        locked.chmod(0o755)
+        (base / "locked").chmod(0o755)
+        shutil.rmtree(base)
+
+
+def test_a_file_removed_between_scan_and_load_is_replaced_and_named(tmp_path):
+    """The data changed after `frelon check`: the training dataset uses the next image in its place
+    and records the reason, instead of stopping the run."""
+    from frelon.engine.data.classify import ImageDataset
+    paths = []
+    for i, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255)]):
+        paths.append(tmp_path / f"{i}.png")
+        Image.new("RGB", (4, 4), colour).save(paths[-1])
+    dataset = ImageDataset([(str(p), i) for i, p in enumerate(paths)])
+    paths[1].unlink()                                          # gone since the scan
+    image, label = dataset[1]
+    assert label == 2 and image[2].mean() == 1.0                # the blue one stood in for it
+    assert dataset.failures == [(str(paths[1]), "missing (moved or deleted)")]
 
 
 def test_permission_problem_is_named(tmp_path, monkeypatch):

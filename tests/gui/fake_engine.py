@@ -7,6 +7,8 @@ Behaviour is chosen by the environment:
                     (docs screenshots: a real run shown live without training again)
   FAKE_STEPS        number of step events (default 20); FAKE_EPOCHS (default 2)
   FAKE_DELAY        seconds between steps (default 0.005)
+  FAKE_PARTIAL_GO   with partial: a file to wait for after the first part of a line (the test makes it
+                    once the app has read that part, so the line is split across reads for sure)
 `info`, `check` and `predict` print canned JSON shaped like the real ones.
 """
 from __future__ import annotations
@@ -97,7 +99,12 @@ def train(args: list[str]) -> int:
     out(ev.make("data_report", splits={"train": {"counts": {"absent": 10, "present": 12}}}, skipped=[], warnings=[]), sink)
     if MODE == "partial":
         line = ev.dumps(ev.make("log", level="info", message="split across reads"))
-        sys.stdout.write(line[:10]); sys.stdout.flush(); time.sleep(0.2)
+        sys.stdout.write(line[:10]); sys.stdout.flush()
+        go = os.environ.get("FAKE_PARTIAL_GO")
+        if go:      # the test creates this file once the app has read the first part: split for sure
+            deadline = time.monotonic() + 30
+            while not os.path.exists(go) and time.monotonic() < deadline:
+                time.sleep(0.005)
         sys.stdout.write(line[10:] + "\nthis line is not JSON\n"); sys.stdout.flush()
         sys.stderr.write("a warning on stderr\n"); sys.stderr.flush()
     if MODE == "error":

@@ -36,12 +36,18 @@ def test_events_arrive_in_order_and_run_completes(qtbot, fake_engine, tmp_path):
     assert not proc.is_running()
 
 
-def test_partial_and_non_json_lines(qtbot, fake_engine):
+def test_partial_and_non_json_lines(qtbot, fake_engine, tmp_path, monkeypatch):
+    go = tmp_path / "go"
+    monkeypatch.setenv("FAKE_PARTIAL_GO", str(go))
     fake_engine("partial", steps=2)
     proc = EngineProcess()
     got = record(proc)
-    with qtbot.waitSignal(proc.finished, timeout=10_000):
+    with qtbot.waitSignal(proc.finished, timeout=20_000):
         proc.start(TRAIN)
+        # the first 10 bytes of the log line have been read and are held, not parsed...
+        qtbot.waitUntil(lambda: proc._out_rest != b"", timeout=10_000)
+        assert len(proc._out_rest) == 10 and "log" not in types(got)
+        go.touch()                                                   # ...then the rest is written
     logs = [e for e in got["events"] if e["type"] == "log"]
     assert logs and logs[0]["message"] == "split across reads"     # joined across two reads
     assert ("stdout", "this line is not JSON") in got["logs"]       # a log line, not a crash

@@ -2,8 +2,6 @@
 steps, the plots fill, the run ends with run_finished, and its results load."""
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from frelon.gui.main_window import MainWindow
@@ -11,10 +9,7 @@ from frelon.samples import sample_dir
 
 SAMPLE = sample_dir("classify")        # package data: part of every installation, so never skipped
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the engine needs torch"),
-]
+pytestmark = [pytest.mark.slow]          # torch is a dependency of the package: no skip without it
 
 
 def test_real_cpu_run_from_the_gui(qtbot, tmp_path, monkeypatch):
