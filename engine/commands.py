@@ -30,7 +30,7 @@ def run_command(args) -> int:
     from .errors import FrelonError
     handler = {"train": cmd_train, "check": cmd_check, "info": cmd_info, "predict": cmd_predict,
                "eval": cmd_eval, "export": cmd_export, "plan": cmd_plan,
-               "lr-find": cmd_lr_find}[args.command]
+               "lr-find": cmd_lr_find, "robustness": cmd_robustness}[args.command]
     try:
         return handler(args)
     except ConfigError as e:
@@ -277,4 +277,32 @@ def cmd_lr_find(args) -> int:
               f"({result['optimizer']}, {result['rule']}): --lr {s['lr']:.3g}\n"
               f"swept {result['steps']} steps from {result['start_lr']:.3g} to {result['end_lr']:.3g} "
               f"({result['stopped']}); lowest loss at {result['min_loss']['effective_lr']:.3g}")
+    return 0
+
+
+# ---------------------------------------------------------------- robustness
+
+def cmd_robustness(args) -> int:
+    from .robustness import parse_eps, robustness_check
+    if args.events == "-" and args.json:
+        raise ConfigError("--events - and --json both want stdout: use one (the last event holds the result)")
+    stream = None
+    if args.events == "-":
+        stream, sys.stdout = sys.stdout, sys.stderr      # stdout carries events only
+    from .control import EventWriter
+    writer = EventWriter(stream)
+    if stream is None and not args.json:
+        writer.echo = lambda ev: ev["type"] == "robustness_eps" and print(
+            f"ε {ev['eps']:g}/255: accuracy {ev['accuracy']:.1%} ({ev['flipped']} flipped so far)",
+            file=sys.stderr, flush=True)
+    options = {k: v for k, v in (("steps", args.steps), ("step_size", args.step_size),
+                                 ("examples", args.examples)) if v is not None}
+    result = robustness_check(args.run, data=args.data, eps=parse_eps(args.eps), attack=args.attack,
+                              checkpoint=args.checkpoint, device=args.device, emit=writer.emit, **options)
+    if args.json:
+        _json_out(result)
+    elif stream is None:
+        print(f"frelon: {args.attack} on {result['images']} image(s): "
+              + ", ".join(f"ε {e:g} → {a:.1%}" for e, a in zip(result["eps"], result["accuracy"]))
+              + f"; {len(result['flipped'])} flipped -> {args.run}/robustness/", file=sys.stderr)
     return 0

@@ -23,9 +23,10 @@ def evaluate_run(run: str, data: str, checkpoint: str = "best", device: str = "a
     return _evaluate_classification(loaded, data)
 
 
-def _evaluate_classification(loaded, data: str) -> dict:
-    from .data.classify import ImageDataset, scan_classification
-    from .transforms import eval_transform
+def labelled_samples(loaded, data: str) -> tuple[list[tuple[str, int]], list[dict]]:
+    """(path, label in the run's classes) of a labelled classification set — its val/ part when it
+    has one — and the files skipped; classes the run does not know are a DataError."""
+    from .data.classify import scan_classification
     scanned = scan_classification(data, val_split=0.0)
     unknown = [c for c in scanned.classes if c not in loaded.classes]
     if unknown:
@@ -33,13 +34,19 @@ def _evaluate_classification(loaded, data: str) -> dict:
                         hint=f"the run knows: {', '.join(loaded.classes)}")
     samples = scanned.val if scanned.val else scanned.train
     remap = [loaded.classes.index(c) for c in scanned.classes]
-    samples = [(path, remap[label]) for path, label in samples]
+    return [(path, remap[label]) for path, label in samples], scanned.report["skipped"]
+
+
+def _evaluate_classification(loaded, data: str) -> dict:
+    from .data.classify import ImageDataset
+    from .transforms import eval_transform
+    samples, skipped = labelled_samples(loaded, data)
     ds = ImageDataset(samples, eval_transform(loaded.size, loaded.mean, loaded.std))
     loader = DataLoader(Seeded(ds), batch_size=32, sampler=ShardSampler(len(ds), 1, 0))
     ranks = Ranks(0, 1, 0, loaded.device)
     evaluation = loaded.task.evaluate(loaded.model, loader, loaded.device, ranks, loaded.classes)
     out = dict(evaluation.metrics)
-    out["skipped"] = scanned.report["skipped"]
+    out["skipped"] = skipped
     out["data"] = str(data)
     out["run"] = str(loaded.run_dir)
     return out

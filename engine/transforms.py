@@ -15,13 +15,26 @@ from torchvision.transforms import v2
 CROP_RATIO = 0.875
 
 
+def _pixels() -> list:
+    return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
+
+
 def _to_tensor(mean, std) -> list:
-    return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(mean), std=list(std))]
+    return [*_pixels(), v2.Normalize(mean=list(mean), std=list(std))]
+
+
+def _eval_geometry(size: int) -> list:
+    return [v2.Resize(round(size / CROP_RATIO), antialias=True), v2.CenterCrop(size)]
 
 
 def eval_transform(size: int, mean, std) -> v2.Compose:
-    return v2.Compose([v2.Resize(round(size / CROP_RATIO), antialias=True), v2.CenterCrop(size),
-                       *_to_tensor(mean, std)])
+    return v2.Compose([*_eval_geometry(size), *_to_tensor(mean, std)])
+
+
+def eval_pixels(size: int) -> v2.Compose:
+    """`eval_transform` without its normalisation: pixels in [0, 1] at the network's input size
+    (what an attack perturbs); eval_transform(x) == v2.functional.normalize(eval_pixels(x), mean, std)."""
+    return v2.Compose([*_eval_geometry(size), *_pixels()])
 
 
 def train_transform(size: int, mean, std, augment: str = "default", random_erasing: float = 0.0,

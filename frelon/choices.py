@@ -17,3 +17,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "detector": ("ttf", "centernet"),
     "device": ("auto", "cpu", "cuda"),
 }
+
+# `frelon robustness --attack` (not a training option; engine/attacks.py implements each)
+ATTACKS: tuple[str, ...] = ("fgsm", "pgd")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from frelon.choices import CHOICES
+from frelon.choices import ATTACKS, CHOICES
 
 TRAIN_OPTIONS_HELP = "see README.md, 'Command line', for every option and its default"
 
@@ -130,6 +130,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="optimizer steps of the sweep (default 100)")
     p.add_argument("--start-lr", type=float, default=None)
     p.add_argument("--end-lr", type=float, default=None)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--debug", action="store_true")
+
+    p = sub.add_parser("robustness", help="a classifier's accuracy under FGSM / PGD attacks of growing size ε")
+    p.add_argument("--run", required=True)
+    p.add_argument("--data", default=None, help="a labelled set (default: the run's validation split)")
+    # defaults: engine/robustness.py (ε 0,0.5,1,2,4,8; 6 pictures) and engine/attacks.py (PGD 10 steps)
+    p.add_argument("--eps", default=None, help="ε in 8-bit pixel levels, comma-separated (default 0,0.5,1,2,4,8)")
+    p.add_argument("--attack", choices=ATTACKS, default=ATTACKS[0])
+    p.add_argument("--steps", type=int, default=None, help="PGD steps (default 10)")
+    p.add_argument("--step-size", type=float, default=None, help="PGD step in 8-bit levels (default 2.5 × ε / steps)")
+    p.add_argument("--examples", type=int, default=None, help="flipped images drawn as triptychs (default 6)")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--events", default=None, help="'-' streams robustness_eps / robustness_finished events")
     p.add_argument("--json", action="store_true")
     p.add_argument("--debug", action="store_true")
 

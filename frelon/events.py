@@ -25,6 +25,9 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "log": ("level", "message"),
     "error": ("kind", "message", "hint", "traceback"),
     "run_finished": ("status", "epochs_done", "best", "duration_s"),
+    # `frelon robustness --events -` (not a training run: never in events.jsonl)
+    "robustness_eps": ("attack", "eps", "accuracy", "images"),
+    "robustness_finished": ("attack", "path", "eps", "accuracy"),
 }
 TYPES = tuple(REQUIRED)
 ERROR_KINDS = ("data", "config", "weights", "oom", "nan", "distributed", "io", "internal")

@@ -25,6 +25,8 @@ SAMPLES = {
     "log": dict(level="info", message="hello"),
     "error": dict(kind="nan", message="the loss became nan", hint="lower the LR", traceback="..."),
     "run_finished": dict(status="completed", epochs_done=1, best=None, duration_s=2.0),
+    "robustness_eps": dict(attack="fgsm", eps=0.5, accuracy=0.75, images=8, flipped=2, index=1, of=6),
+    "robustness_finished": dict(attack="pgd", path="/r/robustness/pgd.json", eps=[0, 1], accuracy=[1.0, 0.5], images=8),
 }
 
 

@@ -1,0 +1,78 @@
+"""Adversarial attacks on a classifier, in pixel space: FGSM and PGD (L∞).
+
+The model sees `normalize(x)` where x holds pixels in [0, 1] at the network's input size (after
+resize and crop), so ε means the same for every backbone whatever its mean and std: ε = 2/255 is
+"at most two 8-bit levels per pixel and channel". Both attacks raise the cross-entropy of the true
+label and keep x + δ inside [0, 1].
+
+- FGSM (Goodfellow, Shlens & Szegedy 2015): one step, x + ε · sign(∇ₓ loss).
+- PGD (Madry et al. 2018): `steps` steps of size `step_size` along the gradient's sign, each
+  projected back onto the ε-ball around x and onto [0, 1]. No random start, so a run is
+  deterministic (and its first step is FGSM's direction). Default: 10 steps of 2.5 ε / 10, Madry's
+  rule that lets the walk reach the ball's edge and move along it.
+
+The model's weights get no gradient (requires_grad is switched off for the call, then restored).
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PGD_STEPS = 10
+PGD_STEP_RATIO = 2.5          # step size = ratio × ε / steps
+
+
+@contextmanager
+def _frozen(model: nn.Module):
+    flags = [p.requires_grad for p in model.parameters()]
+    model.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(model.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+def input_gradient(model: nn.Module, normalize: Callable, pixels: torch.Tensor,
+                   labels: torch.Tensor) -> torch.Tensor:
+    """∇ₓ of the summed cross-entropy at x = pixels (summed, so one image's gradient does not
+    depend on the batch it is in)."""
+    with _frozen(model), torch.enable_grad():
+        x = pixels.detach().clone().requires_grad_(True)
+        loss = F.cross_entropy(model(normalize(x)).float(), labels, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x)
+    return grad
+
+
+def fgsm(model: nn.Module, normalize: Callable, pixels: torch.Tensor, labels: torch.Tensor,
+         eps: float) -> torch.Tensor:
+    """Adversarial pixels: pixels + eps · sign(∇ₓ loss), clipped to [0, 1] (eps in [0, 1] units)."""
+    if eps <= 0:
+        return pixels.detach().clone()
+    grad = input_gradient(model, normalize, pixels, labels)
+    return (pixels.detach() + eps * grad.sign()).clamp(0.0, 1.0)
+
+
+def pgd_step_size(eps: float, steps: int = PGD_STEPS) -> float:
+    return PGD_STEP_RATIO * eps / steps
+
+
+def pgd(model: nn.Module, normalize: Callable, pixels: torch.Tensor, labels: torch.Tensor, eps: float,
+        steps: int = PGD_STEPS, step_size: float | None = None) -> torch.Tensor:
+    """Adversarial pixels after `steps` projected sign-gradient steps inside the ε-ball and [0, 1]."""
+    if eps <= 0:
+        return pixels.detach().clone()
+    alpha = pgd_step_size(eps, steps) if step_size is None else step_size
+    clean = pixels.detach()
+    x = clean.clone()
+    for _ in range(steps):
+        x = x + alpha * input_gradient(model, normalize, x, labels).sign()
+        x = torch.minimum(torch.maximum(x, clean - eps), clean + eps).clamp(0.0, 1.0)
+    return x
+
+
+ATTACKS = {"fgsm": fgsm, "pgd": pgd}

@@ -1,0 +1,184 @@
+"""`frelon robustness`: a finished classifier's accuracy under adversarial attack, ε by ε.
+
+ε is given in 8-bit pixel levels and applied in pixel space before normalisation (attacks.py):
+ε = 2 lets every pixel and channel move by at most 2/255, whatever the backbone's mean and std.
+The images are the run's own validation split (as training made it: same data, split and seed)
+or a labelled set (`--data`, read like `frelon eval`), through the evaluation transform, so the
+accuracy at ε = 0 is the one `frelon eval` reports.
+
+The accuracy at ε counts the images that no attack at any ε' ≤ ε fooled: an adversarial example
+found inside a smaller ball is inside the larger one too, so the curve never rises (the honest
+reading of "accuracy under attacks of size at most ε"). An image *flips* at the smallest ε of the
+sweep whose attack turns its right prediction wrong. For the `examples` flipped images that were
+most confident at the smallest ε, the course's three-panel picture is drawn (triptych.py).
+
+Written into RUN_DIR/robustness/: `<attack>.json` (the sweep, every flipped image) and
+`<attack>/NN-<name>.png` (the triptychs); each run of the same attack replaces the previous one.
+Progress goes to `emit` as `robustness_eps` events (one per ε) and `robustness_finished`.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch.utils.data import DataLoader
+from torchvision.transforms.v2 import functional as TF
+
+from . import attacks
+from .config import ConfigError
+from .errors import ConfigurationError, DataError
+from .inference import load_run
+from .rundir import atomic_write_json
+from .sampling import Seeded, ShardSampler
+
+DEFAULT_EPS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)     # 8-bit levels
+DEFAULT_EXAMPLES = 6
+BATCH = 32
+LEVELS = 255.0
+
+
+def parse_eps(text: str | Sequence[float] | None) -> list[float]:
+    """'0,0.5,1' → [0.0, 0.5, 1.0], sorted, unique, 0 always included (the clean accuracy)."""
+    if text is None or text == "":
+        return list(DEFAULT_EPS)
+    try:
+        values = [float(v) for v in (text.split(",") if isinstance(text, str) else text) if str(v).strip()]
+    except ValueError:
+        raise ConfigError(f"--eps {text}: not a list of numbers — e.g. --eps 0,0.5,1,2,4,8 "
+                          "(8-bit pixel levels)") from None
+    if any(v < 0 or v > LEVELS or v != v for v in values):
+        raise ConfigError(f"--eps {text}: each ε must be between 0 and 255 (8-bit levels) — "
+                          "e.g. --eps 0,0.5,1,2,4,8")
+    return sorted({0.0, *values})
+
+
+def _samples(loaded, data: str | None) -> tuple[list[tuple[str, int]], str]:
+    """(path, label) pairs and what they are: the run's validation split, or a labelled set."""
+    if data:
+        from .evaluate import labelled_samples
+        return labelled_samples(loaded, data)[0], str(data)
+    from .data.classify import scan_classification
+    from .train import default_sample_data
+    cfg = loaded.config
+    source = cfg.data or default_sample_data("classify")
+    scanned = scan_classification(source, val_data=cfg.val_data, val_split=cfg.val_split, seed=cfg.seed)
+    if not scanned.val:
+        raise DataError(f"{source}: the run has no validation images to attack",
+                        hint="pass a labelled folder with --data")
+    if list(scanned.classes) != list(loaded.classes):
+        raise DataError(f"{source}: its classes changed since the run was trained "
+                        f"({', '.join(scanned.classes)} now, {', '.join(loaded.classes)} then)",
+                        hint="pass a labelled folder with --data (classes are then matched by name)")
+    return list(scanned.val), f"{source} (the run's validation split)"
+
+
+def robustness_check(run: str, data: str | None = None, eps: Sequence[float] | None = None,
+                     attack: str = "fgsm", steps: int = attacks.PGD_STEPS, step_size: float | None = None,
+                     examples: int = DEFAULT_EXAMPLES, checkpoint: str = "best", device: str = "auto",
+                     emit: Callable[..., object] | None = None) -> dict:
+    """Run the sweep, write RUN_DIR/robustness/, return what `<attack>.json` holds.
+
+    eps and step_size in 8-bit levels; step_size None = PGD's default (2.5 ε / steps)."""
+    if attack not in attacks.ATTACKS:
+        raise ConfigurationError(f"--attack {attack}: unknown", hint=f"use one of {', '.join(attacks.ATTACKS)}")
+    if attack == "pgd" and steps < 1:
+        raise ConfigError(f"--steps {steps}: PGD needs at least one step")
+    emit = emit or (lambda *a, **k: None)
+    eps = parse_eps(list(eps) if eps is not None else None)
+    loaded = load_run(run, checkpoint, device)
+    if loaded.task_name != "classify":
+        raise ConfigurationError(f"{run}: a {loaded.task_name} run; the robustness check is for classifiers",
+                                 hint="train with --task classify")
+    samples, source = _samples(loaded, data)
+    from .data.classify import ImageDataset
+    from .transforms import eval_pixels
+    dataset = ImageDataset(samples, eval_pixels(loaded.size))
+    loader = DataLoader(Seeded(dataset), batch_size=BATCH, sampler=ShardSampler(len(dataset), 1, 0))
+    model, dev = loaded.model, loaded.device
+
+    def normalize(x: torch.Tensor) -> torch.Tensor:
+        return TF.normalize(x, loaded.mean, loaded.std)
+
+    def attacked(pixels, labels, e_levels):
+        e = e_levels / LEVELS
+        if attack == "pgd":
+            size = None if step_size is None else step_size / LEVELS
+            return attacks.pgd(model, normalize, pixels, labels, e, steps=steps, step_size=size)
+        return attacks.fgsm(model, normalize, pixels, labels, e)
+
+    n = len(dataset)
+    clean: list[tuple[int, float]] = []                  # (predicted class, its confidence) per image
+    robust = torch.zeros(n, dtype=torch.bool)            # right, and not fooled at any ε so far
+    flips: dict[int, dict] = {}
+    accuracy = []
+    for k, e in enumerate(eps):
+        start = 0
+        for pixels, labels in loader:
+            pixels, labels = pixels.to(dev), labels.to(dev)
+            x = attacked(pixels, labels, e) if e > 0 else pixels
+            with torch.no_grad():
+                probs = model(normalize(x)).float().softmax(1).cpu()
+            conf, pred = probs.max(1)
+            right = pred == labels.cpu()
+            idx = torch.arange(start, start + len(labels))
+            if e == 0:
+                robust[idx] = right
+                clean += list(zip(pred.tolist(), conf.tolist()))
+            else:
+                fooled = robust[idx] & ~right
+                for j in fooled.nonzero().flatten().tolist():
+                    flips[start + j] = {"eps": e, "adversarial": (int(pred[j]), float(conf[j]))}
+                robust[idx] &= right
+            start += len(labels)
+        accuracy.append(float(robust.sum()) / max(1, n))
+        emit("robustness_eps", attack=attack, eps=e, accuracy=accuracy[-1], images=n,
+             flipped=len(flips), index=k, of=len(eps))
+
+    out_dir = Path(loaded.run_dir) / "robustness"
+    pictures = out_dir / attack
+    shutil.rmtree(pictures, ignore_errors=True)
+    names = loaded.classes
+    flipped = []
+    for i, f in sorted(flips.items(), key=lambda kv: (kv[1]["eps"], -clean[kv[0]][1])):
+        path, label = samples[i]
+        flipped.append({"path": str(path), "true": names[label], "eps": f["eps"],
+                        "clean": {"class": names[clean[i][0]], "confidence": round(clean[i][1], 5)},
+                        "adversarial": {"class": names[f["adversarial"][0]],
+                                        "confidence": round(f["adversarial"][1], 5)},
+                        "index": i})
+    _draw_examples(flipped[:max(0, examples)], dataset, attacked, normalize, model, dev, pictures, names, out_dir)
+    result = {"attack": attack, "eps": eps, "eps_unit": "8-bit levels: ε/255 in [0, 1] pixels, before normalisation",
+              "accuracy": accuracy, "images": n, "data": source, "run": str(loaded.run_dir),
+              "checkpoint": checkpoint, "image_size": loaded.size, "classes": names,
+              "steps": steps if attack == "pgd" else 1,
+              "step_sizes": ([e for e in eps] if attack == "fgsm" else          # levels, one per ε
+                             [step_size if step_size is not None else attacks.pgd_step_size(e, steps) for e in eps]),
+              "step_rule": ("one step of ε" if attack == "fgsm" else
+                            f"{steps} steps of {step_size:g} levels" if step_size is not None else
+                            f"{steps} steps of {attacks.PGD_STEP_RATIO:g} × ε / {steps}"),
+              "flipped": [{k: v for k, v in f.items() if k != "index"} for f in flipped]}
+    atomic_write_json(out_dir / f"{attack}.json", result)
+    emit("robustness_finished", attack=attack, path=str(out_dir / f"{attack}.json"), eps=eps, accuracy=accuracy,
+         images=n)
+    return result
+
+
+def _draw_examples(chosen: list[dict], dataset, attacked, normalize, model, dev, folder: Path,
+                   names: list[str], out_dir: Path) -> None:
+    """The triptych of each chosen flip, its attack re-run on that image alone (attacks are
+    deterministic and the summed loss makes an image's gradient independent of its batch)."""
+    from .triptych import save_triptych
+    for n, f in enumerate(chosen):
+        pixels, label = dataset[f["index"]]
+        pixels = pixels[None].to(dev)
+        labels = torch.tensor([label], device=dev)
+        adv = attacked(pixels, labels, f["eps"])
+        with torch.no_grad():
+            probs = model(normalize(adv)).float().softmax(1)[0].cpu()
+        out = folder / f"{n:02d}-{Path(f['path']).stem}.png"
+        save_triptych(out, pixels[0].cpu(), adv[0].cpu(), f["eps"],
+                      (f["clean"]["class"], f["clean"]["confidence"]),
+                      (names[int(probs.argmax())], float(probs.max())))
+        f["triptych"] = str(out.relative_to(out_dir))
