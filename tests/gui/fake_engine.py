@@ -159,7 +159,7 @@ def main() -> int:
         if not data or not Path(data).exists():
             sys.stderr.write(f"error: {data}: no such folder\n")
             return 2
-        print(json.dumps({"task": "classify", "root": data, "layout": "class folders", "classes": ["absent", "present"],
+        print(json.dumps({"task": "classify", "root": data, "layout": "class_folders", "classes": ["absent", "present"],
                           "splits": {"train": {"counts": {"absent": 8, "present": 10}, "images": 18},
                                      "val": {"counts": {"absent": 2, "present": 3}, "images": 5}},
                           "skipped": [{"path": f"{data}/present/broken.jpg", "reason": "truncated JPEG"}],
