@@ -30,7 +30,7 @@ def run_command(args) -> int:
     from .errors import FrelonError
     handler = {"train": cmd_train, "check": cmd_check, "info": cmd_info, "predict": cmd_predict,
                "eval": cmd_eval, "export": cmd_export, "plan": cmd_plan,
-               "lr-find": cmd_lr_find, "robustness": cmd_robustness}[args.command]
+               "lr-find": cmd_lr_find, "robustness": cmd_robustness, "review": cmd_review, "annotations": cmd_annotations}[args.command]
     try:
         return handler(args)
     except ConfigError as e:
@@ -219,7 +219,8 @@ def cmd_info(args) -> int:
 def cmd_predict(args) -> int:
     from .predict import predict
     summary = predict(args.run, args.input, args.out, draw=args.draw, heatmaps=args.heatmaps,
-                      checkpoint=args.checkpoint, device=args.device)
+                      checkpoint=args.checkpoint, device=args.device,
+                      as_annotations=args.as_annotations, threshold=args.threshold)
     print(f"frelon: {summary['images']} image(s) -> {args.out}" +
           (f", {summary['skipped']} skipped" if summary.get("skipped") else ""), file=sys.stderr)
     return 0
@@ -305,4 +306,35 @@ def cmd_robustness(args) -> int:
         print(f"frelon: {args.attack} on {result['images']} image(s): "
               + ", ".join(f"ε {e:g} → {a:.1%}" for e, a in zip(result["eps"], result["accuracy"]))
               + f"; {len(result['flipped'])} flipped -> {args.run}/robustness/", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------- review / annotations
+
+def cmd_review(args) -> int:
+    from .review import review_run
+    result = review_run(args.run, args.data, splits=args.splits, checkpoint=args.checkpoint,
+                        device=args.device, confidence=args.confidence)
+    if args.out:
+        from .rundir import atomic_write_json
+        from pathlib import Path
+        atomic_write_json(Path(args.out), result)
+    if args.json:
+        _json_out(result)
+    else:
+        for entry in result["images"]:
+            if entry["disagreement"] > 0:
+                print(f"{entry['disagreement']:7.3f}  {entry['file_name']}: " +
+                      ", ".join(f"{r} ×{entry['counts'][r]}" for r in entry["reasons"]))
+    return 0
+
+
+def cmd_annotations(args) -> int:
+    from .coco_writer import write_reviewed
+    result = write_reviewed(args.data, out=args.out, force=args.force)
+    if args.json:
+        _json_out(result)
+    else:
+        print(f"frelon: {result['images']} image(s), {result['annotations']} box(es) -> {result['path']}" +
+              ("" if result["created"] else " (kept: it holds earlier edits; --force rewrites it)"), file=sys.stderr)
     return 0

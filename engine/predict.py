@@ -3,6 +3,8 @@
 Classification writes, per image, `{file_name | image_id, predicted, score, probabilities: {class: p}}`;
 detection writes the COCO results format (centernet/predict.py). A file that cannot be read is
 skipped and listed with its reason in the summary (and on stderr); the others are still predicted.
+With `as_annotations`, a detection run also writes the boxes scoring at least `threshold` as draft
+COCO annotations of the inputs (engine/coco_writer.py), for a person to accept, edit or reject.
 """
 from __future__ import annotations
 
@@ -20,12 +22,22 @@ BATCH = 16
 
 
 def predict(run: str, input_path: str, out: str, draw: str | None = None, heatmaps: str | None = None,
-            checkpoint: str = "best", device: str = "auto") -> dict:
+            checkpoint: str = "best", device: str = "auto", as_annotations: str | None = None,
+            threshold: float = 0.3) -> dict:
     loaded = load_run(run, checkpoint, device)
-    items, _ = list_inputs(input_path)
+    items, root = list_inputs(input_path)
+    if as_annotations and loaded.task_name != "detect":
+        from .errors import ConfigurationError
+        raise ConfigurationError("--as-annotations writes boxes: it needs a detection run",
+                                 hint="for a classifier, --out holds each image's predicted class")
     if loaded.task_name == "detect":
-        from .centernet.predict import predict_detection
+        from .centernet.predict import _category_ids, predict_detection
         results, skipped = predict_detection(loaded, items, draw=draw, heatmaps=heatmaps)
+        if as_annotations:
+            from frelon import coco_doc
+            from .coco_writer import drafts_document
+            coco_doc.save(drafts_document(results, items, loaded.classes, _category_ids(loaded), threshold,
+                                          root, str(loaded.run_dir)), as_annotations)
     else:
         results, skipped = _predict_classification(loaded, items, draw)
     atomic_write_json(Path(out), results)

@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--draw", default=None, help="folder for images with the predictions drawn")
     p.add_argument("--heatmaps", default=None, help="folder for detection heatmaps (PNG)")
+    p.add_argument("--as-annotations", default=None, metavar="OUT.json",
+                   help="detection: also write the boxes scoring >= --threshold as draft COCO annotations")
+    p.add_argument("--threshold", type=float, default=0.3, help="score of a draft annotation (default 0.3)")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--debug", action="store_true")
@@ -130,6 +133,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="optimizer steps of the sweep (default 100)")
     p.add_argument("--start-lr", type=float, default=None)
     p.add_argument("--end-lr", type=float, default=None)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--debug", action="store_true")
+
+    p = sub.add_parser("review", help="detection: images ranked by how much a run disagrees with their annotations")
+    p.add_argument("--run", required=True)
+    p.add_argument("--data", default=None, help="the annotations to review (default: the run's training data)")
+    p.add_argument("--splits", choices=["val", "train", "all"], default="val",
+                   help="which images, split as the run split them (default val)")
+    p.add_argument("--confidence", type=float, default=0.3,
+                   help="a detection this sure counts as the model's word (default 0.3, the app's score slider)")
+    p.add_argument("--out", default=None, help="also write the review as JSON to this file")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--debug", action="store_true")
+
+    p = sub.add_parser("annotations", help="detection: a set of any layout saved as one COCO JSON (the reviewed copy)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", default=None, help="default: annotations.reviewed.json beside the COCO JSON, or in the folder")
+    p.add_argument("--force", action="store_true", help="rewrite an existing reviewed copy from the original")
     p.add_argument("--json", action="store_true")
     p.add_argument("--debug", action="store_true")
 
