@@ -6,6 +6,7 @@ plots), Results and Runs in the middle, the log docked below.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -13,8 +14,10 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget, QToolBar, QWidget
 
 from frelon.gui import settings as app_settings
+from frelon.samples import sample_dir
 from frelon.gui.engine_command import JsonCommand
 from frelon.gui.engine_process import Outcome
+from frelon.gui.panels.annotation_editor import AnnotationEditor
 from frelon.gui.panels.data_panel import DataPanel, dropped_path
 from frelon.gui.panels.plots_panel import PlotsPanel
 from frelon.gui.panels.results_panel import ResultsPanel
@@ -48,12 +51,14 @@ class MainWindow(QMainWindow):
         self.plots_panel = PlotsPanel()
         self.results_panel = ResultsPanel()
         self.runs_panel = RunsPanel(runs_dir)
+        self.annotation_editor = AnnotationEditor()
         self.log_view = LogView()
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for widget, title in ((self.data_panel, "Data"), (self.plots_panel, "Training"),
-                              (self.results_panel, "Results"), (self.runs_panel, "Runs")):
+                              (self.results_panel, "Results"), (self.runs_panel, "Runs"),
+                              (self.annotation_editor, "Annotations")):
             self.tabs.addTab(widget, title)
         self.setCentralWidget(self.tabs)
         self.run_bar = QToolBar("Run")
@@ -95,6 +100,8 @@ class MainWindow(QMainWindow):
         self._action(m, "Predict on an &image…", "Ctrl+I", self.results_panel.choose_image)
         self._action(m, "Predict on a &folder…", "Ctrl+Shift+I", self.results_panel.choose_folder)
         self._action(m, "Choose the &runs folder…", None, self.runs_panel.choose_folder)
+        self._action(m, "&Edit the data's boxes", "Ctrl+E", self.edit_annotations)
+        self._action(m, "Re&view the boxes with the shown run", "Ctrl+Shift+E", self.review_annotations)
         m.addSeparator()
         self._action(m, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         m = bar.addMenu("&Run")
@@ -127,6 +134,7 @@ class MainWindow(QMainWindow):
         self.runs_panel.run_selected.connect(self.show_run)
         self.runs_panel.compare_requested.connect(self.compare_runs)
         self.runs_panel.runs_dir_changed.connect(lambda p: self.settings.setValue("runs_dir", p))
+        self.annotation_editor.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self._update_actions(False)
 
     # ---- settings ----
@@ -255,6 +263,25 @@ class MainWindow(QMainWindow):
         self.plots_panel.set_compare(hb)
         self.tabs.setCurrentWidget(self.plots_panel)
 
+    # ---- fixing the data (gui/panels/annotation_editor.py) ----
+    def edit_annotations(self) -> None:
+        self.annotation_editor.open_data(self.data_panel.current_path())
+        self.tabs.setCurrentWidget(self.annotation_editor)
+
+    def review_annotations(self) -> None:
+        """The shown run's review queue on the data it was trained on."""
+        run = self.results_panel.run_dir
+        if not run:
+            self.statusBar().showMessage("Pick a detection run in Runs (or train one) to review the boxes with.", 10_000)
+            return
+        try:
+            config = json.loads((Path(run) / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            config = {}
+        data = config.get("data") or str(sample_dir(config.get("task") or "detect"))   # '': the bundled sample
+        self.annotation_editor.review_with(run, data)
+        self.tabs.setCurrentWidget(self.annotation_editor)
+
     # ---- window events: a folder dropped anywhere on the window (data panel included) ----
     def dragEnterEvent(self, event) -> None:
         if dropped_path(event.mimeData()):
@@ -276,5 +303,6 @@ class MainWindow(QMainWindow):
         self.info.cancel()
         self.data_panel.check.cancel()
         self.results_panel.predict.cancel()
+        self.annotation_editor.save_if_dirty()
         self.save_settings()
         super().closeEvent(event)

@@ -1,0 +1,161 @@
+"""The box editor driven with real mouse and key events on a real picture, shown scaled down:
+draw a box, move it, change its class, undo, save — the saved COCO checked with pycocotools in the
+original image's pixels, the original file byte-identical, and the editor reopening where it was."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, QPointF, Qt
+from pycocotools.coco import COCO
+
+from frelon.gui.panels.annotation_editor import AnnotationEditor
+
+W, H = 1200, 800          # bigger than the view: the picture is shown at about half size
+
+
+@pytest.fixture
+def coco_set(tmp_path) -> Path:
+    rng = np.random.default_rng(0)
+    pixels = (rng.random((H, W, 3)) * 60 + 90).astype(np.uint8)
+    pixels[200:400, 300:600] = (200, 40, 40)
+    for name in ("a.jpg", "b.jpg"):
+        Image.fromarray(pixels).save(tmp_path / name, quality=85)
+    doc = {"images": [{"id": 11, "file_name": "a.jpg", "width": W, "height": H},
+                      {"id": 12, "file_name": "b.jpg", "width": W, "height": H}],
+           "annotations": [{"id": 1, "image_id": 12, "category_id": 4, "bbox": [10, 20, 100, 50], "area": 5000,
+                            "iscrowd": 0}],
+           "categories": [{"id": 4, "name": "hornet"}, {"id": 6, "name": "wasp"}]}
+    path = tmp_path / "annotations.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def drag(qtbot, view, start: QPoint, end: QPoint) -> None:
+    vp = view.viewport()
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=start)
+    for t in (0.25, 0.5, 0.75, 1.0):
+        qtbot.mouseMove(vp, QPoint(round(start.x() + (end.x() - start.x()) * t), round(start.y() + (end.y() - start.y()) * t)))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=end)
+
+
+def scene(view, p: QPoint) -> QPointF:
+    return view.mapToScene(p)
+
+
+def open_editor(qtbot, coco_set: Path) -> AnnotationEditor:
+    editor = AnnotationEditor()
+    qtbot.addWidget(editor)
+    editor.resize(900, 600)
+    editor.show()
+    qtbot.waitExposed(editor)
+    editor.open_data(str(coco_set))                 # the real `frelon annotations` in the background
+    qtbot.waitUntil(lambda: editor.annotations is not None, timeout=60_000)
+    return editor
+
+
+def test_draw_move_change_class_undo_save_in_original_pixels(qtbot, coco_set, tmp_path):
+    original = coco_set.read_bytes()
+    editor = open_editor(qtbot, coco_set)
+    view = editor.view
+    assert editor.current_image()["id"] == 11 and view.zoom() < 0.8     # scaled down to fit
+
+    # draw a box with the mouse
+    a, b = view.mapFromScene(QPointF(300, 200)), view.mapFromScene(QPointF(600, 400))
+    drag(qtbot, view, a, b)
+    assert len(view.boxes) == 1
+    x1, y1 = scene(view, a).x(), scene(view, a).y()
+    x2, y2 = scene(view, b).x(), scene(view, b).y()
+    drawn = view.boxes[0]
+    assert drawn.category_id == 4 and drawn.bbox == pytest.approx((x1, y1, x2 - x1, y2 - y1), abs=0.01)
+    assert drawn.bbox == pytest.approx((300, 200, 300, 200), abs=3)      # original pixels, not view pixels
+
+    # move it: drag from inside by 40 view pixels right and 20 down
+    inside = view.mapFromScene(QPointF(450, 300))
+    drag(qtbot, view, inside, inside + QPoint(40, 20))
+    dx = scene(view, inside + QPoint(40, 20)).x() - scene(view, inside).x()
+    dy = scene(view, inside + QPoint(40, 20)).y() - scene(view, inside).y()
+    moved = view.boxes[0].bbox
+    assert moved == pytest.approx((drawn.bbox[0] + dx, drawn.bbox[1] + dy, drawn.bbox[2], drawn.bbox[3]), abs=0.02)
+    assert dx == pytest.approx(40 / view.zoom(), abs=1) and dx > 45          # view pixels became image pixels
+
+    # resize with the bottom-right handle
+    corner = view.mapFromScene(QPointF(moved[0] + moved[2], moved[1] + moved[3]))
+    drag(qtbot, view, corner, corner + QPoint(-30, -10))
+    resized = view.boxes[0].bbox
+    assert resized[:2] == pytest.approx(moved[:2], abs=0.02) and resized[2] < moved[2] - 40
+
+    # class by number key: 2 = wasp; then undo brings hornet back
+    qtbot.keyClick(view, Qt.Key.Key_2)
+    assert view.boxes[0].category_id == 6
+    qtbot.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert view.boxes[0].category_id == 4 and view.boxes[0].bbox == resized
+    assert editor.undo_stack.count() == 4 and editor.undo_stack.index() == 3
+    qtbot.keyClick(view, Qt.Key.Key_2)                                      # wasp again (redo branch dropped)
+    assert view.boxes[0].category_id == 6
+
+    qtbot.keyClick(view, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    saved = coco_set.with_name("annotations.reviewed.json")
+    gt = COCO(str(saved))
+    (ann,) = gt.loadAnns(gt.getAnnIds(imgIds=[11]))
+    assert ann["category_id"] == 6 and ann["bbox"] == pytest.approx(list(resized), abs=0.01)
+    assert ann["area"] == pytest.approx(resized[2] * resized[3], rel=1e-3)
+    assert gt.loadAnns(gt.getAnnIds(imgIds=[12]))[0]["bbox"] == [10, 20, 100, 50]    # untouched image kept
+    assert {c["id"]: c["name"] for c in gt.loadCats(gt.getCatIds())} == {4: "hornet", 6: "wasp"}
+    assert coco_set.read_bytes() == original
+
+    # next image, delete its box; closing saves; reopening continues on that image
+    qtbot.keyClick(view, Qt.Key.Key_Right)
+    assert editor.current_image()["id"] == 12 and len(view.boxes) == 1
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(QPointF(60, 45)))
+    qtbot.keyClick(view, Qt.Key.Key_Delete)
+    assert view.boxes == []
+    editor.close()
+    assert COCO(str(saved)).getAnnIds(imgIds=[12]) == []
+    again = open_editor(qtbot, coco_set)
+    assert again.current_image()["id"] == 12
+    assert [b.category_id for b in again.annotations.boxes(11)] == [6]
+    assert coco_set.read_bytes() == original
+
+
+def test_a_click_accepts_a_model_box_from_the_review_queue(qtbot, coco_set):
+    editor = open_editor(qtbot, coco_set)
+    folder = coco_set.parent
+    editor.set_review({"confidence": 0.3, "images": [
+        {"path": str(folder / "b.jpg"), "disagreement": 0.1, "reasons": ["low-IoU match"], "counts": {"low-IoU match": 1},
+         "detections": []},
+        {"path": str(folder / "a.jpg"), "disagreement": 0.9, "reasons": ["missing annotation"],
+         "counts": {"missing annotation": 1},
+         "detections": [{"category_id": 6, "bbox": [300, 200, 300, 200], "score": 0.9},
+                        {"category_id": 4, "bbox": [10, 10, 50, 50], "score": 0.1}]}][::-1]})
+    assert editor.current_image()["id"] == 11                           # worst first
+    assert "missing annotation" in editor.queue.item(0).text()
+    view = editor.view
+    assert len(view.suggestions) == 1 and view.boxes == []              # below the confidence: not offered
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(QPointF(450, 300)))
+    assert [(b.category_id, b.bbox) for b in view.boxes] == [(6, (300, 200, 300, 200))]
+    qtbot.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert view.boxes == []
+
+
+def test_the_window_opens_the_data_s_boxes_in_the_annotations_tab(qtbot, coco_set):
+    from frelon.gui.main_window import MainWindow
+    window = MainWindow(ask_engine=False)
+    qtbot.addWidget(window)
+    window.data_panel.set_path(str(coco_set), check=False)
+    window.review_annotations()                                  # no run shown yet: says what to do
+    assert "Pick a detection run" in window.statusBar().currentMessage()
+    window.edit_annotations()
+    assert window.tabs.currentWidget() is window.annotation_editor
+    qtbot.waitUntil(lambda: window.annotation_editor.annotations is not None, timeout=60_000)
+    assert window.annotation_editor.annotations.path == coco_set.with_name("annotations.reviewed.json")
+    editor = window.annotation_editor
+    editor.choose_class(1)
+    editor.view.edited.emit([*editor.view.boxes], "nothing")      # an edit, then closing the window saves it
+    editor.annotations.set_position(12)
+    window.close()
+    from frelon import coco_doc
+    assert coco_doc.position(coco_doc.load(coco_set.with_name("annotations.reviewed.json"))) == 12
