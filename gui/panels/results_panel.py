@@ -2,7 +2,8 @@
 
 Classification: accuracy, per-class precision and recall, confusion matrix, misclassified pictures.
 Detection: mAP, the image viewer, per-class AP and the precision–recall curves of the best epoch
-(pr_curves.json); a class clicked in either table filters the pictures to it. Either way, "open an image / folder" runs
+(pr_curves.json); a class clicked in either table filters the pictures to it. A classification
+run also has a Robustness tab (widgets/robustness_view.py: `frelon robustness` results). Either way, "open an image / folder" runs
 `frelon predict --run RUN --input PATH --out RUN/predictions/app-<time>.json` (plus heatmaps for
 detection) in the background and shows what came back.
 """
@@ -13,7 +14,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QLabel, QSplitter, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QLabel, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
 from frelon.gui import theme
 from frelon.gui.engine_command import JsonCommand
@@ -22,6 +23,7 @@ from frelon.gui.panels.classification_results import ClassificationResults
 from frelon.gui.panels.detection_results import DetectionResults, group_detections
 from frelon.gui.run_history import RunHistory
 from frelon.gui.widgets.pr_curves import PrCurvesView
+from frelon.gui.widgets.robustness_view import RobustnessView
 
 
 def read_json(path: Path):
@@ -77,7 +79,11 @@ class ResultsPanel(QWidget):
         self.pr_curves.class_selected.connect(self._filter_detections)
         self._val_detections: tuple[list[str], dict] = ([], {})
         self.stack = QStackedWidget()
-        self.stack.addWidget(self.classify)
+        self.robustness = RobustnessView()
+        self.classify_page = QTabWidget()
+        self.classify_page.addTab(self.classify, "Validation")
+        self.classify_page.addTab(self.robustness, "Robustness")
+        self.stack.addWidget(self.classify_page)
         self.stack.addWidget(self.detect_page)
         layout = QVBoxLayout(self)
         layout.addWidget(self.header)
@@ -113,7 +119,8 @@ class ResultsPanel(QWidget):
                 self._val_detections = (sorted(dets), dets)
                 self.detect.set_results(sorted(dets), dets)
         else:
-            self.stack.setCurrentWidget(self.classify)
+            self.stack.setCurrentWidget(self.classify_page)
+            self.robustness.load_run(str(run))
             cm = read_json(run / "confusion_matrix.json") or {}
             matrix = cm.get("matrix") or val.get("confusion_matrix")
             self.classify.set_metrics(val.get("per_class") or {}, cm.get("classes") or self.classes, matrix)
@@ -201,5 +208,6 @@ class ResultsPanel(QWidget):
             self.detect.set_results(sorted(images), dets, heatmap_dir,
                                     str(base if base.is_dir() else base.parent))
         else:
-            self.stack.setCurrentWidget(self.classify)
+            self.stack.setCurrentWidget(self.classify_page)
+            self.classify_page.setCurrentWidget(self.classify)
             self.classify.set_user_predictions(preds, self.classes, resolve)

@@ -1,0 +1,167 @@
+"""Robustness in Results: a classifier's accuracy against ε, and the picture of one flipped image.
+
+Reads RUN_DIR/robustness/<attack>.json (written by `frelon robustness`, engine/robustness.py): one
+curve per attack found, on the same axes; the flipped images of the chosen attack in a list, and
+for the selected one its triptych (original + amplified perturbation = adversarial, drawn by the
+engine). "Run check" runs `frelon robustness --json` in the background (JsonCommand, like the
+other short commands) and reloads when it is done.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+                               QPushButton, QSplitter, QVBoxLayout, QWidget)
+
+from frelon.choices import ATTACKS
+from frelon.gui import theme
+from frelon.gui.engine_command import JsonCommand
+
+SYMBOLS = {"fgsm": "o", "pgd": "s"}
+
+
+def read_results(run_dir: str) -> dict[str, dict]:
+    """{attack: its robustness JSON} for the attacks the run folder has results of."""
+    out = {}
+    for attack in ATTACKS:
+        path = Path(run_dir) / "robustness" / f"{attack}.json"
+        try:
+            out[attack] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+class RobustnessView(QWidget):
+    check_finished = Signal()          # results reloaded after a check (or its failure shown)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        theme.configure_pyqtgraph()
+        self.run_dir = ""
+        self.results: dict[str, dict] = {}
+        self.attack = QComboBox()
+        self.attack.addItems(list(ATTACKS))
+        self.attack.setToolTip("FGSM: one step along the gradient's sign (Goodfellow et al. 2015) · "
+                               "PGD: 10 projected steps (Madry et al. 2018), the stronger attack")
+        self.eps = QLineEdit()
+        self.eps.setPlaceholderText("0,0.5,1,2,4,8")
+        self.eps.setToolTip("ε in 8-bit pixel levels, applied to the pixels before normalisation "
+                            "(empty: the engine's default sweep)")
+        self.eps.setMaximumWidth(160)
+        self.run_button = QPushButton("Run check")
+        self.run_button.setToolTip("frelon robustness on this run's validation images, in the background")
+        self.status = QLabel("How far does a small, invisible change of the pixels move this model? "
+                             "Run a check to see accuracy against ε.")
+        self.status.setWordWrap(True)
+        self.plot = pg.PlotWidget()
+        self.plot.setLabel("bottom", "ε (8-bit pixel levels)")
+        self.plot.setLabel("left", "accuracy")
+        self.plot.setYRange(0, 1.02, padding=0.02)
+        self.plot.setMouseEnabled(False, False)
+        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.flips = QListWidget()
+        self.flips.setToolTip("Images whose right prediction the attack turned wrong, at the smallest ε "
+                              "that did it; the most confident first")
+        self.picture = QLabel()
+        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.picture.setMinimumHeight(200)
+        bar = QHBoxLayout()
+        for w in (QLabel("Attack"), self.attack, QLabel("ε"), self.eps, self.run_button):
+            bar.addWidget(w)
+        bar.addWidget(self.status, 1)
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.plot)
+        left.addWidget(self.flips)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(self.picture)
+        split.setSizes([420, 760])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(split, 1)
+        self.command = JsonCommand(self)
+        self.command.done.connect(self._done)
+        self.command.failed.connect(self._failed)
+        self.run_button.clicked.connect(self.run_check)
+        self.attack.currentTextChanged.connect(lambda _a: self._fill_flips())
+        self.flips.currentItemChanged.connect(lambda item, _old: self._show(item))
+
+    def load_run(self, run_dir: str) -> None:
+        self.run_dir = run_dir
+        self.results = read_results(run_dir) if run_dir else {}
+        if self.results and self.attack.currentText() not in self.results:
+            self.attack.setCurrentText(next(iter(self.results)))
+        self._draw()
+        self._fill_flips()
+
+    def run_check(self) -> list[str] | None:
+        if not self.run_dir:
+            self.status.setText("Train or pick a classification run first.")
+            return None
+        args = ["robustness", "--run", self.run_dir, "--attack", self.attack.currentText(), "--json"]
+        if self.eps.text().strip():
+            args += ["--eps", self.eps.text().strip().replace(" ", "")]
+        self.run_button.setEnabled(False)
+        self.status.setText(f"Attacking the validation images with {self.attack.currentText().upper()} …")
+        self.command.start(args)
+        return args
+
+    def _done(self, result) -> None:
+        self.run_button.setEnabled(True)
+        self.load_run(self.run_dir)
+        if isinstance(result, dict) and result.get("accuracy"):
+            self.attack.setCurrentText(result["attack"])
+            self.status.setText(f"{result['attack'].upper()} on {result['images']} image(s): accuracy "
+                                f"{result['accuracy'][0]:.0%} → {result['accuracy'][-1]:.0%} at ε = "
+                                f"{result['eps'][-1]:g}; {len(result['flipped'])} flipped")
+        self.check_finished.emit()
+
+    def _failed(self, message: str, details: str) -> None:
+        self.run_button.setEnabled(True)
+        self.status.setText(f"<span style='color:{theme.BAD}'>Robustness check failed: {message}</span>")
+        self.status.setToolTip(details)
+        self.check_finished.emit()
+
+    def _draw(self) -> None:
+        self.plot.clear()
+        self.legend.clear()
+        for i, (attack, r) in enumerate(self.results.items()):
+            colour = theme.color(i)
+            steps = f", {r.get('steps')} steps" if attack == "pgd" else ""
+            self.plot.plot(r.get("eps") or [], r.get("accuracy") or [], pen=pg.mkPen(colour, width=2),
+                           symbol=SYMBOLS.get(attack, "t"), symbolBrush=colour, symbolPen=None, symbolSize=8,
+                           name=f"{attack.upper()}{steps} · {r.get('images')} images")
+
+    def _fill_flips(self) -> None:
+        self.flips.clear()
+        self.picture.clear()
+        result = self.results.get(self.attack.currentText()) or {}
+        drawn = [f for f in result.get("flipped") or [] if f.get("triptych")]
+        for f in drawn:
+            text = (f"ε {f['eps']:g}: {f['clean']['class']} {f['clean']['confidence']:.1%} → "
+                    f"{f['adversarial']['class']} {f['adversarial']['confidence']:.1%} · {Path(f['path']).name}")
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, str(Path(self.run_dir) / "robustness" / f["triptych"]))
+            item.setToolTip(f["path"])
+            self.flips.addItem(item)
+        if drawn:
+            self.flips.setCurrentRow(0)
+        elif result:
+            self.picture.setText("No image flipped: the attack changed no right prediction at these ε."
+                                 if not result.get("flipped") else "No picture was drawn (--examples 0).")
+
+    def _show(self, item: QListWidgetItem | None) -> None:
+        if item is None:
+            self.picture.clear()
+            return
+        pixmap = QPixmap(item.data(Qt.ItemDataRole.UserRole))
+        if pixmap.isNull():
+            self.picture.setText("The picture is missing from the run folder.")
+            return
+        self.picture.setPixmap(pixmap)

@@ -1,0 +1,75 @@
+"""The Robustness tab of Results with the real engine: a toy classifier trained by `frelon train`,
+"Run check" runs `frelon robustness` in the background, and the curve, the flipped images and the
+selected image's triptych come from what it wrote into the run folder."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from frelon.gui.panels.results_panel import ResultsPanel
+
+pytestmark = [pytest.mark.slow]
+
+
+def _colour_folder(root):
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for name, rgb in (("blue", (40, 40, 200)), ("red", (200, 40, 40))):
+        (root / name).mkdir(parents=True)
+        for i in range(10):
+            a = (rng.normal(0, 35, (40, 48, 3)) + rgb).clip(0, 255).astype("uint8")
+            Image.fromarray(a).save(root / name / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("robust_gui")
+    data = _colour_folder(root / "data")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "frelon", "train", "--data", str(data), "--out", str(root / "runs"),
+                        "--epochs", "2", "--image-size", "32", "--batch-size", "4", "--weights", "none",
+                        "--workers", "0", "--backbone", "resnet18"], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    return next((root / "runs").iterdir())
+
+
+def test_run_check_from_the_app_shows_curve_flips_and_triptych(qtbot, toy_run, monkeypatch):
+    monkeypatch.delenv("FRELON_GUI_ENGINE", raising=False)        # the real `python -m frelon`
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.resize(1200, 620)
+    panel.load_run(str(toy_run))
+    assert panel.stack.currentWidget() is panel.classify_page
+    view = panel.robustness
+    panel.classify_page.setCurrentWidget(view)
+    assert view.plot.getPlotItem().listDataItems() == []          # nothing checked yet
+    view.eps.setText("0, 1, 4")
+    with qtbot.waitSignal(view.check_finished, timeout=240_000):
+        args = view.run_check()
+    assert args[:3] == ["robustness", "--run", str(toy_run)] and args[-2:] == ["--eps", "0,1,4"]
+    assert "failed" not in view.status.text(), view.status.toolTip()
+    written = json.loads((toy_run / "robustness" / "fgsm.json").read_text())
+    (curve,) = view.plot.getPlotItem().listDataItems()
+    xs, ys = curve.getData()
+    assert list(xs) == [0, 1, 4] and list(ys) == written["accuracy"]
+    drawn = [f for f in written["flipped"] if f.get("triptych")]
+    assert view.flips.count() == len(drawn) > 0
+    assert view.picture.pixmap() is not None and not view.picture.pixmap().isNull()
+    assert view.picture.pixmap().width() > 2 * view.picture.pixmap().height()     # three panels
+    if os.environ.get("FRELON_SHOTS"):
+        panel.grab().save(os.path.join(os.environ["FRELON_SHOTS"], "results-robustness.png"))
+    # a second attack: both curves on the same axes
+    pgd = dict(written, attack="pgd", accuracy=[written["accuracy"][0], 0.0, 0.0], flipped=[])
+    (toy_run / "robustness" / "pgd.json").write_text(json.dumps(pgd))
+    panel.load_run(str(toy_run))
+    assert len(view.plot.getPlotItem().listDataItems()) == 2
+    view.attack.setCurrentText("pgd")
+    assert view.flips.count() == 0 and "No image flipped" in view.picture.text()
