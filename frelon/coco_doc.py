@@ -130,6 +130,17 @@ def set_image_annotations(doc: dict[str, Any], image_id: Any, boxes: list[dict[s
     doc["annotations"] = kept[:before] + replaced + kept[before:]
 
 
+def add_image(doc: dict[str, Any], file_name: str, width: int, height: int) -> Any:
+    """The id of the image entry for `file_name`, added (with a fresh id) when the document lacks it."""
+    for image in doc["images"]:
+        if isinstance(image, dict) and image.get("file_name") == file_name:
+            return image["id"]
+    ids = [im["id"] for im in doc["images"] if isinstance(im, dict) and isinstance(im.get("id"), int)]
+    image_id = max(ids, default=0) + 1
+    doc["images"].append({"id": image_id, "file_name": file_name, "width": int(width), "height": int(height)})
+    return image_id
+
+
 # ---------------------------------------------------------------- the editor's bookkeeping
 
 def review_state(doc: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ No Qt and no torch here: the editor's widgets and undo commands call `boxes` / `
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,29 @@ class AnnotationSet:
 
     def drafts(self, image_id: Any) -> int:
         return sum(1 for b in self.boxes(image_id) if b.draft)
+
+    # ---- pre-annotated images joining the set
+    def join(self, other: "AnnotationSet", image: dict[str, Any], boxes: list[Box]) -> tuple[Any, int]:
+        """Add `other`'s `image` to this set with `boxes` (accepted): the picture is copied into
+        `added/` beside this document (the readers refuse files outside a set's folder), classes
+        are matched by name. Returns (its image id here, boxes of classes this set lacks, left out)."""
+        source = Path(other.image_path(image))
+        target = self.path.parent / "added" / Path(str(image.get("file_name"))).name
+        n = 1
+        while target.exists() and target.read_bytes() != source.read_bytes():
+            target = target.with_name(f"{source.stem}-{n}{source.suffix}")
+            n += 1
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            shutil.copy2(source, target)
+        size = other.image_size(image) or (0, 0)
+        image_id = coco_doc.add_image(self.doc, target.relative_to(self.path.parent).as_posix(), *size)
+        by_name = {str(c.get("name")): c["id"] for c in self.categories}
+        names = {c["id"]: str(c.get("name")) for c in other.categories}
+        kept = [Box(by_name[names[b.category_id]], b.bbox) for b in boxes if names.get(b.category_id) in by_name]
+        self.images = [im for im in self.doc["images"] if isinstance(im, dict) and "id" in im]
+        self.set_boxes(image_id, kept)
+        return image_id, len(boxes) - len(kept)
 
     # ---- the editor's place, saving
     def position(self) -> Any:

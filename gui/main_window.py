@@ -135,6 +135,9 @@ class MainWindow(QMainWindow):
         self.runs_panel.compare_requested.connect(self.compare_runs)
         self.runs_panel.runs_dir_changed.connect(lambda p: self.settings.setValue("runs_dir", p))
         self.annotation_editor.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        self.annotation_editor.review_requested.connect(self.review_annotations)
+        self.annotation_editor.preannotate_requested.connect(self.preannotate)
+        self.annotation_editor.retrain_requested.connect(self.retrain)
         self._update_actions(False)
 
     # ---- settings ----
@@ -281,6 +284,33 @@ class MainWindow(QMainWindow):
         data = config.get("data") or str(sample_dir(config.get("task") or "detect"))   # '': the bundled sample
         self.annotation_editor.review_with(run, data)
         self.tabs.setCurrentWidget(self.annotation_editor)
+
+    def preannotate(self, folder: str, threshold: float) -> None:
+        run = self.results_panel.run_dir
+        if not run or self.results_panel.task != "detect":
+            self.statusBar().showMessage("Pick a detection run in Runs (or train one): its boxes become the drafts.", 10_000)
+            return
+        self.annotation_editor.preannotate(run, folder, threshold)
+
+    def retrain(self, annotations: str, from_run: bool) -> None:
+        """A new run on the reviewed annotations, with the shown run's options, from its best
+        weights (the backbone's; the detector's neck and heads start anew) or from ImageNet."""
+        if self.controller.is_running():
+            self.statusBar().showMessage("A run is going: retrain when it has finished.", 10_000)
+            return
+        run = self.results_panel.run_dir
+        options = self.training_panel.options()
+        if run and self.results_panel.task == "detect":
+            try:
+                config = json.loads((Path(run) / "config.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                config = {}
+            best = Path(run) / "checkpoints" / "best.safetensors"
+            options = options.replace(task="detect", backbone=config.get("backbone") or options.backbone,
+                                      weights=str(best) if from_run and best.is_file() else "imagenet")
+        self.training_panel.set_options(options)
+        self.data_panel.set_path(annotations)
+        self.start_training()
 
     # ---- window events: a folder dropped anywhere on the window (data panel included) ----
     def dragEnterEvent(self, event) -> None:

@@ -8,8 +8,10 @@ continues there.
 
 A review (`frelon review`, run in the background) turns the image list into a queue, worst
 disagreement first, each with its reasons; the model's boxes that no annotation matches are shown
-dashed, and one click accepts one as an annotation. Draft annotations (from pre-annotating a
-folder) are dashed too: Accept turns the image's drafts into annotations.
+dashed, and one click accepts one as an annotation. Pre-annotating a folder (`frelon predict
+--as-annotations`) opens the model's boxes as drafts (dashed): edit or delete them, Accept turns
+them into annotations and the image joins the set that was open (copied into its `added/`
+folder). Retrain starts a new run on the saved copy, from the shown run's weights or ImageNet.
 
 Keys: ←/→ (PgUp/PgDn) previous / next image, Del delete the selected box, 1–9 class of the
 selected box (and of the next one drawn), Enter accept, Ctrl+Z / Ctrl+Shift+Z undo / redo,
@@ -18,13 +20,14 @@ Ctrl+S save, F fit; drag draws, the wheel zooms, middle button or Space + drag p
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QUndoStack
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
-                               QSplitter, QStyle, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QListWidget,
+                               QListWidgetItem, QPushButton, QSplitter, QStyle, QVBoxLayout, QWidget)
 
 from frelon.gui.annotation_set import AnnotationSet, Box
 from frelon.gui.box_commands import EditBoxes
@@ -39,6 +42,9 @@ def _norm(path: str) -> str:
 class AnnotationEditor(QWidget):
     saved = Signal(str)                 # path of the reviewed copy
     status = Signal(str)
+    review_requested = Signal()         # "with the run shown in Results" (the window knows it)
+    preannotate_requested = Signal(str, float)       # folder, draft score threshold
+    retrain_requested = Signal(str, bool)            # annotations file, start from the run's weights
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -63,6 +69,24 @@ class AnnotationEditor(QWidget):
         self.save_button.setToolTip("Save to the reviewed copy (Ctrl+S); the original file is never changed")
         self.note = QLabel()
         self.note.setWordWrap(True)
+        self.review_button = QPushButton("Review with the shown run")
+        self.review_button.setToolTip("Order the images by how much the run shown in Results disagrees with "
+                                      "their boxes (frelon review); its unmatched boxes appear dashed")
+        self.preannotate_button = QPushButton("Pre-annotate a folder…")
+        self.preannotate_button.setToolTip("Let the shown run draw draft boxes on unlabelled photos; accepted "
+                                           "images join this set (copied into its added/ folder)")
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.05, 0.95)
+        self.threshold.setSingleStep(0.05)
+        self.threshold.setValue(0.3)
+        self.threshold.setPrefix("drafts ≥ ")
+        self.threshold.setToolTip("Boxes the model scores at least this become drafts")
+        self.retrain_from = QComboBox()
+        self.retrain_from.addItem("from the shown run's weights", True)
+        self.retrain_from.addItem("from ImageNet", False)
+        self.retrain_button = QPushButton("Retrain with these boxes")
+        self.retrain_button.setToolTip("Save, then start a new run on the reviewed annotations; "
+                                       "compare it with the previous one in Runs")
         self.queue = QListWidget()
         self.queue.setToolTip("Images, worst disagreement with the model first (after a review)")
         self.queue.setMinimumWidth(220)
@@ -74,10 +98,17 @@ class AnnotationEditor(QWidget):
         for w in (QLabel("Class"), self.class_box, self.delete, self.accept_button, self.undo_button,
                   self.redo_button, self.save_button):
             bar.addWidget(w)
+        actions = QHBoxLayout()
+        for w in (self.review_button, self.preannotate_button, self.threshold):
+            actions.addWidget(w)
+        actions.addStretch(1)
+        for w in (self.retrain_from, self.retrain_button):
+            actions.addWidget(w)
         right = QWidget()
         col = QVBoxLayout(right)
         col.setContentsMargins(0, 0, 0, 0)
         col.addLayout(bar)
+        col.addLayout(actions)
         col.addWidget(self.view, 1)
         col.addWidget(self.note)
         split = QSplitter()
@@ -93,6 +124,9 @@ class AnnotationEditor(QWidget):
         self.review: dict[str, dict] = {}             # normalised image path -> review entry
         self.pos = -1
         self._pending_review = ""
+        self.join_target: AnnotationSet | None = None  # pre-annotating: the set accepted images join
+        self._drafts = JsonCommand(self)
+        self._drafts.failed.connect(lambda why, _details: self._say(f"Pre-annotation failed: {why}"))
         self._open = JsonCommand(self)
         self._open.done.connect(self._opened)
         self._open.failed.connect(lambda why, _details: self._say(f"Cannot open the annotations: {why}"))
@@ -111,6 +145,9 @@ class AnnotationEditor(QWidget):
         self.undo_button.clicked.connect(self.undo_stack.undo)
         self.redo_button.clicked.connect(self.undo_stack.redo)
         self.save_button.clicked.connect(self.save)
+        self.review_button.clicked.connect(self.review_requested)
+        self.preannotate_button.clicked.connect(self._choose_folder)
+        self.retrain_button.clicked.connect(self._retrain)
         self.queue.currentRowChanged.connect(lambda row: row != self.pos and self.go(row))
         self.undo_stack.canUndoChanged.connect(self.undo_button.setEnabled)
         self.undo_stack.canRedoChanged.connect(self.redo_button.setEnabled)
@@ -148,6 +185,8 @@ class AnnotationEditor(QWidget):
         self.open_data(data)
 
     def open_file(self, path: str, original: str | None = None) -> None:
+        self.save_if_dirty()
+        self.join_target = None
         self.annotations = AnnotationSet.open(path, original)
         self.pos = -1
         self.undo_stack.clear()
@@ -298,8 +337,52 @@ class AnnotationEditor(QWidget):
         if any(b.draft for b in self.view.boxes):
             self._push([b.accepted() for b in self.view.boxes], "Accept drafts")
         self.annotations.mark_reviewed(image["id"])
+        if self.join_target is not None:
+            _, dropped = self.join_target.join(self.annotations, image, self.view.boxes)
+            self.join_target.save()
+            self._say(f"{Path(str(image.get('file_name'))).name} joined {self.join_target.path.name}"
+                      + (f" ({dropped} box(es) of classes the set lacks left out)" if dropped else ""))
         self._fill_queue()
         self.go(self.pos + 1)
+
+    # ---- pre-annotating a folder, retraining
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of unlabelled photos to pre-annotate")
+        if folder:
+            self.preannotate_requested.emit(folder, self.threshold.value())
+
+    def preannotate(self, run_dir: str, folder: str, threshold: float) -> None:
+        """`frelon predict --as-annotations` on `folder`; its drafts then open here, and each image
+        accepted (Enter) joins the set that was open."""
+        target = self.annotations
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        drafts = Path(run_dir) / "predictions" / f"drafts-{stamp}.json"
+        self._drafts_job = (str(drafts), target)
+        try:
+            self._drafts.done.disconnect()
+        except (RuntimeError, TypeError):
+            pass
+        self._drafts.done.connect(lambda _none: self._drafts_ready(*self._drafts_job))
+        self._say(f"Pre-annotating {folder} with {Path(run_dir).name}…")
+        self._drafts.start(["predict", "--run", str(run_dir), "--input", str(folder),
+                            "--out", str(drafts.with_name(drafts.stem + "-predictions.json")),
+                            "--as-annotations", str(drafts), "--threshold", f"{threshold:g}"], parse_json=False)
+
+    def _drafts_ready(self, drafts: str, target: AnnotationSet | None) -> None:
+        if target is not None:
+            target.save()
+        self.open_file(drafts)
+        self.join_target = target
+        joins = f"Enter accepts an image: it joins {target.path} (copied into its added/ folder)" if target else \
+            "open the data's boxes first (Ctrl+E) for accepted images to join a set"
+        self.note.setText(f"Drafts from the model (dashed): edit them, Delete a wrong box, → skips an image; {joins}.")
+
+    def _retrain(self) -> None:
+        if self.annotations is None or self.join_target is not None:
+            self._say("Open the data's boxes (Ctrl+E) to retrain on them")
+            return
+        self.save()
+        self.retrain_requested.emit(str(self.annotations.path), bool(self.retrain_from.currentData()))
 
     # ---- saving
     def save(self) -> None:
@@ -318,6 +401,7 @@ class AnnotationEditor(QWidget):
         self.save_if_dirty()
         self._open.cancel()
         self._review.cancel()
+        self._drafts.cancel()
         super().closeEvent(event)
 
     def _say(self, text: str) -> None:

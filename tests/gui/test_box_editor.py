@@ -159,3 +159,52 @@ def test_the_window_opens_the_data_s_boxes_in_the_annotations_tab(qtbot, coco_se
     window.close()
     from frelon import coco_doc
     assert coco_doc.position(coco_doc.load(coco_set.with_name("annotations.reviewed.json"))) == 12
+
+
+def test_drafts_are_edited_accepted_and_join_the_set(qtbot, coco_set, tmp_path):
+    from frelon import coco_doc
+    editor = open_editor(qtbot, coco_set)
+    target = editor.annotations
+    photos = tmp_path / "unlabelled"
+    photos.mkdir()
+    Image.new("RGB", (320, 240), (30, 90, 160)).save(photos / "c.png")
+    drafts = tmp_path / "drafts.json"            # what `frelon predict --as-annotations` writes
+    coco_doc.save({"info": {"frelon_drafts": {"image_root": str(photos)}},
+                   "images": [{"id": 1, "file_name": "c.png", "width": 320, "height": 240}],
+                   "annotations": [coco_doc.annotation(1, 1, 2, [10, 10, 100, 80], score=0.9, draft=True),
+                                   coco_doc.annotation(2, 1, 1, [200, 150, 50, 50], score=0.4, draft=True),
+                                   coco_doc.annotation(3, 1, 3, [5, 5, 20, 20], score=0.5, draft=True)],
+                   "categories": [{"id": 1, "name": "wasp"}, {"id": 2, "name": "hornet"}, {"id": 3, "name": "bee"}]},
+                  drafts)
+    editor._drafts_ready(str(drafts), target)
+    view = editor.view
+    assert [b.draft for b in view.boxes] == [True, True, True] and "joins" in editor.note.text()
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(QPointF(225, 175)))
+    qtbot.keyClick(view, Qt.Key.Key_Delete)                        # reject the wasp draft
+    qtbot.keyClick(view, Qt.Key.Key_Return)                        # accept the rest
+    assert [(b.category_id, b.draft) for b in editor.annotations.boxes(1)] == [(2, False), (3, False)]
+    saved = COCO(str(coco_set.with_name("annotations.reviewed.json")))
+    (image,) = [im for im in saved.loadImgs(saved.getImgIds()) if im["file_name"] == "added/c.png"]
+    (ann,) = saved.loadAnns(saved.getAnnIds(imgIds=[image["id"]]))
+    assert ann["bbox"] == [10, 10, 100, 80] and ann["category_id"] == 4 and "frelon_draft" not in ann   # hornet here
+    assert (coco_set.parent / "added" / "c.png").is_file() and "1 box(es)" in editor.note.text()   # bee: unknown here
+    assert image["id"] not in (11, 12)
+
+
+def test_retrain_starts_a_run_on_the_reviewed_copy_from_the_run_s_weights(qtbot, coco_set, tmp_path, monkeypatch):
+    from frelon.gui.main_window import MainWindow
+    window = MainWindow(ask_engine=False)
+    qtbot.addWidget(window)
+    run = tmp_path / "runs" / "r1"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "best.safetensors").write_bytes(b"x")
+    (run / "config.json").write_text(json.dumps({"backbone": "resnet18", "data": str(coco_set)}))
+    window.results_panel.run_dir, window.results_panel.task = str(run), "detect"
+    started = []
+    monkeypatch.setattr(window, "start_training", lambda: started.append(window.current_options()))
+    reviewed = str(coco_set.with_name("annotations.reviewed.json"))
+    window.retrain(reviewed, True)
+    o = started[-1]
+    assert (o.data, o.task, o.backbone, o.weights) == (reviewed, "detect", "resnet18", str(run / "checkpoints" / "best.safetensors"))
+    window.retrain(reviewed, False)
+    assert started[-1].weights == "imagenet"
