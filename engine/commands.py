@@ -30,7 +30,8 @@ def run_command(args) -> int:
     from .errors import FrelonError
     handler = {"train": cmd_train, "check": cmd_check, "info": cmd_info, "predict": cmd_predict,
                "eval": cmd_eval, "export": cmd_export, "plan": cmd_plan,
-               "lr-find": cmd_lr_find, "robustness": cmd_robustness, "review": cmd_review, "annotations": cmd_annotations}[args.command]
+               "lr-find": cmd_lr_find, "robustness": cmd_robustness, "preview-augment": cmd_preview_augment,
+               "review": cmd_review, "annotations": cmd_annotations}[args.command]
     try:
         return handler(args)
     except ConfigError as e:
@@ -281,6 +282,25 @@ def cmd_lr_find(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- preview-augment
+
+def cmd_preview_augment(args) -> int:
+    from . import config as C
+    from .preview import preview_augment
+    given = _given_train_options(args)
+    out = given.pop("out", None)
+    if not out:
+        raise ConfigError("preview-augment needs --out DIR: the folder for the preview's PNGs and preview.json")
+    cfg = C.resolve(given)
+    counts = {k: v for k, v in (("images", args.images), ("count", args.count)) if v is not None}
+    result = preview_augment(cfg, out, epoch=args.epoch, workers=max(0, cfg.workers), **counts)
+    if args.json:
+        _json_out(result)
+    else:
+        n = sum(len(i["variants"]) for i in result["images"])
+        print(f"frelon: {n} augmented picture(s) of {len(result['images'])} training image(s) at "
+              f"{result['size']} px -> {out}", file=sys.stderr)
+    return 0
 # ---------------------------------------------------------------- robustness
 
 def cmd_robustness(args) -> int:

@@ -48,6 +48,7 @@ class TrainConfig:
     flip: str = "auto"                  # horizontal flip in augmentation: auto (off for mirror-asymmetric classes) | on | off
     detector: str = "ttf"               # ttf (lateral neck, dense box regression) | centernet (the paper's ResNet variant)
     random_erasing: float = 0.0
+    noise: float = 0.0                  # Gaussian noise std in 8-bit pixel levels, before normalisation (0 = off)
     val_data: str = ""
     val_split: float = 0.2
     seed: int = 0
@@ -143,6 +144,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"val_split: must be in [0, 1), got {cfg.val_split}")
     if not 0.0 <= cfg.random_erasing <= 1.0:
         raise ConfigError(f"random_erasing: a probability in [0, 1], got {cfg.random_erasing}")
+    if not 0.0 <= cfg.noise <= 255.0:
+        raise ConfigError(f"noise: a standard deviation in 8-bit pixel levels, 0 to 255, got {cfg.noise}")
     if cfg.lr < 0:
         raise ConfigError(f"lr: must be positive (or 0 for the optimizer's own), got {cfg.lr}")
     if cfg.head_lr_mult <= 0:

@@ -64,8 +64,14 @@ class Seeded(Dataset):
 
     def __getitem__(self, item):
         index, seed = item
-        # fork: in the main process (workers=0) the global RNG must not be disturbed. Only the
-        # CPU generator is forked, so only it is seeded (torch.manual_seed would reseed CUDA too)
-        with torch.random.fork_rng(devices=[]):
-            torch.default_generator.manual_seed(seed)
-            return self.dataset[index]
+        return seeded(seed, self.dataset.__getitem__, index)
+
+
+def seeded(seed: int, fn, *args):
+    """fn(*args) with torch's CPU generator seeded: how every sample's augmentation is drawn (the
+    training loader through `Seeded`, `frelon preview-augment` directly)."""
+    # fork: in the main process (workers=0) the global RNG must not be disturbed. Only the
+    # CPU generator is forked, so only it is seeded (torch.manual_seed would reseed CUDA too)
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        return fn(*args)

@@ -4,7 +4,9 @@ Training (`--augment`): default = random resized crop + horizontal flip + colour
 fine-tuning recipe for a small labelled set); light = resize + flip; randaugment = crop + flip +
 RandAugment; none = the evaluation pipeline. The flip is left out when `flip` is False (`--flip`,
 data/mirror.py: off by itself for digits, letters, text and signs). `--random-erasing P` adds RandomErasing after
-normalisation. Evaluation: resize the short side to size/0.875, centre crop (ImageNet practice).
+normalisation. `--noise STD` adds Gaussian noise (the course's "bruit") of STD 8-bit levels to the
+pixels in [0, 1] before normalisation, clipped to [0, 1], with any `--augment` (`noise`, shared
+with detection). Evaluation: resize the short side to size/0.875, centre crop (ImageNet practice).
 Normalisation is always the one the chosen weights were trained with (model.json's mean / std).
 """
 from __future__ import annotations
@@ -23,6 +25,11 @@ def _to_tensor(mean, std) -> list:
     return [*_pixels(), v2.Normalize(mean=list(mean), std=list(std))]
 
 
+def noise(std_levels: float) -> list:
+    """[v2.GaussianNoise] of std `std_levels`/255 on [0, 1] pixels, or [] for 0 (`--noise`)."""
+    return [v2.GaussianNoise(sigma=std_levels / 255.0, clip=True)] if std_levels > 0 else []
+
+
 def _eval_geometry(size: int) -> list:
     return [v2.Resize(round(size / CROP_RATIO), antialias=True), v2.CenterCrop(size)]
 
@@ -38,9 +45,10 @@ def eval_pixels(size: int) -> v2.Compose:
 
 
 def train_transform(size: int, mean, std, augment: str = "default", random_erasing: float = 0.0,
-                    flip: bool = True) -> v2.Compose:
+                    flip: bool = True, noise_std: float = 0.0) -> v2.Compose:
     if augment == "none":
-        return eval_transform(size, mean, std)
+        return v2.Compose([*_eval_geometry(size), *_pixels(), *noise(noise_std),
+                           v2.Normalize(mean=list(mean), std=list(std))])
     mirror = [v2.RandomHorizontalFlip()] if flip else []
     if augment == "light":
         ops = [v2.Resize(size, antialias=True), v2.CenterCrop(size), *mirror]
@@ -50,7 +58,7 @@ def train_transform(size: int, mean, std, augment: str = "default", random_erasi
             ops.append(v2.RandAugment())
         else:
             ops.append(v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.03))
-    ops += _to_tensor(mean, std)
+    ops += [*_pixels(), *noise(noise_std), v2.Normalize(mean=list(mean), std=list(std))]
     if random_erasing > 0:
         ops.append(v2.RandomErasing(p=random_erasing))
     return v2.Compose(ops)

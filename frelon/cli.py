@@ -13,7 +13,7 @@ from frelon.choices import ATTACKS, CHOICES
 TRAIN_OPTIONS_HELP = "see README.md, 'Command line', for every option and its default"
 
 
-def _add_train_options(p: argparse.ArgumentParser) -> None:
+def _add_train_options(p: argparse.ArgumentParser, out_help: str = "runs folder") -> None:
     """The options shared by `train` and `plan`. Defaults live in engine/config.py (TrainConfig);
     here every option defaults to 'not given' so that --config FILE and the defaults can fill in."""
     S = argparse.SUPPRESS
@@ -45,6 +45,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     a("--amp", action="store_true", default=S)
     a("--augment", choices=CHOICES["augment"], default=S)
     a("--random-erasing", type=float, default=S, help="probability of random erasing (0 = off)")
+    a("--noise", type=float, default=S,
+      help="Gaussian noise added in augmentation: its std in 8-bit pixel levels, before normalisation (0 = off)")
     a("--flip", choices=CHOICES["flip"], default=S,
       help="horizontal flip in augmentation; auto = off when class names are digits, letters, text or signs")
     a("--detector", choices=CHOICES["detector"], default=S,
@@ -54,7 +56,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     a("--val-split", type=float, default=S)
     a("--seed", type=int, default=S)
     a("--workers", type=int, default=S, help="data-loading worker processes")
-    a("--out", default=S, help="runs folder")
+    a("--out", default=S, help=out_help)
     a("--name", default=S)
     a("--config", default=S, help="a JSON file of options; command-line options win")
     a("--checkpoint-every", type=int, default=S, help="also save last.* every N steps")
@@ -153,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True)
     p.add_argument("--out", default=None, help="default: annotations.reviewed.json beside the COCO JSON, or in the folder")
     p.add_argument("--force", action="store_true", help="rewrite an existing reviewed copy from the original")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--debug", action="store_true")
+
+    p = sub.add_parser("preview-augment", help="training images as the training pipeline augments them (PNG)")
+    _add_train_options(p, out_help="folder for the preview: <image>-<variant>.png and preview.json (required)")
+    # defaults: engine/preview.py (2 images, 6 variants)
+    p.add_argument("--images", type=int, default=None, help="training images shown (default 2)")
+    p.add_argument("--count", type=int, default=None, help="variants of each image (default 6)")
+    p.add_argument("--epoch", type=int, default=0,
+                   help="variant j is the image as epoch EPOCH + j would see it (a later epoch re-draws)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--debug", action="store_true")
 

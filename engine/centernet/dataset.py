@@ -54,11 +54,17 @@ class DetectionDataset(Dataset):
         raise DataError(f"{first}: and the images after it could not be read either",
                         "the data changed since it was checked: run `frelon check` on it")
 
-    def __getitem__(self, index: int):
+    def transformed(self, index: int) -> tuple[torch.Tensor, dict[str, Any], int, tuple[int, int]]:
+        """(image tensor, target with tv_tensors.BoundingBoxes, the record used, its (width, height))
+        after the transform: what __getitem__ encodes, and what `frelon preview-augment` draws."""
         rec, used, image = self._load(index)
         width, height = image.size
         target = make_target(rec.boxes, rec.labels, rec.iscrowd, width, height)
         tensor, target = self.transform(image, target)
+        return tensor, target, used, (width, height)
+
+    def __getitem__(self, index: int):
+        tensor, target, used, (width, height) = self.transformed(index)
         out_h, out_w = tensor.shape[-2] // self.stride, tensor.shape[-1] // self.stride
         boxes = target["boxes"].as_subclass(torch.Tensor)
         if self.targets == "ttf":

@@ -5,6 +5,7 @@ random factor in [0.6, 1.4], aspect kept) followed by a random crop to the squar
 image is smaller), a horizontal flip (unless `flip` is False: `--flip`, data/mirror.py), colour jitter (brightness, contrast, saturation), then
 `SanitizeBoundingBoxes` drops the boxes the crop cut away (their labels and crowd flags with them).
 "light": flip and a mild colour jitter on the letterboxed image. "none": letterbox only.
+`--noise STD` (any recipe): Gaussian noise on the pixels before normalisation (engine/transforms.noise).
 "randaugment" (a classification option) gives the default recipe here.
 
 Evaluation and prediction: `Letterbox` — the longer side resized to the square's side, aspect kept,
@@ -85,13 +86,14 @@ def labels_and_crowd(inputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return target["labels"], target["iscrowd"]
 
 
-def _finish(mean: Sequence[float], std: Sequence[float]) -> list[v2.Transform]:
+def _finish(mean: Sequence[float], std: Sequence[float], noise_std: float = 0.0) -> list[v2.Transform]:
+    from ..transforms import noise
     return [v2.SanitizeBoundingBoxes(min_size=1.0, labels_getter=labels_and_crowd),
-            v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+            v2.ToDtype(torch.float32, scale=True), *noise(noise_std), v2.Normalize(list(mean), list(std))]
 
 
 def train_transform(size: int, mean: Sequence[float], std: Sequence[float],
-                    augment: str = "default", flip: bool = True) -> v2.Compose:
+                    augment: str = "default", flip: bool = True, noise_std: float = 0.0) -> v2.Compose:
     """Augmentation for training (see the module docstring); ends in SanitizeBoundingBoxes.
 
     The geometric and colour steps run on the PIL image (Pillow's kernels are several times faster
@@ -108,7 +110,7 @@ def train_transform(size: int, mean: Sequence[float], std: Sequence[float],
                v2.ColorJitter(brightness=0.15, contrast=0.15)]
     else:
         ops = [Letterbox(size)]
-    return v2.Compose(ops + [v2.ToImage()] + _finish(mean, std))
+    return v2.Compose(ops + [v2.ToImage()] + _finish(mean, std, noise_std))
 
 
 def eval_transform(size: int, mean: Sequence[float], std: Sequence[float]) -> v2.Compose:

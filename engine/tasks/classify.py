@@ -39,7 +39,8 @@ class ClassifyTask:
     def datasets(self, scanned: Scanned, cfg, size: int, pre: dict):
         from ..data.classify import ImageDataset
         train = ImageDataset(scanned.train, transforms.train_transform(
-            size, pre["mean"], pre["std"], cfg.augment, cfg.random_erasing, flip_wanted(cfg.flip, scanned.classes)))
+            size, pre["mean"], pre["std"], cfg.augment, cfg.random_erasing, flip_wanted(cfg.flip, scanned.classes),
+            cfg.noise))
         val = ImageDataset(scanned.val, transforms.eval_transform(size, pre["mean"], pre["std"])) if scanned.val else None
         return train, val, None
 

@@ -84,8 +84,8 @@ class DetectTask:
         n = len(scanned.classes)
         targets = DETECTORS[cfg.detector][1]
         flip = flip_wanted(cfg.flip, scanned.classes)
-        train = DetectionDataset(scanned.train, T.train_transform(size, pre["mean"], pre["std"], cfg.augment, flip),
-                                 n, size, targets=targets)
+        transform = T.train_transform(size, pre["mean"], pre["std"], cfg.augment, flip, cfg.noise)
+        train = DetectionDataset(scanned.train, transform, n, size, targets=targets)
         val = None
         if scanned.val:
             val = DetectionDataset(scanned.val, T.eval_transform(size, pre["mean"], pre["std"]), n, size,
