@@ -52,11 +52,21 @@ def test_gaussian_radius_corrected_is_the_exact_iou_bound(h, w):
     assert _worst_iou(h, w, r) == pytest.approx(0.7, abs=1e-6)
 
 
-def test_gaussian_radius_official_is_the_documented_buggy_r3():
-    h, w, o = 8.0, 8.0, 0.7
-    correct_r3 = (-2 * o * (h + w) + math.sqrt((2 * o * (h + w)) ** 2 + 16 * o * (1 - o) * w * h)) / (8 * o)
-    assert T.gaussian_radius(h, w) == pytest.approx(4 * o * correct_r3)
-    assert int(T.gaussian_radius(h, w)) == 2 and int(T.gaussian_radius(h, w, official=False)) == 0
+# gaussian_radius((h, w), 0.7) of the official CenterNet code (src/lib/utils/image.py, whose three
+# roots all use (b + sqrt(b^2 - 4ac)) / 2: the known bug), evaluated once and written down here
+OFFICIAL_RADIUS = {(8, 8): 2.1865604245452097, (3, 40): 1.6302694599336824,
+                   (100, 7): 3.8274412133405917, (24, 16): 5.264996618066867}
+
+
+@pytest.mark.parametrize("hw", list(OFFICIAL_RADIUS))
+def test_gaussian_radius_official_matches_the_official_codes_values(hw):
+    assert T.gaussian_radius(*hw) == pytest.approx(OFFICIAL_RADIUS[hw], rel=1e-12)
+    assert T.gaussian_radius(*hw, official=False) < T.gaussian_radius(*hw)      # the bug widens the peaks
+
+
+def test_gaussian_radius_official_rounds_as_the_official_code():
+    # the official code draws int(radius): for an 8 x 8 box, 2 cells; the exact bound gives 0
+    assert int(T.gaussian_radius(8.0, 8.0)) == 2 and int(T.gaussian_radius(8.0, 8.0, official=False)) == 0
 
 
 def test_draw_gaussian_peak_max_merge_and_borders():
@@ -219,6 +229,46 @@ def test_loss_parts_and_sanity():
     empty = T.collate_targets([T.encode(torch.zeros(0, 4), torch.zeros(0), 2, (16, 16))])
     z, _ = centernet_loss({k: v[:1] for k, v in noise.items()}, empty)
     assert torch.isfinite(z)
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+# a 2 x 2 heatmap with one object: target [[1, 0.5], [0, 0]], predicted probabilities [[0.5, 0.25],
+# [0.75, 0.1]]. By the paper's formula (alpha = 2, beta = 4), cell by cell:
+#   peak (y = 1, p = 0.5):      -(1 - 0.5)^2 log 0.5                  = 0.25 * 0.693147 = 0.173287
+#   y = 0.5, p = 0.25:          -(1 - 0.5)^4 0.25^2 log(1 - 0.25)    = 0.0625 * 0.0625 * 0.287682 = 0.001124
+#   y = 0, p = 0.75:            -(1 - 0)^4 0.75^2 log(1 - 0.75)      = 0.5625 * 1.386294 = 0.779791
+#   y = 0, p = 0.1:             -0.1^2 log 0.9                        = 0.01 * 0.105361 = 0.001054
+# summed and divided by the one object: 0.955255
+FOCAL_BY_HAND = 0.9552547365220178
+
+
+def test_focal_loss_against_a_hand_computed_map():
+    target = torch.tensor([[[[1.0, 0.5], [0.0, 0.0]]]])
+    logits = torch.tensor([[[[_logit(0.5), _logit(0.25)], [_logit(0.75), _logit(0.1)]]]])
+    assert float(focal_loss(logits, target, torch.tensor(1.0))) == pytest.approx(FOCAL_BY_HAND, rel=1e-6)
+    assert float(focal_loss(logits, target, torch.tensor(2.0))) == pytest.approx(FOCAL_BY_HAND / 2, rel=1e-6)
+
+
+def test_centernet_loss_against_a_hand_computed_total():
+    """README: heatmap + 0.1 x size + 1 x offset, the L1 terms averaged over the objects' centre
+    cells and both coordinates (the official RegL1Loss)."""
+    logits = torch.tensor([[[[_logit(0.5), _logit(0.25)], [_logit(0.75), _logit(0.1)]]]])
+    size = torch.full((1, 2, 2, 2), 100.0)            # only the centre cell (index 0) may count
+    size[0, :, 0, 0] = torch.tensor([18.0, 4.0])
+    offset = torch.full((1, 2, 2, 2), 100.0)
+    offset[0, :, 0, 0] = torch.tensor([0.5, 0.0])
+    targets = {"heatmap": torch.tensor([[[[1.0, 0.5], [0.0, 0.0]]]]),
+               "size": torch.tensor([[[16.0, 8.0], [999.0, 999.0]]]),        # the second slot is unused
+               "offset": torch.tensor([[[0.25, 0.5], [999.0, 999.0]]]),
+               "index": torch.tensor([[0, 3]]), "mask": torch.tensor([[1, 0]])}
+    total, parts = centernet_loss({"heatmap": logits, "size": size, "offset": offset}, targets)
+    # size: (|18 - 16| + |4 - 8|) / 2 = 3;  offset: (|0.5 - 0.25| + |0 - 0.5|) / 2 = 0.375
+    assert float(parts["size"]) == pytest.approx(3.0) and float(parts["offset"]) == pytest.approx(0.375)
+    assert float(parts["heatmap"]) == pytest.approx(FOCAL_BY_HAND, rel=1e-6)
+    assert float(total) == pytest.approx(FOCAL_BY_HAND + 0.1 * 3.0 + 1.0 * 0.375, rel=1e-6)
 
 
 def test_focal_loss_is_fp32_and_finite_under_bf16_autocast():
