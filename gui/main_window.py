@@ -47,6 +47,7 @@ class MainWindow(QMainWindow):
         self.training_panel = TrainingPanel()
         self.training_panel.forecast.set_flags(lambda: self.current_options().to_flags())
         self.training_panel.lr_finder.set_flags(lambda: self.current_options().to_flags())
+        self.training_panel.augment_preview.set_flags(lambda: self.current_options().to_flags())
         self.run_panel = RunPanel()
         self.plots_panel = PlotsPanel()
         self.results_panel = ResultsPanel()

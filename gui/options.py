@@ -45,6 +45,7 @@ class TrainOptions:
     optimizer: str = "adamw"
     freeze_backbone: bool = False
     augment: str = "default"
+    noise: float = 0.0               # Gaussian noise std in 8-bit levels (--noise); 0 = off
     flip: str = "auto"
     detector: str = "ttf"
     checkpointing: str = "off"
@@ -102,6 +103,8 @@ class TrainOptions:
                   "--schedule", self.schedule, "--optimizer", self.optimizer,
                   "--augment", self.augment, "--flip", self.flip, "--detector", self.detector,
                   "--checkpointing", self.checkpointing]
+        if self.noise:
+            flags += ["--noise", repr(float(self.noise))]
         if self.freeze_backbone:
             flags.append("--freeze-backbone")
         if self.gpus:

@@ -3,9 +3,10 @@
 Classification: accuracy, per-class precision and recall, confusion matrix, misclassified pictures.
 Detection: mAP, the image viewer, per-class AP and the precision–recall curves of the best epoch
 (pr_curves.json); a class clicked in either table filters the pictures to it. A classification
-run also has a Robustness tab (widgets/robustness_view.py: `frelon robustness` results). Either way, "open an image / folder" runs
-`frelon predict --run RUN --input PATH --out RUN/predictions/app-<time>.json` (plus heatmaps for
-detection) in the background and shows what came back.
+run also has a Robustness tab (widgets/robustness_view.py: `frelon robustness` results).
+Either way, "open an image / folder" runs `frelon predict --run RUN --input PATH --out
+RUN/predictions/app-<time>.json` (plus heatmaps for detection) in the background and shows what
+came back.
 """
 from __future__ import annotations
 

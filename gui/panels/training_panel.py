@@ -17,6 +17,7 @@ from frelon.gui.lr_schedule import SCHEDULE_HELP, plan, preview
 from frelon import lr_policy
 from frelon.gui.options import DEFAULT_BACKBONE, TrainOptions
 from frelon.gui.panels.training_tips import TIPS
+from frelon.gui.widgets.augment_preview import AugmentPreview
 from frelon.gui.widgets.lr_finder import LrFinder
 from frelon.gui.widgets.memory_forecast import MemoryForecast
 from frelon.gui.widgets.sci_spinbox import SciSpinBox
@@ -75,6 +76,12 @@ class TrainingPanel(QWidget):
         self.freeze = QCheckBox("Train the head only")
         self.augment = self._combo(["default", "light", "randaugment", "none"])
         self.flip = self._combo([("auto (off for digits, letters, signs)", "auto"), ("on", "on"), ("off", "off")])
+        self.noise = QDoubleSpinBox()
+        self.noise.setRange(0, 255)
+        self.noise.setDecimals(1)
+        self.noise.setSpecialValueText("0 (off)")
+        self.noise.setSuffix(" levels")
+        self.augment_preview = AugmentPreview(lambda: self.options().to_flags())
         self.checkpointing = self._combo([("off (fastest)", "off"), ("stages (less memory)", "stages"),
                                           ("blocks (least memory)", "blocks")])
         self.gpus = self._spin(0, 0, 0)
@@ -104,6 +111,7 @@ class TrainingPanel(QWidget):
                 (self.ref_batch, "ref_batch"), (self.accumulate, "accumulate"), (self.warmup, "warmup"),
                 (self.head_mult, "head_lr_mult"), (self.flip, "flip"), (self.detector, "detector"),
                 (self.optimizer, "optimizer"), (self.freeze, "freeze"), (self.augment, "augment"),
+                (self.noise, "noise"),
                 (self.checkpointing, "checkpointing"), (self.gpus, "gpus"), (self.amp, "amp")]
         for w, key in tips:
             w.setToolTip(TIPS[key])
@@ -120,7 +128,8 @@ class TrainingPanel(QWidget):
                                          ("Warmup epochs", self.warmup), ("Schedule", self.schedule),
                                          ("Optimizer", self.optimizer), ("", self.lr_plot), ("", self.plan)])
         regular = self._group("Regularisation", [("Freeze backbone", self.freeze), ("Augmentation", self.augment),
-                                                 ("Horizontal flip", self.flip)])
+                                                 ("Horizontal flip", self.flip), ("Noise σ", self.noise),
+                                                 ("", self.augment_preview)])
         hardware = self._group("Hardware and memory", [("GPUs", self.gpus), ("", self.gpu_reason),
                                                        ("AMP", self.amp), ("Checkpointing", self.checkpointing),
                                                        ("Memory", self.forecast)])
@@ -146,6 +155,7 @@ class TrainingPanel(QWidget):
         self.lr.valueChanged.connect(self._changed)
         self.head_mult.valueChanged.connect(self._changed)
         self.warmup.valueChanged.connect(self._changed)
+        self.noise.valueChanged.connect(self._changed)
         self.freeze.toggled.connect(self._changed)
         self.amp.toggled.connect(self._changed)
         self._building = False
@@ -233,7 +243,7 @@ class TrainingPanel(QWidget):
             lr=self.lr.value(), ref_batch=self.ref_batch.value(), head_lr_mult=self.head_mult.value(),
             flip=self.flip.currentData(), detector=self.detector.currentData(), warmup_epochs=self.warmup.value(),
             schedule=self.schedule.currentData(), optimizer=self.optimizer.currentData(),
-            freeze_backbone=self.freeze.isChecked(), augment=self.augment.currentData(),
+            freeze_backbone=self.freeze.isChecked(), augment=self.augment.currentData(), noise=self.noise.value(),
             checkpointing=self.checkpointing.currentData(), gpus=self.gpus.value(),
             accumulate=self.accumulate.value(), amp=self.amp.isChecked() and self.gpus.value() > 0)
 
@@ -262,6 +272,7 @@ class TrainingPanel(QWidget):
         _select(self.optimizer, o.optimizer)
         self.freeze.setChecked(o.freeze_backbone)
         _select(self.augment, o.augment)
+        self.noise.setValue(o.noise)
         _select(self.checkpointing, o.checkpointing)
         self.gpus.setValue(min(o.gpus, self.gpus.maximum()))
         self.amp.setChecked(o.amp)

@@ -35,6 +35,9 @@ TIPS = {
               "Much faster and less memory, good with very few images; usually less accurate.",
     "augment": "default: random resized crop, flip, colour jitter (good for most photos).\nlight: crop and flip "
                "only.\nrandaugment: stronger, for larger sets that over-fit.\nnone: no augmentation (over-fits fast).",
+    "noise": "Gaussian noise added to every training picture, its standard deviation in 8-bit pixel levels "
+             "(0 = off; 5–10 is faint, 25 clearly grainy). Helps a model that will see noisy or compressed "
+             "pictures; 'Preview augmentation' shows it.",
     "checkpointing": "Gradient checkpointing: keep fewer activations and recompute them in the backward pass.\n"
                      "off: fastest, most memory.\nstages: recompute each stage, a large cut in activation memory "
                      "for about a third more compute.\nblocks: recompute each block, the least memory, slowest.",
