@@ -15,8 +15,8 @@ score) and every disagreement is given a reason and a weight:
     hard object; weight = 1 − s / `confidence`, s the best score of a same-class detection on it
     (IoU ≥ `match_iou`): 1 when the model sees nothing there, near 0 when it almost agrees.
 
-One object, one judgement: a less sure detection on an annotation or on a detection already
-weighed (IoU ≥ `match_iou`), whatever its class, is not counted again.
+One object, one judgement: a less sure detection on an annotation already judged (IoU ≥ `min_iou`)
+or on a detection already weighed (IoU ≥ `match_iou`), whatever its class, is not counted again.
 
 An image's disagreement is the sum of its weights; images are listed worst first. Crowd
 annotations are not reviewed, and detections on them are not counted. Every image's detections
@@ -70,6 +70,8 @@ def disagreements(det_boxes: torch.Tensor, det_scores: torch.Tensor, det_labels:
         g = int(free.argmax()) if len(gt_boxes) else -1
         best = float(free[g]) if g >= 0 else 0.0
         if best < min_iou:
+            if len(gt_boxes) and float(iou[d].max()) >= min_iou:
+                continue                                        # a looser guess at an annotation already judged
             issues.append(_issue(MISSING, score, d, None, max(best, 0.0)))
             continue
         taken[g] = True

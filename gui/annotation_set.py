@@ -41,7 +41,8 @@ class AnnotationSet:
         self.image_root = Path(image_root or (drafts or {}).get("image_root") or self.path.parent)
         self.images: list[dict[str, Any]] = [im for im in doc["images"] if isinstance(im, dict) and "id" in im]
         self.categories: list[dict[str, Any]] = [c for c in doc["categories"] if isinstance(c, dict) and "id" in c]
-        self.dirty = False
+        self.dirty = False               # boxes changed since the last save
+        self.moved = False               # only the editor's place changed
 
     @classmethod
     def open(cls, path: str | os.PathLike, original: str | os.PathLike | None = None) -> "AnnotationSet":
@@ -123,7 +124,7 @@ class AnnotationSet:
     def set_position(self, image_id: Any) -> None:
         if coco_doc.position(self.doc) != image_id:
             coco_doc.set_position(self.doc, image_id)
-            self.dirty = True
+            self.moved = True
 
     def mark_reviewed(self, image_id: Any) -> None:
         coco_doc.mark_reviewed(self.doc, image_id)
@@ -136,5 +137,5 @@ class AnnotationSet:
         target = Path(path) if path else self.path
         coco_doc.save(self.doc, target, original=self.original)
         self.path = target
-        self.dirty = False
+        self.dirty = self.moved = False
         return target

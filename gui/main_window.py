@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
         self.runs_panel.runs_dir_changed.connect(lambda p: self.settings.setValue("runs_dir", p))
         self.annotation_editor.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.annotation_editor.review_requested.connect(self.review_annotations)
+        self.data_panel.edit_boxes_requested.connect(self.edit_annotations)
         self.annotation_editor.preannotate_requested.connect(self.preannotate)
         self.annotation_editor.retrain_requested.connect(self.retrain)
         self._update_actions(False)

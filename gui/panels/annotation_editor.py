@@ -8,7 +8,8 @@ continues there.
 
 A review (`frelon review`, run in the background) turns the image list into a queue, worst
 disagreement first, each with its reasons; the model's boxes that no annotation matches are shown
-dashed, and one click accepts one as an annotation. Pre-annotating a folder (`frelon predict
+dashed (those the review flagged: missing, conflicting or loose), and one click accepts one as
+an annotation. Pre-annotating a folder (`frelon predict
 --as-annotations`) opens the model's boxes as drafts (dashed): edit or delete them, Accept turns
 them into annotations and the image joins the set that was open (copied into its `added/`
 folder). Retrain starts a new run on the saved copy, from the shown run's weights or ImageNet.
@@ -58,6 +59,7 @@ class AnnotationEditor(QWidget):
         self.where = QLabel("No boxes open: File → Edit the data's boxes (Ctrl+E), or review them with a "
                             "detection run (Ctrl+Shift+E)")
         self.class_box = QComboBox()
+        self.class_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.class_box.setToolTip("Class of the selected box, and of the next box drawn (keys 1–9)")
         self.delete = QPushButton("Delete")
         self.delete.setToolTip("Delete the selected box (Del)")
@@ -216,7 +218,6 @@ class AnnotationEditor(QWidget):
         index = {_norm(self.annotations.image_path(im)): i for i, im in enumerate(self.annotations.images)}
         ranked = [index[_norm(e["path"])] for e in review.get("images", []) if _norm(e["path"]) in index]
         self.order = ranked + [i for i in range(len(self.annotations.images)) if i not in set(ranked)]
-        self.confidence = float(review.get("confidence", 0.3))
         self._fill_queue()
         flagged = sum(1 for e in review.get("images", []) if e["disagreement"] > 0)
         self._say(f"Review: {flagged} of {len(review.get('images', []))} images disagree with the model; worst first")
@@ -229,7 +230,7 @@ class AnnotationEditor(QWidget):
         for i in self.order:
             image = self.annotations.images[i]
             entry = self.review.get(_norm(self.annotations.image_path(image)))
-            text = Path(str(image.get("file_name"))).name
+            text = str(image.get("file_name"))
             if entry is not None and entry["disagreement"] > 0:
                 text = f"{entry['disagreement']:.2f}  {text}\n      " + ", ".join(
                     f"{r} ×{entry['counts'][r]}" for r in entry["reasons"])
@@ -244,9 +245,10 @@ class AnnotationEditor(QWidget):
         entry = self.review.get(_norm(self.annotations.image_path(image)))
         if entry is None:
             return []
-        threshold = getattr(self, "confidence", 0.3)
-        return [Box(int(d["category_id"]), tuple(d["bbox"]), score=d["score"]) for d in entry["detections"]
-                if d["score"] >= threshold and d.get("category_id") is not None]
+        flagged = sorted({i["detection"] for i in entry.get("issues", []) if i.get("detection") is not None})
+        dets = [entry["detections"][k] for k in flagged if k < len(entry["detections"])]
+        return [Box(int(d["category_id"]), tuple(d["bbox"]), score=d["score"]) for d in dets
+                if d.get("category_id") is not None]
 
     # ---- navigation
     def current_image(self) -> dict | None:
@@ -277,7 +279,7 @@ class AnnotationEditor(QWidget):
         if image is None:
             return
         dirty = " · unsaved" if self.annotations.dirty else ""
-        self.where.setText(f"{self.pos + 1} / {len(self.order)} · {Path(str(image.get('file_name'))).name} · "
+        self.where.setText(f"{self.pos + 1} / {len(self.order)} · {image.get('file_name')} · "
                            f"{len(self.view.boxes)} box(es){dirty}")
 
     # ---- edits: every one through the undo stack
@@ -394,7 +396,8 @@ class AnnotationEditor(QWidget):
         self.saved.emit(str(path))
 
     def save_if_dirty(self) -> None:
-        if self.annotations is not None and self.annotations.dirty:
+        """Edits, or only the image the editor is on (so that reopening continues there)."""
+        if self.annotations is not None and (self.annotations.dirty or self.annotations.moved):
             self.save()
 
     def closeEvent(self, event) -> None:

@@ -34,6 +34,7 @@ def dropped_path(mime) -> str:
 class DataPanel(QWidget):
     path_changed = Signal(str)
     report_ready = Signal(dict)
+    edit_boxes_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None, sample: str = ""):
         super().__init__(parent)
@@ -54,8 +55,13 @@ class DataPanel(QWidget):
         self.use_sample.clicked.connect(lambda: self.set_path(self.sample))
         self.recheck = QPushButton("Check again")
         self.recheck.clicked.connect(lambda: self.set_path(self.path.text()))
+        self.edit_boxes = QPushButton("Edit boxes…")
+        self.edit_boxes.setToolTip("Fix this detection set's boxes in the Annotations tab (Ctrl+E); "
+                                   "edits go to a reviewed copy, the original files are never changed")
+        self.edit_boxes.setVisible(False)
+        self.edit_boxes.clicked.connect(self.edit_boxes_requested)
         row = QHBoxLayout()
-        for w in (self.path, self.browse, self.use_sample, self.recheck):
+        for w in (self.path, self.browse, self.use_sample, self.recheck, self.edit_boxes):
             row.addWidget(w)
         row.setStretch(0, 1)
 
@@ -133,6 +139,7 @@ class DataPanel(QWidget):
         self.report = report
         splits = report.get("splits") or {}
         task = report.get("task", "classify")
+        self.edit_boxes.setVisible(task == "detect")
         by_boxes = task == "detect" and all(isinstance(s.get("boxes"), dict) for s in splits.values()) and splits
         counts = {name: dict((s.get("boxes") if by_boxes else s.get("counts")) or {}) for name, s in splits.items()}
         classes = list(report.get("classes") or [])

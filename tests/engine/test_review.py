@@ -46,9 +46,10 @@ def test_each_disagreement_gets_its_reason_and_weight():
               [80, 80, 90, 91],        # the same object as another class, less sure: not counted twice
               [60, 60, 70, 70],        # gt 3's class, below the confidence: gt 3 is missed
               [0, 0, 10, 11],          # a less sure second guess on gt 0: already judged
-              [20, 20, 31, 30]])       # gt 1's own class, less sure than the conflicting guess
-    scores = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5, 0.15, 0.45, 0.35])
-    labels = torch.tensor([0, 1, 1, 0, 1, 0, 1, 0])
+              [20, 20, 31, 30],        # gt 1's own class, less sure than the conflicting guess
+              [3, 3, 13, 13]])         # a looser, less sure guess at gt 0 (IoU 0.32): not a missing annotation
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5, 0.15, 0.45, 0.35, 0.4])
+    labels = torch.tensor([0, 1, 1, 0, 1, 0, 1, 0, 0])
     issues = disagreements(dets, scores, labels, gt, gt_labels, torch.zeros(4, dtype=torch.bool), confidence=0.3)
     got = {(i["reason"], i["detection"], i["annotation"]): i["weight"] for i in issues}
     assert set(got) == {(CONFLICT, 1, 1), (LOOSE, 2, 2), (MISSING, 3, None), (MISSED, None, 3)}

@@ -129,12 +129,13 @@ def test_a_click_accepts_a_model_box_from_the_review_queue(qtbot, coco_set):
          "detections": []},
         {"path": str(folder / "a.jpg"), "disagreement": 0.9, "reasons": ["missing annotation"],
          "counts": {"missing annotation": 1},
+         "issues": [{"reason": "missing annotation", "weight": 0.9, "detection": 0, "annotation": None}],
          "detections": [{"category_id": 6, "bbox": [300, 200, 300, 200], "score": 0.9},
                         {"category_id": 4, "bbox": [10, 10, 50, 50], "score": 0.1}]}][::-1]})
     assert editor.current_image()["id"] == 11                           # worst first
     assert "missing annotation" in editor.queue.item(0).text()
     view = editor.view
-    assert len(view.suggestions) == 1 and view.boxes == []              # below the confidence: not offered
+    assert len(view.suggestions) == 1 and view.boxes == []              # only the boxes the review flagged
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(QPointF(450, 300)))
     assert [(b.category_id, b.bbox) for b in view.boxes] == [(6, (300, 200, 300, 200))]
     qtbot.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
@@ -148,7 +149,9 @@ def test_the_window_opens_the_data_s_boxes_in_the_annotations_tab(qtbot, coco_se
     window.data_panel.set_path(str(coco_set), check=False)
     window.review_annotations()                                  # no run shown yet: says what to do
     assert "Pick a detection run" in window.statusBar().currentMessage()
-    window.edit_annotations()
+    window.data_panel.set_report({"task": "detect", "splits": {}, "classes": ["hornet", "wasp"]})
+    assert not window.data_panel.edit_boxes.isHidden()
+    window.data_panel.edit_boxes.click()                          # the Data tab's "Edit boxes…"
     assert window.tabs.currentWidget() is window.annotation_editor
     qtbot.waitUntil(lambda: window.annotation_editor.annotations is not None, timeout=60_000)
     assert window.annotation_editor.annotations.path == coco_set.with_name("annotations.reviewed.json")
