@@ -77,3 +77,31 @@ def test_precision_recall_from_a_confusion_matrix():
     assert pr["cat"] == {"precision": 6 / 7, "recall": 6 / 8, "support": 8, "predicted": 7}
     assert pr["dog"] == {"precision": 3 / 5, "recall": 3 / 4, "support": 4, "predicted": 5}
     assert pr["bird"] == {"precision": None, "recall": None, "support": 0, "predicted": 0}
+
+
+def test_a_detection_run_writes_its_curves_and_eval_gives_them(tmp_path):
+    """Through the CLI: the best epoch's pr_curves.json in the run folder, the same figures in the
+    epoch_end event (per-class AP at both IoUs) and the curves in `frelon eval --json`."""
+    import json
+
+    from frelon.engine.centernet import shapes
+    from runhelp import events_of, only_run, run_cli
+    data = shapes.make_dataset(tmp_path / "shapes", 8, 4, size=64, seed=2)
+    r = run_cli("train", "--data", data, "--backbone", "resnet18", "--weights", "none", "--image-size", "64",
+                "--epochs", "1", "--batch-size", "4", "--workers", "0", "--out", tmp_path / "runs",
+                env={"OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    run = only_run(tmp_path / "runs")
+    val = next(e for e in events_of(run) if e["type"] == "epoch_end")["val"]
+    assert set(val["per_class_50"]) == set(shapes.CLASSES) and "pr_curves" not in val
+    curves = json.loads((run / "pr_curves.json").read_text())
+    assert set(curves["iou_50"]) == {"all", *shapes.CLASSES} and len(curves["recall"]) == 101
+    if val["map"] is not None:
+        assert _mean(curves["iou_50_95"]["all"]) == pytest.approx(val["map"], abs=1e-4)
+    r = run_cli("eval", "--run", run, "--data", data / "val", "--json", env={"OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    ev = json.loads(r.stdout)
+    assert set(ev["pr_curves"]["iou_50_95"]) == {"all", *shapes.CLASSES}
+    for name, ap in ev["per_class_50"].items():
+        if ap is not None:
+            assert _mean(ev["pr_curves"]["iou_50"][name]) == pytest.approx(ap, abs=1e-4)
