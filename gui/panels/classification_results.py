@@ -4,13 +4,20 @@ Fed plain data from the run folder (the last `epoch_end`, confusion_matrix.json,
 predictions/val.json) or from `frelon predict` on the user's own pictures. Precision and recall
 come from the confusion matrix through frelon/metrics.py (the engine's definition); recall is what
 was called per-class accuracy. Clicking a class shows only the pictures that are it or were taken
-for it; clicking it again shows all.
+for it; clicking it again shows all. A validation picture's context menu moves it to another class
+or excludes it from training (gui/class_fixes.py: confirmed first, undone with Undo / Ctrl+Z,
+recorded in the run).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtGui import QKeySequence, QShortcut, QUndoStack
+from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QMenu, QMessageBox, QPushButton, QSplitter,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from frelon.gui.class_fixes import FixRecord, MoveFile, excluded_path, moved_path
 
 from frelon.gui.widgets.confusion_matrix import ConfusionMatrixView
 from frelon.metrics import precision_recall
@@ -55,12 +62,24 @@ class ClassificationResults(QWidget):
         self.open_folder = QPushButton("Predict on a folder…")
         self.open_image.clicked.connect(self.open_image_requested)
         self.open_folder.clicked.connect(self.open_folder_requested)
+        self.run_dir = ""
+        self.fixes = QUndoStack(self)
+        self.undo = QPushButton("Undo")
+        self.undo.setToolTip("Put the last moved or excluded picture back (Ctrl+Z)")
+        self.undo.setEnabled(False)
+        self.undo.clicked.connect(self.fixes.undo)
+        self.fixes.canUndoChanged.connect(self.undo.setEnabled)
+        QShortcut(QKeySequence.StandardKey.Undo, self, self.fixes.undo, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.thumbs.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.thumbs.customContextMenuRequested.connect(self._thumb_menu)
+        self._validation = False
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.per_class)
         top.addWidget(self.matrix)
         top.setSizes([260, 600])
         bar = QHBoxLayout()
         bar.addWidget(self.thumbs_title, 1)
+        bar.addWidget(self.undo)
         bar.addWidget(self.open_image)
         bar.addWidget(self.open_folder)
         bottom = QWidget()
@@ -102,17 +121,19 @@ class ClassificationResults(QWidget):
             self.per_class.clearSelection()
         self._show_validation()
 
-    def set_validation_predictions(self, predictions: list[dict], classes: list[str]) -> None:
+    def set_validation_predictions(self, predictions: list[dict], classes: list[str], run_dir: str = "") -> None:
         """predictions/val.json: [{path, true, predicted, score, probabilities}]. Shows the wrong
         ones, then (when they are few) the least confident right ones: where the model hesitates."""
         self._predictions, self._classes = list(predictions), list(classes)
+        self.run_dir, self._validation = run_dir, True
+        self.fixes.clear()
         self.class_filter = ""
         self._show_validation()
 
     def _show_validation(self) -> None:
         classes, cls = self._classes, self.class_filter
-        predictions = [p for p in self._predictions
-                       if not cls or cls in (str(p.get("true")), str(p.get("predicted")))]
+        predictions = [p for p in self._predictions if not p.get("excluded")
+                       and (not cls or cls in (str(p.get("true")), str(p.get("predicted"))))]
         wrong = [p for p in predictions if str(p.get("true")) != str(p.get("predicted"))]
         right = sorted((p for p in predictions if p not in wrong), key=lambda p: _score(p, classes))
         shown = wrong[:300] + right[:max(0, 12 - len(wrong))]
@@ -133,8 +154,58 @@ class ClassificationResults(QWidget):
         self.thumbs_title.setText(title)
         self.thumbs.set_thumbs(thumbs)
 
+    # ---- fixing the set from the gallery
+    def _thumb_menu(self, pos) -> None:
+        item = self.thumbs.itemAt(pos)
+        if item is None or not self._validation:
+            return
+        path = str(item.data(Qt.ItemDataRole.UserRole))
+        menu = QMenu(self)
+        move = menu.addMenu("Move to class")
+        for name in self._classes:
+            if name != Path(path).parent.name:
+                move.addAction(name, lambda n=name: self.move_to_class(path, n))
+        menu.addAction("Exclude from training", lambda: self.exclude(path))
+        menu.exec(self.thumbs.viewport().mapToGlobal(pos))
+
+    def move_to_class(self, path: str, name: str) -> bool:
+        target = moved_path(path, name)
+        return self._fix(path, target, name, f"Move {Path(path).name} from {Path(path).parent.name}/ to {name}/?")
+
+    def exclude(self, path: str) -> bool:
+        target = excluded_path(path)
+        return self._fix(path, target, None, f"Exclude {Path(path).name} from training? It moves to "
+                                             f"{target.parent.parent.name}/{target.parent.name}/, a hidden folder every "
+                                             "reader skips; nothing is deleted.")
+
+    def _fix(self, path: str, target: Path, label: str | None, question: str) -> bool:
+        if not Path(path).is_file():
+            QMessageBox.warning(self, "Fix the data", f"{path} is not there any more.")
+            return False
+        answer = QMessageBox.question(self, "Fix the data", question + "\n\nThe file moves on disk; Undo (Ctrl+Z) "
+                                      "moves it back. The next run trains on the fixed folders.")
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        record = FixRecord(self.run_dir) if self.run_dir and Path(self.run_dir).is_dir() else None
+        text = f"Move to {label}" if label is not None else "Exclude"
+        self.fixes.push(MoveFile(path, target, label, record, self._moved, text))
+        return True
+
+    def _moved(self, old: str, new: str, label: str | None) -> None:
+        """A picture moved (label None: excluded; back from exclusion: its class again)."""
+        for p in self._predictions:
+            if str(p.get("path")) == old:
+                p["path"] = new
+                if label is None:
+                    p["excluded"] = True
+                else:
+                    p.pop("excluded", None)
+                    p["true"] = label
+        self._show_validation()
+
     def set_user_predictions(self, predictions: list[dict], classes: list[str], resolve) -> None:
         """`frelon predict` output on the user's pictures: [{file_name, predicted, score}]."""
+        self._validation = False
         thumbs = [Thumb(resolve(str(p.get("file_name", ""))), f"{p.get('predicted')} {float(p.get('score', 0)):.2f}",
                         color=class_colour(classes, str(p.get("predicted")))) for p in predictions]
         self.thumbs_title.setText(f"Predictions on your pictures: {len(thumbs)}")

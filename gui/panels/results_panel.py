@@ -126,7 +126,7 @@ class ResultsPanel(QWidget):
             matrix = cm.get("matrix") or val.get("confusion_matrix")
             self.classify.set_metrics(val.get("per_class") or {}, cm.get("classes") or self.classes, matrix)
             preds = read_json(run / "predictions" / "val.json")
-            self.classify.set_validation_predictions(preds if isinstance(preds, list) else [], self.classes)
+            self.classify.set_validation_predictions(preds if isinstance(preds, list) else [], self.classes, str(run))
 
     def _filter_detections(self, name: str) -> None:
         """The validation pictures holding `name` with only its boxes; "" for every picture and box."""
