@@ -182,3 +182,21 @@ def test_export_through_the_cli_matches_the_run_with_onnxruntime(trained):
     for name, g, w in zip(names, got, want):
         assert g.shape == tuple(w.shape) and g.shape[0] == 3, name
         np.testing.assert_allclose(g, w.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+def test_a_short_detection_run_learns_far_above_chance(tmp_path):
+    """Training learns: 8 epochs of the default recipe (efficientnet_lite0 with its ImageNet weights,
+    TTF) on 32 pictures of shapes reach an mAP@0.5 far above an untrained detector's (0.0 on these
+    sets), on held-out pictures drawn with another seed and scored by `frelon eval`."""
+    data = shapes.make_dataset(tmp_path / "shapes", 32, 8, size=64, seed=5)
+    r = frelon("train", "--data", str(data), "--image-size", "64", "--epochs", "8", "--batch-size", "8",
+               "--workers", "0", "--out", str(tmp_path / "runs"), "--events", "-")
+    assert r.returncode == 0, r.stderr[-3000:]
+    evs = [events.parse_line(line) for line in r.stdout.splitlines()]
+    run = next(e["run_dir"] for e in evs if e["type"] == "run_started")
+    held_out = shapes.write_coco(tmp_path / "held-out", 12, 64, seed=99)
+    r = frelon("eval", "--run", run, "--data", str(held_out), "--json")
+    assert r.returncode == 0, r.stderr[-3000:]
+    metrics = json.loads(r.stdout)
+    assert metrics["images"] == 12
+    assert metrics["map_50"] >= 0.3, (metrics["map_50"], [e["val"]["map_50"] for e in evs if e["type"] == "epoch_end"])
