@@ -211,3 +211,30 @@ def test_retrain_starts_a_run_on_the_reviewed_copy_from_the_run_s_weights(qtbot,
     assert (o.data, o.task, o.backbone, o.weights) == (reviewed, "detect", "resnet18", str(run / "checkpoints" / "best.safetensors"))
     window.retrain(reviewed, False)
     assert started[-1].weights == "imagenet"
+
+
+def test_the_review_queue_comes_from_the_real_engine(qtbot, tmp_path):
+    """Review with a (barely trained) run: `frelon annotations`, then `frelon review`, in the
+    background; the queue follows the engine's order and names each image's reasons."""
+    import os
+    import subprocess
+    import sys
+    from frelon.engine.centernet import shapes
+    data = shapes.make_dataset(tmp_path / "shapes", 8, 4, size=64, seed=1)
+    r = subprocess.run([sys.executable, "-m", "frelon", "train", "--data", str(data), "--backbone", "resnet18",
+                        "--weights", "none", "--image-size", "64", "--epochs", "1", "--batch-size", "4",
+                        "--workers", "0", "--out", str(tmp_path / "runs")], capture_output=True, text=True,
+                       timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    run = next((tmp_path / "runs").iterdir())
+    editor = AnnotationEditor()
+    qtbot.addWidget(editor)
+    editor.review_with(str(run), str(data))
+    qtbot.waitUntil(lambda: bool(editor.review), timeout=120_000)
+    ranked = sorted(editor.review.values(), key=lambda e: -e["disagreement"])
+    assert len(ranked) == 4 and {e["split"] for e in ranked} == {"val"}
+    first = editor.current_image()
+    assert editor.annotations.image_path(first) == ranked[0]["path"] and editor.pos == 0
+    if ranked[0]["disagreement"] > 0:
+        assert ranked[0]["reasons"][0] in editor.queue.item(0).text()
+    assert editor.annotations.path == data / "annotations.reviewed.json"
