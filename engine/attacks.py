@@ -11,12 +11,15 @@ label and keep x + δ inside [0, 1].
   deterministic (and its first step is FGSM's direction). Default: 10 steps of 2.5 ε / 10, Madry's
   rule that lets the walk reach the ball's edge and move along it.
 
-The model's weights get no gradient (requires_grad is switched off for the call, then restored).
+The loss is a parameter: a classifier's summed cross-entropy by default; a detector's heatmap
+focal loss for `frelon robustness` on a detection run. It is summed over the batch, so one image's
+perturbation does not depend on the batch it is in. The model's weights get no gradient
+(requires_grad is switched off for the call, then restored).
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -37,23 +40,29 @@ def _frozen(model: nn.Module):
             p.requires_grad_(flag)
 
 
-def input_gradient(model: nn.Module, normalize: Callable, pixels: torch.Tensor,
-                   labels: torch.Tensor) -> torch.Tensor:
-    """∇ₓ of the summed cross-entropy at x = pixels (summed, so one image's gradient does not
-    depend on the batch it is in)."""
+Loss = Callable[[Any, Any], torch.Tensor]        # (model outputs, target) → a scalar summed over the batch
+
+
+def cross_entropy_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.float(), labels, reduction="sum")
+
+
+def input_gradient(model: nn.Module, normalize: Callable, pixels: torch.Tensor, target: Any,
+                   loss: Loss = cross_entropy_sum) -> torch.Tensor:
+    """∇ₓ loss(model(normalize(x)), target) at x = pixels."""
     with _frozen(model), torch.enable_grad():
         x = pixels.detach().clone().requires_grad_(True)
-        loss = F.cross_entropy(model(normalize(x)).float(), labels, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, x)
+        value = loss(model(normalize(x)), target)
+        (grad,) = torch.autograd.grad(value, x)
     return grad
 
 
-def fgsm(model: nn.Module, normalize: Callable, pixels: torch.Tensor, labels: torch.Tensor,
-         eps: float) -> torch.Tensor:
+def fgsm(model: nn.Module, normalize: Callable, pixels: torch.Tensor, target: Any, eps: float,
+         loss: Loss = cross_entropy_sum) -> torch.Tensor:
     """Adversarial pixels: pixels + eps · sign(∇ₓ loss), clipped to [0, 1] (eps in [0, 1] units)."""
     if eps <= 0:
         return pixels.detach().clone()
-    grad = input_gradient(model, normalize, pixels, labels)
+    grad = input_gradient(model, normalize, pixels, target, loss)
     return (pixels.detach() + eps * grad.sign()).clamp(0.0, 1.0)
 
 
@@ -61,8 +70,8 @@ def pgd_step_size(eps: float, steps: int = PGD_STEPS) -> float:
     return PGD_STEP_RATIO * eps / steps
 
 
-def pgd(model: nn.Module, normalize: Callable, pixels: torch.Tensor, labels: torch.Tensor, eps: float,
-        steps: int = PGD_STEPS, step_size: float | None = None) -> torch.Tensor:
+def pgd(model: nn.Module, normalize: Callable, pixels: torch.Tensor, target: Any, eps: float,
+        steps: int = PGD_STEPS, step_size: float | None = None, loss: Loss = cross_entropy_sum) -> torch.Tensor:
     """Adversarial pixels after `steps` projected sign-gradient steps inside the ε-ball and [0, 1]."""
     if eps <= 0:
         return pixels.detach().clone()
@@ -70,9 +79,24 @@ def pgd(model: nn.Module, normalize: Callable, pixels: torch.Tensor, labels: tor
     clean = pixels.detach()
     x = clean.clone()
     for _ in range(steps):
-        x = x + alpha * input_gradient(model, normalize, x, labels).sign()
+        x = x + alpha * input_gradient(model, normalize, x, target, loss).sign()
         x = torch.minimum(torch.maximum(x, clean - eps), clean + eps).clamp(0.0, 1.0)
     return x
 
 
 ATTACKS = {"fgsm": fgsm, "pgd": pgd}
+
+
+LEVELS = 255.0          # ε and step sizes are given in 8-bit pixel levels
+
+
+def attacker(model: nn.Module, normalize: Callable, attack: str, steps: int = PGD_STEPS,
+             step_size_levels: float | None = None, loss: Loss = cross_entropy_sum) -> Callable:
+    """fn(pixels, target, eps_levels) → adversarial pixels, for `frelon robustness --attack`."""
+    def run(pixels: torch.Tensor, target: Any, eps_levels: float) -> torch.Tensor:
+        eps = eps_levels / LEVELS
+        if attack == "pgd":
+            size = None if step_size_levels is None else step_size_levels / LEVELS
+            return pgd(model, normalize, pixels, target, eps, steps=steps, step_size=size, loss=loss)
+        return fgsm(model, normalize, pixels, target, eps, loss=loss)
+    return run

@@ -314,8 +314,8 @@ def cmd_robustness(args) -> int:
     writer = EventWriter(stream)
     if stream is None and not args.json:
         writer.echo = lambda ev: ev["type"] == "robustness_eps" and print(
-            f"ε {ev['eps']:g}/255: accuracy {ev['accuracy']:.1%} ({ev['flipped']} flipped so far)",
-            file=sys.stderr, flush=True)
+            f"ε {ev['eps']:g}/255: {ev['metric']} {ev['value']:.1%}"
+            + (f" ({ev['flipped']} flipped so far)" if "flipped" in ev else ""), file=sys.stderr, flush=True)
     options = {k: v for k, v in (("steps", args.steps), ("step_size", args.step_size),
                                  ("examples", args.examples)) if v is not None}
     result = robustness_check(args.run, data=args.data, eps=parse_eps(args.eps), attack=args.attack,
@@ -323,9 +323,11 @@ def cmd_robustness(args) -> int:
     if args.json:
         _json_out(result)
     elif stream is None:
-        print(f"frelon: {args.attack} on {result['images']} image(s): "
-              + ", ".join(f"ε {e:g} → {a:.1%}" for e, a in zip(result["eps"], result["accuracy"]))
-              + f"; {len(result['flipped'])} flipped -> {args.run}/robustness/", file=sys.stderr)
+        metric = result["metric"]
+        print(f"frelon: {args.attack} on {result['images']} image(s), {metric}: "
+              + ", ".join(f"ε {e:g} → {a:.1%}" for e, a in zip(result["eps"], result[metric]))
+              + (f"; {len(result['flipped'])} flipped" if metric == "accuracy" else "")
+              + f" -> {args.run}/robustness/", file=sys.stderr)
     return 0
 
 

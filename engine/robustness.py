@@ -1,4 +1,5 @@
-"""`frelon robustness`: a finished classifier's accuracy under adversarial attack, ε by ε.
+"""`frelon robustness`: a finished model's accuracy (classifier) or mAP@0.5 (detector) under
+adversarial attack, ε by ε.
 
 ε is given in 8-bit pixel levels and applied in pixel space before normalisation (attacks.py):
 ε = 2 lets every pixel and channel move by at most 2/255, whatever the backbone's mean and std.
@@ -12,9 +13,12 @@ reading of "accuracy under attacks of size at most ε"). An image *flips* at the
 sweep whose attack turns its right prediction wrong. For the `examples` flipped images that were
 most confident at the smallest ε, the course's three-panel picture is drawn (triptych.py).
 
+A detection run is swept by robustness_detect.py (mAP@0.5 under an attack on the heatmap loss).
+
 Written into RUN_DIR/robustness/: `<attack>.json` (the sweep, every flipped image) and
 `<attack>/NN-<name>.png` (the triptychs); each run of the same attack replaces the previous one.
-Progress goes to `emit` as `robustness_eps` events (one per ε) and `robustness_finished`.
+`metric` names the curve ("accuracy" or "map_50"). Progress goes to `emit` as `robustness_eps`
+events (one per ε) and `robustness_finished`.
 """
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ from .sampling import Seeded, ShardSampler
 DEFAULT_EPS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)     # 8-bit levels
 DEFAULT_EXAMPLES = 6
 BATCH = 32
-LEVELS = 255.0
+LEVELS = attacks.LEVELS
 
 
 def parse_eps(text: str | Sequence[float] | None) -> list[float]:
@@ -88,26 +92,40 @@ def robustness_check(run: str, data: str | None = None, eps: Sequence[float] | N
     emit = emit or (lambda *a, **k: None)
     eps = parse_eps(list(eps) if eps is not None else None)
     loaded = load_run(run, checkpoint, device)
-    if loaded.task_name != "classify":
-        raise ConfigurationError(f"{run}: a {loaded.task_name} run; the robustness check is for classifiers",
-                                 hint="train with --task classify")
+
+    def normalize(x: torch.Tensor) -> torch.Tensor:
+        return TF.normalize(x, loaded.mean, loaded.std)
+
+    common = {"attack": attack, "eps": eps, "eps_unit": "8-bit levels: ε/255 in [0, 1] pixels, before normalisation",
+              "run": str(loaded.run_dir), "checkpoint": checkpoint, "image_size": loaded.size,
+              "classes": list(loaded.classes), "steps": steps if attack == "pgd" else 1,
+              "step_sizes": ([e for e in eps] if attack == "fgsm" else          # levels, one per ε
+                             [step_size if step_size is not None else attacks.pgd_step_size(e, steps) for e in eps]),
+              "step_rule": ("one step of ε" if attack == "fgsm" else
+                            f"{steps} steps of {step_size:g} levels" if step_size is not None else
+                            f"{steps} steps of {attacks.PGD_STEP_RATIO:g} × ε / {steps}")}
+    out_dir = Path(loaded.run_dir) / "robustness"
+    if loaded.task_name == "detect":
+        from .robustness_detect import detection_sweep
+        result = {**common, **detection_sweep(loaded, data, eps, normalize, attack, steps, step_size, emit)}
+    else:
+        result = {**common, **_classification_sweep(loaded, data, eps, normalize, attack, steps, step_size,
+                                                    examples, emit, out_dir)}
+    atomic_write_json(out_dir / f"{attack}.json", result)
+    metric = result["metric"]
+    emit("robustness_finished", attack=attack, path=str(out_dir / f"{attack}.json"), eps=eps, metric=metric,
+         values=result[metric], images=result["images"])
+    return result
+
+
+def _classification_sweep(loaded, data, eps, normalize, attack, steps, step_size, examples, emit, out_dir) -> dict:
     samples, source = _samples(loaded, data)
     from .data.classify import ImageDataset
     from .transforms import eval_pixels
     dataset = ImageDataset(samples, eval_pixels(loaded.size))
     loader = DataLoader(Seeded(dataset), batch_size=BATCH, sampler=ShardSampler(len(dataset), 1, 0))
     model, dev = loaded.model, loaded.device
-
-    def normalize(x: torch.Tensor) -> torch.Tensor:
-        return TF.normalize(x, loaded.mean, loaded.std)
-
-    def attacked(pixels, labels, e_levels):
-        e = e_levels / LEVELS
-        if attack == "pgd":
-            size = None if step_size is None else step_size / LEVELS
-            return attacks.pgd(model, normalize, pixels, labels, e, steps=steps, step_size=size)
-        return attacks.fgsm(model, normalize, pixels, labels, e)
-
+    attacked = attacks.attacker(model, normalize, attack, steps, step_size)
     n = len(dataset)
     clean: list[tuple[int, float]] = []                  # (predicted class, its confidence) per image
     robust = torch.zeros(n, dtype=torch.bool)            # right, and not fooled at any ε so far
@@ -133,10 +151,9 @@ def robustness_check(run: str, data: str | None = None, eps: Sequence[float] | N
                 robust[idx] &= right
             start += len(labels)
         accuracy.append(float(robust.sum()) / max(1, n))
-        emit("robustness_eps", attack=attack, eps=e, accuracy=accuracy[-1], images=n,
+        emit("robustness_eps", attack=attack, eps=e, metric="accuracy", value=accuracy[-1], images=n,
              flipped=len(flips), index=k, of=len(eps))
 
-    out_dir = Path(loaded.run_dir) / "robustness"
     pictures = out_dir / attack
     shutil.rmtree(pictures, ignore_errors=True)
     names = loaded.classes
@@ -149,20 +166,8 @@ def robustness_check(run: str, data: str | None = None, eps: Sequence[float] | N
                                         "confidence": round(f["adversarial"][1], 5)},
                         "index": i})
     _draw_examples(flipped[:max(0, examples)], dataset, attacked, normalize, model, dev, pictures, names, out_dir)
-    result = {"attack": attack, "eps": eps, "eps_unit": "8-bit levels: ε/255 in [0, 1] pixels, before normalisation",
-              "accuracy": accuracy, "images": n, "data": source, "run": str(loaded.run_dir),
-              "checkpoint": checkpoint, "image_size": loaded.size, "classes": names,
-              "steps": steps if attack == "pgd" else 1,
-              "step_sizes": ([e for e in eps] if attack == "fgsm" else          # levels, one per ε
-                             [step_size if step_size is not None else attacks.pgd_step_size(e, steps) for e in eps]),
-              "step_rule": ("one step of ε" if attack == "fgsm" else
-                            f"{steps} steps of {step_size:g} levels" if step_size is not None else
-                            f"{steps} steps of {attacks.PGD_STEP_RATIO:g} × ε / {steps}"),
-              "flipped": [{k: v for k, v in f.items() if k != "index"} for f in flipped]}
-    atomic_write_json(out_dir / f"{attack}.json", result)
-    emit("robustness_finished", attack=attack, path=str(out_dir / f"{attack}.json"), eps=eps, accuracy=accuracy,
-         images=n)
-    return result
+    return {"metric": "accuracy", "accuracy": accuracy, "images": n, "data": source,
+            "flipped": [{k: v for k, v in f.items() if k != "index"} for f in flipped]}
 
 
 def _draw_examples(chosen: list[dict], dataset, attacked, normalize, model, dev, folder: Path,

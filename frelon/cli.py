@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--debug", action="store_true")
 
-    p = sub.add_parser("robustness", help="a classifier's accuracy under FGSM / PGD attacks of growing size ε")
+    p = sub.add_parser("robustness", help="accuracy (classifier) or mAP@0.5 (detector) under FGSM / PGD attacks of growing size ε")
     p.add_argument("--run", required=True)
     p.add_argument("--data", default=None, help="a labelled set (default: the run's validation split)")
     # defaults: engine/robustness.py (ε 0,0.5,1,2,4,8; 6 pictures) and engine/attacks.py (PGD 10 steps)

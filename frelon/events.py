@@ -26,8 +26,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "error": ("kind", "message", "hint", "traceback"),
     "run_finished": ("status", "epochs_done", "best", "duration_s"),
     # `frelon robustness --events -` (not a training run: never in events.jsonl)
-    "robustness_eps": ("attack", "eps", "accuracy", "images"),
-    "robustness_finished": ("attack", "path", "eps", "accuracy"),
+    "robustness_eps": ("attack", "eps", "metric", "value", "images"),
+    "robustness_finished": ("attack", "path", "eps", "metric", "values"),
 }
 TYPES = tuple(REQUIRED)
 ERROR_KINDS = ("data", "config", "weights", "oom", "nan", "distributed", "io", "internal")

@@ -150,10 +150,7 @@ def evaluate_detection(loaded, data: str, val_data: str = "") -> dict[str, Any]:
     val part. Classes are matched by name; boxes of classes the model does not know are reported
     and left out, and a class of the model absent from the data has AP None."""
     from ..cocoeval import coco_map
-    from ..data.detection import scan_detection
-    scanned = scan_detection(data, val_data=val_data, val_split=0.0)
-    records = scanned.val or scanned.train
-    records, dropped = _relabel(records, scanned.classes, loaded.classes)
+    records, dropped, scanned = labelled_records(loaded, data, val_data)
     transform = eval_transform(loaded.size, loaded.mean, loaded.std)
     detections, skipped = [], list(scanned.report["skipped"])
     kept = []
@@ -169,6 +166,15 @@ def evaluate_detection(loaded, data: str, val_data: str = "") -> dict[str, Any]:
                         + ", ".join(f"{c} ({n})" for c, n in sorted(dropped.items())))
     return {"task": "detect", **metrics, "images": len(kept), "classes": list(loaded.classes),
             "layout": scanned.layout, "skipped": skipped, "warnings": warnings}
+
+
+def labelled_records(loaded, data: str, val_data: str = ""):
+    """(records of a labelled set — its val part when its layout has one — with labels in the
+    model's classes, {class the model does not know: boxes dropped}, the scan)."""
+    from ..data.detection import scan_detection
+    scanned = scan_detection(data, val_data=val_data, val_split=0.0)
+    records, dropped = _relabel(scanned.val or scanned.train, scanned.classes, loaded.classes)
+    return records, dropped, scanned
 
 
 def _relabel(records, data_classes: Sequence[str], model_classes: Sequence[str]):

@@ -115,8 +115,12 @@ def train_transform(size: int, mean: Sequence[float], std: Sequence[float],
 
 def eval_transform(size: int, mean: Sequence[float], std: Sequence[float]) -> v2.Compose:
     """Deterministic letterbox for evaluation and prediction (params: `letterbox_params`)."""
-    return v2.Compose([v2.ToImage(), Letterbox(size), v2.ToDtype(torch.float32, scale=True),
-                       v2.Normalize(list(mean), list(std))])
+    return v2.Compose([*eval_pixels(size).transforms, v2.Normalize(list(mean), list(std))])
+
+
+def eval_pixels(size: int) -> v2.Compose:
+    """`eval_transform` without its normalisation: [0, 1] pixels, what an attack perturbs."""
+    return v2.Compose([v2.ToImage(), Letterbox(size), v2.ToDtype(torch.float32, scale=True)])
 
 
 def make_target(boxes: Sequence[Sequence[float]], labels: Sequence[int], iscrowd: Sequence[bool],

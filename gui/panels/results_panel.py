@@ -2,8 +2,8 @@
 
 Classification: accuracy, per-class precision and recall, confusion matrix, misclassified pictures.
 Detection: mAP, the image viewer, per-class AP and the precision–recall curves of the best epoch
-(pr_curves.json); a class clicked in either table filters the pictures to it. A classification
-run also has a Robustness tab (widgets/robustness_view.py: `frelon robustness` results).
+(pr_curves.json); a class clicked in either table filters the pictures to it. Both have a
+Robustness tab (widgets/robustness_view.py: `frelon robustness` results).
 Either way, "open an image / folder" runs `frelon predict --run RUN --input PATH --out
 RUN/predictions/app-<time>.json` (plus heatmaps for detection) in the background and shows what
 came back.
@@ -73,10 +73,14 @@ class ResultsPanel(QWidget):
         self.classify = ClassificationResults()
         self.detect = DetectionResults()
         self.pr_curves = PrCurvesView()
-        self.detect_page = QSplitter(Qt.Orientation.Horizontal)
-        self.detect_page.addWidget(self.detect)
-        self.detect_page.addWidget(self.pr_curves)
-        self.detect_page.setSizes([700, 340])
+        viewer = QSplitter(Qt.Orientation.Horizontal)
+        viewer.addWidget(self.detect)
+        viewer.addWidget(self.pr_curves)
+        viewer.setSizes([700, 340])
+        self.detect_robustness = RobustnessView()
+        self.detect_page = QTabWidget()
+        self.detect_page.addTab(viewer, "Validation")
+        self.detect_page.addTab(self.detect_robustness, "Robustness")
         self.pr_curves.class_selected.connect(self._filter_detections)
         self._val_detections: tuple[list[str], dict] = ([], {})
         self.stack = QStackedWidget()
@@ -113,6 +117,7 @@ class ResultsPanel(QWidget):
         self.header.setText(self._header_text(run, history, val))
         if self.task == "detect":
             self.stack.setCurrentWidget(self.detect_page)
+            self.detect_robustness.load_run(str(run))
             self.pr_curves.set_results(self.classes, read_json(run / "pr_curves.json"), _best_val(history) or val)
             preds = read_json(run / "predictions" / "val.json")
             if isinstance(preds, list) and preds and "bbox" in preds[0]:
@@ -205,7 +210,8 @@ class ResultsPanel(QWidget):
                 images |= {str(p) for p in base.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
             elif base.is_file():
                 images.add(str(base))
-            self.stack.setCurrentWidget(self.detect)
+            self.stack.setCurrentWidget(self.detect_page)
+            self.detect_page.setCurrentIndex(0)
             self.detect.set_results(sorted(images), dets, heatmap_dir,
                                     str(base if base.is_dir() else base.parent))
         else:

@@ -1,9 +1,10 @@
-"""Robustness in Results: a classifier's accuracy against ε, and the picture of one flipped image.
+"""Robustness in Results: accuracy (classifier) or mAP@0.5 (detector) against ε, and for a
+classifier the picture of one flipped image.
 
 Reads RUN_DIR/robustness/<attack>.json (written by `frelon robustness`, engine/robustness.py): one
-curve per attack found, on the same axes; the flipped images of the chosen attack in a list, and
-for the selected one its triptych (original + amplified perturbation = adversarial, drawn by the
-engine). "Run check" runs `frelon robustness --json` in the background (JsonCommand, like the
+curve per attack found, on the same axes (the file's `metric` names the curve); the flipped images
+of the chosen attack in a list, and for the selected one its triptych (original + amplified
+perturbation = adversarial, drawn by the engine). "Run check" runs `frelon robustness --json` in the background (JsonCommand, like the
 other short commands) and reloads when it is done.
 """
 from __future__ import annotations
@@ -22,6 +23,12 @@ from frelon.gui import theme
 from frelon.gui.engine_command import JsonCommand
 
 SYMBOLS = {"fgsm": "o", "pgd": "s"}
+METRICS = {"accuracy": "accuracy", "map_50": "mAP@0.5"}
+
+
+def curve(result: dict) -> list:
+    """The figures against ε of one result file (older files have only `accuracy`)."""
+    return result.get(result.get("metric", "accuracy")) or []
 
 
 def read_results(run_dir: str) -> dict[str, dict]:
@@ -102,7 +109,7 @@ class RobustnessView(QWidget):
 
     def run_check(self) -> list[str] | None:
         if not self.run_dir:
-            self.status.setText("Train or pick a classification run first.")
+            self.status.setText("Train or pick a run first.")
             return None
         args = ["robustness", "--run", self.run_dir, "--attack", self.attack.currentText(), "--json"]
         if self.eps.text().strip():
@@ -115,11 +122,13 @@ class RobustnessView(QWidget):
     def _done(self, result) -> None:
         self.run_button.setEnabled(True)
         self.load_run(self.run_dir)
-        if isinstance(result, dict) and result.get("accuracy"):
+        if isinstance(result, dict) and curve(result):
+            values, name = curve(result), METRICS.get(result.get("metric"), "accuracy")
             self.attack.setCurrentText(result["attack"])
-            self.status.setText(f"{result['attack'].upper()} on {result['images']} image(s): accuracy "
-                                f"{result['accuracy'][0]:.0%} → {result['accuracy'][-1]:.0%} at ε = "
-                                f"{result['eps'][-1]:g}; {len(result['flipped'])} flipped")
+            self.status.setText(f"{result['attack'].upper()} on {result['images']} image(s): {name} "
+                                f"{values[0]:.0%} → {values[-1]:.0%} at ε = {result['eps'][-1]:g}"
+                                + (f"; {len(result['flipped'])} flipped" if result.get("metric", "accuracy")
+                                   == "accuracy" else ""))
         self.check_finished.emit()
 
     def _failed(self, message: str, details: str) -> None:
@@ -131,10 +140,12 @@ class RobustnessView(QWidget):
     def _draw(self) -> None:
         self.plot.clear()
         self.legend.clear()
+        metrics = {r.get("metric", "accuracy") for r in self.results.values()}
+        self.plot.setLabel("left", " / ".join(METRICS.get(m, m) for m in sorted(metrics)) or "accuracy")
         for i, (attack, r) in enumerate(self.results.items()):
             colour = theme.color(i)
             steps = f", {r.get('steps')} steps" if attack == "pgd" else ""
-            self.plot.plot(r.get("eps") or [], r.get("accuracy") or [], pen=pg.mkPen(colour, width=2),
+            self.plot.plot(r.get("eps") or [], curve(r), pen=pg.mkPen(colour, width=2),
                            symbol=SYMBOLS.get(attack, "t"), symbolBrush=colour, symbolPen=None, symbolSize=8,
                            name=f"{attack.upper()}{steps} · {r.get('images')} images")
 
@@ -152,6 +163,9 @@ class RobustnessView(QWidget):
             self.flips.addItem(item)
         if drawn:
             self.flips.setCurrentRow(0)
+        elif result.get("metric") == "map_50":
+            self.picture.setText("Detection: the detector's mAP@0.5 on the attacked images, per ε\n"
+                                 "(the attack raises the heatmap loss of the annotated objects).")
         elif result:
             self.picture.setText("No image flipped: the attack changed no right prediction at these ε."
                                  if not result.get("flipped") else "No picture was drawn (--examples 0).")

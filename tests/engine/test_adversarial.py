@@ -16,6 +16,7 @@ from frelon.engine import attacks
 from runhelp import TINY, events_of, make_colour_folder, only_run, run_cli
 
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+ENV = {"OMP_NUM_THREADS": "1"}
 
 
 def _normalize(x):
@@ -123,8 +124,9 @@ def test_pgd_never_rises_with_eps_and_beats_fgsm_streamed_as_events(toy):
     steps = [e for e in evs if e["type"] == "robustness_eps"]
     assert [e["eps"] for e in steps] == [0, 0.5, 1, 2]
     done = evs[-1]
-    assert done["type"] == "robustness_finished" and done["accuracy"] == [e["accuracy"] for e in steps]
-    acc = done["accuracy"]
+    assert done["type"] == "robustness_finished" and done["metric"] == "accuracy"
+    assert done["values"] == [e["value"] for e in steps]
+    acc = done["values"]
     assert all(a >= b for a, b in zip(acc, acc[1:])) and acc[-1] < acc[0]
     result = json.loads((run / "robustness" / "pgd.json").read_text())
     assert result["steps"] == 10 and result["step_sizes"] == [0, 0.125, 0.25, 0.5]
@@ -141,7 +143,7 @@ def test_an_image_fooled_at_a_small_eps_stays_fooled(toy, monkeypatch):
     from frelon.engine import robustness
     run, data = toy
 
-    def swap_colours_at_one_level(model, normalize, pixels, labels, eps):
+    def swap_colours_at_one_level(model, normalize, pixels, labels, eps, loss=None):
         return pixels.flip(1) if abs(eps - 1 / 255) < 1e-9 else pixels.clone()
     monkeypatch.setattr(attacks, "fgsm", swap_colours_at_one_level)
     result = robustness.robustness_check(str(run), data=str(data), eps=[0, 1, 2], examples=0)
@@ -156,3 +158,46 @@ def test_bad_options_are_one_line(toy, tmp_path):
     assert r.returncode == 2 and r.stderr.strip().startswith("frelon: error: --eps 0,abc")
     r = run_cli("robustness", "--run", tmp_path)
     assert r.returncode == 1 and "not a Frelon run folder" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- detection
+
+def test_detection_fgsm_raises_the_heatmap_loss_within_eps():
+    from frelon.engine.centernet import targets as T
+    from frelon.engine.centernet.model import CenterNet
+    from frelon.engine.robustness_detect import heatmap_loss
+    torch.manual_seed(0)
+    layers, c = [], 3
+    for out in (16, 16, 32, 32, 32):                                   # a stride-32 toy backbone
+        layers += [nn.Conv2d(c, out, 3, 2, 1, bias=False), nn.BatchNorm2d(out), nn.ReLU()]
+        c = out
+    model = CenterNet(nn.Sequential(*layers), 32, 2, neck_channels=(32, 16, 16)).eval()
+    x = torch.rand(2, 3, 64, 64)
+    boxes = [torch.tensor([[8.0, 8, 40, 30]]), torch.tensor([[20.0, 30, 60, 62]])]
+    targets = T.collate_targets([T.encode(b, torch.tensor([i]), 2, (16, 16)) for i, b in enumerate(boxes)])
+    eps = 2 / 255
+    adv = attacks.fgsm(model, _normalize, x, targets, eps, loss=heatmap_loss)
+    assert (adv - x).abs().max() <= eps + 1e-6
+    from frelon.engine.centernet.loss import focal_loss
+
+    def heat(pixels):                                                  # the training loss's heatmap term
+        with torch.no_grad():
+            return focal_loss(model(_normalize(pixels))["heatmap"], targets["heatmap"], targets["mask"].sum())
+    before, after, away = heat(x), heat(adv), heat((2 * x - adv).clamp(0, 1))        # away: the other way
+    assert after > before > away
+
+
+def test_detection_sweep_through_the_cli_starts_at_eval(tmp_path):
+    from frelon.engine.centernet import shapes
+    data = shapes.make_dataset(tmp_path / "shapes", 8, 4, size=64, seed=2)
+    r = run_cli("train", "--data", data, "--backbone", "resnet18", "--weights", "none", "--image-size", "64",
+                "--epochs", "1", "--batch-size", "4", "--workers", "0", "--out", tmp_path / "runs", env=ENV)
+    assert r.returncode == 0, r.stderr
+    run = only_run(tmp_path / "runs")
+    r = run_cli("robustness", "--run", run, "--data", data / "val", "--eps", "0,2", "--json", env=ENV)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    ev = json.loads(run_cli("eval", "--run", run, "--data", data / "val", "--json", env=ENV).stdout)
+    assert result["metric"] == "map_50" and result["eps"] == [0, 2] and result["images"] == ev["images"] == 4
+    assert result["map_50"][0] == ev["map_50"] and result["map"][0] == ev["map"]
+    assert result["flipped"] == [] and (run / "robustness" / "fgsm.json").is_file()

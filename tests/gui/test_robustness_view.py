@@ -73,3 +73,21 @@ def test_run_check_from_the_app_shows_curve_flips_and_triptych(qtbot, toy_run, m
     assert len(view.plot.getPlotItem().listDataItems()) == 2
     view.attack.setCurrentText("pgd")
     assert view.flips.count() == 0 and "No image flipped" in view.picture.text()
+
+
+def test_a_detection_runs_robustness_tab_plots_map(qtbot, tmp_path):
+    run = tmp_path / "run"
+    (run / "robustness").mkdir(parents=True)
+    (run / "model.json").write_text(json.dumps({"task": "detect", "classes": ["circle", "square"]}))
+    result = {"attack": "fgsm", "metric": "map_50", "eps": [0, 1, 4], "map_50": [0.63, 0.28, 0.15],
+              "map": [0.3, 0.1, 0.05], "images": 24, "flipped": []}
+    (run / "robustness" / "fgsm.json").write_text(json.dumps(result))
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.load_run(str(run))
+    assert panel.stack.currentWidget() is panel.detect_page
+    view = panel.detect_robustness
+    (item,) = view.plot.getPlotItem().listDataItems()
+    assert list(item.getData()[1]) == [0.63, 0.28, 0.15]
+    assert view.plot.getPlotItem().getAxis("left").labelText == "mAP@0.5"
+    assert view.flips.count() == 0 and "mAP@0.5" in view.picture.text()
