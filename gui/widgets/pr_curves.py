@@ -48,7 +48,7 @@ class PrCurvesView(QWidget):
         self.plot.setXRange(0, 1, padding=0.02)
         self.plot.setYRange(0, 1.02, padding=0.02)
         self.plot.setMouseEnabled(False, False)
-        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.legend = self.plot.addLegend(offset=(10, -10))          # bottom left: PR curves fall to the right
         self.note = QLabel("Precision–recall curves appear when a detection run has evaluated an epoch.")
         self.note.setWordWrap(True)
         bar = QHBoxLayout()
@@ -56,7 +56,7 @@ class PrCurvesView(QWidget):
         bar.addWidget(self.iou)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.table, 2)
+        layout.addWidget(self.table, 1)
         layout.addLayout(bar)
         layout.addWidget(self.plot, 3)
         layout.addWidget(self.note)

@@ -63,7 +63,7 @@ class RobustnessView(QWidget):
         self.run_button = QPushButton("Run check")
         self.run_button.setToolTip("frelon robustness on this run's validation images, in the background")
         self.status = QLabel("How far does a small, invisible change of the pixels move this model? "
-                             "Run a check to see accuracy against ε.")
+                             "Run a check to see its accuracy (or mAP) against ε.")
         self.status.setWordWrap(True)
         self.plot = pg.PlotWidget()
         self.plot.setLabel("bottom", "ε (8-bit pixel levels)")
@@ -153,6 +153,7 @@ class RobustnessView(QWidget):
         self.flips.clear()
         self.picture.clear()
         result = self.results.get(self.attack.currentText()) or {}
+        self.flips.setVisible(result.get("metric", "accuracy") == "accuracy")
         drawn = [f for f in result.get("flipped") or [] if f.get("triptych")]
         for f in drawn:
             text = (f"ε {f['eps']:g}: {f['clean']['class']} {f['clean']['confidence']:.1%} → "
