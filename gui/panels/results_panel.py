@@ -3,7 +3,8 @@
 Classification: accuracy, per-class precision and recall, confusion matrix, misclassified pictures.
 Detection: mAP, the image viewer, per-class AP and the precision–recall curves of the best epoch
 (pr_curves.json); a class clicked in either table filters the pictures to it. Both have a
-Robustness tab (widgets/robustness_view.py: `frelon robustness` results).
+Time-lapse tab (widgets/timelapse_view.py: timelapse.json) and a Robustness tab
+(widgets/robustness_view.py: `frelon robustness` results).
 Either way, "open an image / folder" runs `frelon predict --run RUN --input PATH --out
 RUN/predictions/app-<time>.json` (plus heatmaps for detection) in the background and shows what
 came back.
@@ -25,6 +26,7 @@ from frelon.gui.panels.detection_results import DetectionResults, group_detectio
 from frelon.gui.run_history import RunHistory
 from frelon.gui.widgets.pr_curves import PrCurvesView
 from frelon.gui.widgets.robustness_view import RobustnessView
+from frelon.gui.widgets.timelapse_view import TimelapseView
 
 
 def read_json(path: Path):
@@ -79,14 +81,18 @@ class ResultsPanel(QWidget):
         viewer.setSizes([700, 340])
         self.detect_robustness = RobustnessView()
         self.detect_page = QTabWidget()
+        self.detect_timelapse = TimelapseView()
         self.detect_page.addTab(viewer, "Validation")
+        self.detect_page.addTab(self.detect_timelapse, "Time-lapse")
         self.detect_page.addTab(self.detect_robustness, "Robustness")
         self.pr_curves.class_selected.connect(self._filter_detections)
         self._val_detections: tuple[list[str], dict] = ([], {})
         self.stack = QStackedWidget()
         self.robustness = RobustnessView()
         self.classify_page = QTabWidget()
+        self.timelapse = TimelapseView()
         self.classify_page.addTab(self.classify, "Validation")
+        self.classify_page.addTab(self.timelapse, "Time-lapse")
         self.classify_page.addTab(self.robustness, "Robustness")
         self.stack.addWidget(self.classify_page)
         self.stack.addWidget(self.detect_page)
@@ -118,6 +124,7 @@ class ResultsPanel(QWidget):
         if self.task == "detect":
             self.stack.setCurrentWidget(self.detect_page)
             self.detect_robustness.load_run(str(run))
+            self.detect_timelapse.load_run(str(run))
             self.pr_curves.set_results(self.classes, read_json(run / "pr_curves.json"), _best_val(history) or val)
             preds = read_json(run / "predictions" / "val.json")
             if isinstance(preds, list) and preds and "bbox" in preds[0]:
@@ -127,6 +134,7 @@ class ResultsPanel(QWidget):
         else:
             self.stack.setCurrentWidget(self.classify_page)
             self.robustness.load_run(str(run))
+            self.timelapse.load_run(str(run))
             cm = read_json(run / "confusion_matrix.json") or {}
             matrix = cm.get("matrix") or val.get("confusion_matrix")
             self.classify.set_metrics(val.get("per_class") or {}, cm.get("classes") or self.classes, matrix)

@@ -1,0 +1,74 @@
+"""Predictions across epochs: a fixed handful of validation images, followed from epoch to epoch.
+
+`record_epoch` is the whole interface: the training loop calls it once per epoch on rank 0 after
+the evaluation, with what that evaluation already computed for every validation image
+(`Evaluation.details`: classification (index, probabilities); detection (index, boxes, scores,
+labels) in the image's own pixels) and the validation samples (engine/train.py). Nothing is run
+again: the cost is picking COUNT rows and one small JSON write. It keeps RUN_DIR/timelapse.json:
+
+    {"task", "classes", "images": [{"index", "path", "label"? (classification)}],
+     "epochs": [{"epoch", "predictions": [per image: classification [[class, probability]] × 3
+                 (top 3); detection [[x1, y1, x2, y2, class, score]] (score ≥ MIN_SCORE, at most
+                 MAX_BOXES, in the image's own pixels)]}]}
+
+The images (COUNT, chosen with the run seed among the validation images) are chosen once, at the
+first epoch, and read back from the file afterwards, so a resumed run follows the same ones; an
+epoch recorded again (a resume redoing it) replaces its entry.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from .rundir import atomic_write_json, read_json
+
+COUNT = 8
+TOP = 3
+MIN_SCORE = 0.05
+MAX_BOXES = 20
+FILE = "timelapse.json"
+
+
+def chosen(n: int, seed: int, count: int = COUNT) -> list[int]:
+    g = torch.Generator().manual_seed(seed)
+    return sorted(torch.randperm(n, generator=g)[:count].tolist())
+
+
+def _describe(task: str, val_samples, index: int, classes: Sequence[str]) -> dict[str, Any]:
+    if task == "detect":
+        return {"index": index, "path": str(val_samples[index].path)}
+    path, label = val_samples[index]
+    return {"index": index, "path": str(path), "label": classes[label]}
+
+
+def _predictions(task: str, details, indices: list[int], classes: Sequence[str]) -> list:
+    rows = {row[0]: row[1:] for row in details}
+    out = []
+    for i in indices:
+        if task == "detect":
+            boxes, scores, labels = rows[i]
+            keep = (torch.as_tensor(scores) >= MIN_SCORE).nonzero().flatten()[:MAX_BOXES].tolist()
+            out.append([[*(round(v, 1) for v in boxes[k].tolist()), classes[int(labels[k])],
+                         round(float(scores[k]), 4)] for k in keep])
+        else:
+            (probs,) = rows[i]
+            top = sorted(range(len(probs)), key=lambda c: -probs[c])[:TOP]
+            out.append([[classes[c], round(float(probs[c]), 4)] for c in top])
+    return out
+
+
+def record_epoch(run_dir: str | Path, task: str, details, val_samples, classes: Sequence[str], epoch: int,
+                 seed: int) -> dict:
+    """Store epoch `epoch`'s predictions of the fixed images (from the evaluation's `details`)."""
+    path = Path(run_dir) / FILE
+    doc = read_json(path) if path.is_file() else None
+    if not doc or not doc.get("images"):
+        doc = {"task": task, "classes": list(classes), "epochs": [],
+               "images": [_describe(task, val_samples, i, classes) for i in chosen(len(val_samples), seed)]}
+    predictions = _predictions(task, details, [im["index"] for im in doc["images"]], classes)
+    doc["epochs"] = [e for e in doc["epochs"] if e["epoch"] != epoch] + [{"epoch": epoch, "predictions": predictions}]
+    doc["epochs"].sort(key=lambda e: e["epoch"])
+    atomic_write_json(path, doc)
+    return doc
