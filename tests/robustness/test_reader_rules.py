@@ -160,10 +160,13 @@ def test_yolo_unreadable_label_file_costs_its_image_only(tmp_path):
     (root / "labels" / "b.txt").mkdir()                       # a folder where the label file should be
     (root / "labels" / "c.txt").write_text("0 0.5 0.5 0.2 0.2\n")
     (root / "data.yaml").write_text("names: [hornet]\n")
+    os.mkfifo(root / "images" / "d.jpg")                     # an "image" no one can read (opening it blocks)
+    (root / "images" / "e.jpg").mkdir()                      # a folder named like an image: a folder, empty
     report = check(root)
     assert has(report, "a.txt line 2: expected 5 values")
     assert has(report, "b.jpg: labels/b.txt: label file cannot be read (not a regular file), image not used")
-    assert len(report["skipped"]) == 2, skipped(report)
+    assert has(report, "d.jpg: not a regular file")
+    assert len(report["skipped"]) == 3, skipped(report)
     # b is not used as a negative: its boxes are unknown
     assert report["splits"]["train"]["images"] == 2 and report["splits"]["train"]["empty_images"] == 0
 
@@ -191,6 +194,8 @@ def _yolo(tmp_path: Path, yaml: str | None) -> Path:
 SET_FATAL = {
     "coco malformed JSON": (lambda t: (t / "ann.json", t.joinpath("ann.json").write_text('{"images": [,]}')),
                             r"ann\.json: malformed JSON at line 1"),
+    "coco not UTF-8": (lambda t: (t / "ann.json", t.joinpath("ann.json").write_bytes(b'{"images": "caf\xe9"}')),
+                       r"ann\.json: not UTF-8 text"),
     "coco missing top-level key": (lambda t: _coco(t, categories=None), r"ann\.json: missing required key 'categories'"),
     "coco images not a list": (lambda t: _coco(t, images={"id": 1}), r"ann\.json: 'images' must be a list"),
     "coco category without a name": (lambda t: _coco(t, categories=[{"id": 1}]),
