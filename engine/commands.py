@@ -15,7 +15,7 @@ from .config import ConfigError, TrainConfig
 
 # options `--resume RUN` may change; everything else comes from the run's config.json
 RESUMABLE = {"epochs", "gpus", "processes", "workers", "device", "checkpoint_every", "log_every",
-             "log_interval", "max_steps", "out"}
+             "log_interval", "max_steps", "out", "stall_timeout"}
 TRAIN_KEYS = set(TrainConfig.__dataclass_fields__) | {"config"}
 
 
@@ -83,10 +83,11 @@ def cmd_train(args) -> int:
         argv = sys.argv[2:] if sys.argv[1:2] == ["train"] else _argv_from(args)
         if args.resume:
             return run_ranks(argv, world, runs_dir=None, name="", stream_events=args.events == "-",
-                             control_stdin=args.control == "stdin", run_dir=args.resume)
+                             control_stdin=args.control == "stdin", run_dir=args.resume,
+                             stall_timeout=cfg.stall_timeout)
         name = cfg.name or f"{cfg.backbone}-{os.path.basename((cfg.data or default_sample_data(cfg.task)).rstrip('/'))}"
         return run_ranks(argv, world, cfg.out, name, stream_events=args.events == "-",
-                         control_stdin=args.control == "stdin")
+                         control_stdin=args.control == "stdin", stall_timeout=cfg.stall_timeout)
     return _train_here(args, cfg, given)
 
 

@@ -59,6 +59,7 @@ class TrainConfig:
     log_every: int = 1
     log_interval: float = 0.1           # seconds between step events at least (0 = every logged step)
     max_steps: int = 0                  # 0 = no limit
+    stall_timeout: float = 30.0         # several ranks: seconds without progress before a stall (floor; 0 = off)
     device: str = "auto"                # auto | cpu | cuda
 
     # ---- derived values (pure functions of the fields) ----
@@ -152,6 +153,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"head_lr_mult: must be positive, got {cfg.head_lr_mult}")
     if cfg.log_interval < 0:
         raise ConfigError(f"log_interval: must not be negative, got {cfg.log_interval}")
+    if cfg.stall_timeout < 0:
+        raise ConfigError(f"stall_timeout: must not be negative (0 turns the watchdog off), got {cfg.stall_timeout}")
     if cfg.warmup_epochs < 0:
         raise ConfigError(f"warmup_epochs: must not be negative, got {cfg.warmup_epochs}")
     return cfg

@@ -3,9 +3,12 @@
 The launcher creates the run folder, then runs torchrun (`torch.distributed.run --standalone`)
 with N copies of the same `frelon train` command, each told the run folder. It stays in between
 the caller and the ranks: `stop` lines and the end of its stdin reach rank 0 (which tells the others
-through the per-step collective), SIGINT / SIGTERM become a `stop`, and when a rank dies or hangs,
-torchrun ends the others and the launcher writes the `error` event of kind `distributed` naming the
-rank, then `run_finished` `failed`. No rank outlives it.
+through the per-step collective), SIGINT / SIGTERM become a `stop`. When a rank dies, torchrun
+ends the others and the launcher writes the `error` event naming the rank (of the rank's own kind
+when it left one, else `distributed`), then `run_finished` `failed`. While the ranks run, the
+watchdog (watchdog.py) reads their heartbeats, writes `heartbeat` events, and ends a stalled run
+with an `error` of kind `stall`. No rank outlives the launcher; it writes events through the
+engine's own EventWriter.
 
 `launch_command` is also what `--print-launch` prints, with the rendezvous flags for several
 machines (see README, "Several machines").
@@ -22,8 +25,12 @@ import time
 from collections import deque
 from pathlib import Path
 
+import psutil
+
 from frelon import events
+from .control import EventWriter
 from .rundir import new_run_dir, read_rank_error
+from .watchdog import Watchdog, stall_error
 
 STOP_GRACE_S = 60          # after a stop request, how long the ranks get to save and end
 
@@ -82,21 +89,41 @@ def _last_event(events_path: Path) -> dict | None:
     return last
 
 
-def _terminate(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
+def _terminate(proc: subprocess.Popen, grace_s: float = 10) -> None:
+    """End torchrun and the ranks: SIGTERM (torchrun relays it to the ranks), then after `grace_s`
+    SIGKILL to every descendant — the ranks run in sessions of their own, so killing torchrun's
+    process group alone would leave them behind."""
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        family = []
+    if grace_s > 0:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(grace_s)
+            return
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+    for p in [*family, psutil.Process(proc.pid) if proc.poll() is None else None]:
+        try:
+            if p is not None:
+                p.kill()
+        except psutil.Error:
+            pass
 
 
 def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stream_events: bool,
-              control_stdin: bool, run_dir: str | None = None) -> int:
-    """Run `frelon train argv` on nproc ranks; `run_dir` given = a resumed run's folder."""
+              control_stdin: bool, run_dir: str | None = None, stall_timeout: float = 0.0) -> int:
+    """Run `frelon train argv` on nproc ranks; `run_dir` given = a resumed run's folder;
+    `stall_timeout` > 0 turns the stall watchdog on (see watchdog.py)."""
     run_dir = Path(run_dir) if run_dir else new_run_dir(runs_dir, name)
     events_path = run_dir / "events.jsonl"
-    for stale in (run_dir / "ranks").glob("rank*-error.json"):     # from an earlier attempt
+    for stale in (run_dir / "ranks").glob("rank*"):     # heartbeats, stacks, errors of an earlier attempt
         stale.unlink(missing_ok=True)
+    writer = EventWriter(stream=sys.stdout if stream_events else None)
+    writer.attach(events_path)
+    watchdog = Watchdog(run_dir, nproc, stall_timeout, writer.emit)
+    stall = None
     cmd = launch_command(argv, nproc, str(run_dir))
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get(
         "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc))))
@@ -137,20 +164,36 @@ def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stre
         signal.signal(sig, send_stop)
 
     deadline = None
+    next_look = time.time() + 1.0
     while proc.poll() is None:
         time.sleep(0.2)
+        if stall is None and time.time() >= next_look:
+            next_look = time.time() + 1.0
+            stall = watchdog.check()
+            if stall is not None:
+                writer.emit("error", **stall_error(stall, nproc, run_dir))
+                _terminate(proc, grace_s=0)     # hung ranks do not heed SIGTERM; rank 0 has saved
+                break
         if stop_sent.is_set():
             deadline = deadline or time.time() + STOP_GRACE_S
             if time.time() > deadline:     # the ranks did not end: escalate
                 _terminate(proc)
     code = proc.wait()
     time.sleep(0.1)
+    if stall is not None:
+        writer.emit("run_finished", status="failed", epochs_done=None, best=None,
+                    duration_s=time.time() - started, run_dir=str(run_dir))
+        writer.close()
+        print(f"frelon: error: rank {stall.beat.rank} stalled in {stall.beat.phase}; stacks in {stall.stack_file.parent}",
+              file=sys.stderr)
+        return 1
     last = _last_event(events_path) or {}
     if code != 0 and last.get("type") == "run_finished" and last.get("status") in ("completed", "stopped"):
         # the run ended and its checkpoint is saved; a rank that then fails while tearing down
         # (gloo can abort at interpreter exit) does not undo that
         print(f"frelon: warning: a rank ended badly after the run {last['status']} ({_describe_exit(code)}); "
               f"the run folder is complete: {run_dir}", file=sys.stderr)
+        writer.close()
         return 0
     if code != 0 and last.get("type") != "run_finished":
         lines = list(tail)
@@ -166,18 +209,11 @@ def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stre
             error.update(kind=said["kind"], message=f"{who} of {nproc}: {said['message']}",
                          hint=f"{said['hint']}; then {resume}" if said.get("hint") else resume,
                          traceback=said.get("traceback") or error["traceback"])
-        writer_lines = [
-            events.make("error", **error, rank=rank),
-            events.make("run_finished", status="failed", epochs_done=None, best=None,
-                        duration_s=time.time() - started, run_dir=str(run_dir)),
-        ]
-        with open(events_path, "a", encoding="utf-8") as f:
-            for ev in writer_lines:
-                f.write(events.dumps(ev) + "\n")
-        if stream_events:
-            for ev in writer_lines:
-                sys.stdout.write(events.dumps(ev) + "\n")
-            sys.stdout.flush()
-        print(f"frelon: error: {writer_lines[0]['message']}", file=sys.stderr)
+        writer.emit("error", **error, rank=rank)
+        writer.emit("run_finished", status="failed", epochs_done=None, best=None,
+                    duration_s=time.time() - started, run_dir=str(run_dir))
+        writer.close()
+        print(f"frelon: error: {error['message']}", file=sys.stderr)
         return 1
+    writer.close()
     return code

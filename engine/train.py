@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from torch.utils.data import DataLoader
 from frelon import lr_policy
 
 from . import distributed as D
-from . import memory, precision, rundir, schedule
+from . import heartbeat, memory, precision, rundir, schedule
 from .backbones import sync_batchnorm
 from .config import TrainConfig, from_dict, from_saved
 from .control import EventWriter
@@ -132,6 +133,8 @@ def _amp(cfg: TrainConfig, device: torch.device):
 # ---------------------------------------------------------------- the run
 
 class Trainer:
+    heartbeat: heartbeat.Heartbeat | heartbeat.NoHeartbeat = heartbeat.NoHeartbeat()   # one process: none
+
     def __init__(self, cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[], bool],
                  resume: str | None = None, run_dir: str | None = None, resume_overrides: dict | None = None):
         self.cfg = cfg
@@ -143,6 +146,7 @@ class Trainer:
         self.run_dir: Path | None = None
         self.progress = Progress()
         self.started = time.time()
+        self._saving = threading.Lock()
 
     # -- setup ---------------------------------------------------------
     def _open_run(self) -> None:
@@ -169,6 +173,10 @@ class Trainer:
         cfg = self.cfg
         self.ranks = D.setup(cfg.device, cfg.gpus)
         self._open_run()
+        if self.ranks.distributed and self.run_dir is not None:
+            self.heartbeat = heartbeat.Heartbeat(self.run_dir, self.ranks.rank)
+            if self.ranks.is_main:
+                self.rescue = heartbeat.RescueWatcher(self.run_dir, self._emergency_save)
         cfg = self.cfg
         _check_device_options(cfg, self.ranks.device)
         precision.fast_kernels(self.ranks.device)
@@ -305,16 +313,21 @@ class Trainer:
     # -- checkpoints -------------------------------------------------------
     def _save_last(self, epoch: int) -> None:
         """Every rank calls this (its random states go into the checkpoint); rank 0 writes."""
+        self.heartbeat.beat("checkpoint")
         rng = D.gather_objects(rundir.rng_state(self.ranks.device), self.ranks)
-        if not self.ranks.is_main:
-            return
+        if self.ranks.is_main:
+            self._write_last(epoch, rng)
+
+    def _write_last(self, epoch: int, rng: list[dict]) -> Path:
         path = self.run_dir / "checkpoints" / "last.safetensors"
         meta = {"progress": self.progress.__dict__, "config": self.cfg.to_dict(),
                 "world_size": self.ranks.world_size, "micro_batches_per_epoch": len(self.train_loader),
                 "classes": self.classes, "scaler": self.scaler.state_dict() if self.scaler else None}
-        _write_checkpoint(path, _unwrap(self.model).state_dict(), meta, self.optimizer, rng=rng)
+        with self._saving:        # the stall watchdog's thread may save too
+            _write_checkpoint(path, _unwrap(self.model).state_dict(), meta, self.optimizer, rng=rng)
         self.writer.emit("checkpoint", path=str(path), epoch=epoch, step=self.progress.step, best=False,
                          epoch_complete=self.progress.batch_in_epoch == 0)
+        return path
 
     def _save_best(self, epoch: int) -> None:
         path = self.run_dir / "checkpoints" / "best.safetensors"
@@ -330,6 +343,7 @@ class Trainer:
         stop the run or report a non-finite loss; rank 0's clock decides when to log."""
         if not self.ranks.distributed:
             return stop, want_log, diverged
+        self.heartbeat.beat("collective")
         flags = torch.tensor([float(stop), float(want_log and self.ranks.is_main), float(diverged)],
                              device=self.ranks.device)
         D.all_reduce_sum(flags, self.ranks)
@@ -337,19 +351,23 @@ class Trainer:
 
     def _memory(self) -> list[dict]:
         mine = memory.reading_tensor(self.ranks.device, self.ranks.rank)
+        self.heartbeat.beat("collective")
         return [memory.from_tensor(row) for row in D.all_gather(mine, self.ranks)]
 
     def _micro_step(self, batch, sync: bool, count_activations: bool):
         ctx = self.model.no_sync() if (self.ranks.distributed and not sync) else contextlib.nullcontext()
         counter = memory.ActivationCounter(self.model) if count_activations else None
         with ctx:
+            self.heartbeat.beat("forward")
             with self.autocast(), (counter.counting() if counter else contextlib.nullcontext()):
                 loss, parts, n = self.task.loss(self.model, batch, self.ranks.device)
+            self.heartbeat.beat("backward")
             scaled = loss / self.cfg.accumulate
             (self.scaler.scale(scaled) if self.scaler else scaled).backward()
         return loss.detach(), parts, n, (counter.bytes if counter else None)
 
     def _optimizer_step(self, lr: float) -> None:
+        self.heartbeat.beat("optimizer")
         for g in self.optimizer.param_groups:
             g["lr"] = lr * g.get("lr_scale", 1.0)
         if self.scaler:
@@ -387,6 +405,27 @@ class Trainer:
                         f"--accumulate {self.cfg.accumulate} (same global batch and learning rate)", "warning")
         return True
 
+    def _batches(self):
+        """The training batches, the wait for each one a `data` phase."""
+        it = iter(self.train_loader)
+        while True:
+            self.heartbeat.beat("data")
+            try:
+                batch = next(it)
+            except StopIteration:
+                return
+            yield batch
+
+    def _emergency_save(self) -> dict:
+        """The stall watchdog's last resort, run on rank 0 by RescueWatcher's thread while the
+        ranks are stuck in a collective: the weights and optimizer are those of the last
+        completed step (every rank holds the same), so rank 0 alone saves them — with its own
+        random states only. Not while this rank is inside an optimizer step or a save."""
+        if self.heartbeat.phase in ("optimizer", "checkpoint", "setup"):
+            return {"saved": False, "reason": f"rank 0 is in phase {self.heartbeat.phase}"}
+        path = self._write_last(self.progress.epoch, [rundir.rng_state(self.ranks.device)])
+        return {"saved": True, "step": self.progress.step, "path": str(path)}
+
     def _train_epochs(self) -> str:
         cfg, ranks, p = self.cfg, self.ranks, self.progress
         acc = cfg.accumulate
@@ -405,7 +444,7 @@ class Trainer:
             t_step = window_start = time.perf_counter()
             window_samples = 0
             accum_loss = torch.zeros((), device=ranks.device)
-            for batch in self.train_loader:
+            for batch in self._batches():
                 if micro >= micro_per_epoch:
                     break
                 sync = (micro + 1) % acc == 0
@@ -431,6 +470,7 @@ class Trainer:
                                              "or turn off --amp")
                 self._optimizer_step(lr)
                 p.step += 1
+                self.heartbeat.step = p.step
                 p.batch_in_epoch = micro
                 value = float(mean_loss)
                 losses += torch.tensor([value, 1.0], dtype=torch.float64)
@@ -469,10 +509,12 @@ class Trainer:
 
     def _end_epoch(self, losses: torch.Tensor, epoch_start: float) -> None:
         p = self.progress
+        self.heartbeat.beat("collective")
         D.all_reduce_sum(losses, self.ranks)
         train_loss = float(losses[0] / max(1.0, float(losses[1])))
         evaluation = None
         if self.val_loader is not None:
+            self.heartbeat.beat("validation")
             model = _unwrap(self.model)
             model.eval()
             evaluation = self.task.evaluate(model, self.val_loader, self.ranks.device, self.ranks, self.classes)
@@ -566,6 +608,7 @@ def run_training(cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[]
             trainer._run_started()
         status = trainer.train()
         fields = trainer.finish_fields(status)
+        trainer.heartbeat.beat("done")         # before run_finished: the watchdog reports no more
         if getattr(trainer, "ranks", None) is None or trainer.ranks.is_main:
             writer.emit("run_finished", **fields)
         ended_together = True
@@ -576,6 +619,7 @@ def run_training(cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[]
         fields = _error_fields(exc)
         # on several ranks, an unexpected failure (usually a collective that lost a peer) is
         # reported by the launcher, which knows from torchrun which rank failed first
+        trainer.heartbeat.beat("done")
         if main and (ranks is None or not ranks.distributed or isinstance(exc, FrelonError)):
             writer.emit("error", **fields)
             writer.emit("run_finished", **trainer.finish_fields("failed"))
@@ -584,5 +628,8 @@ def run_training(cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[]
         line = fields["message"] + (f" — {fields['hint']}" if fields["hint"] else "")
         raise RunFailed(line, trainer.run_dir) from exc
     finally:
+        trainer.heartbeat.close()
+        if getattr(trainer, "rescue", None):
+            trainer.rescue.stop()
         writer.close()
         D.teardown(together=ended_together)

@@ -63,6 +63,9 @@ def _add_train_options(p: argparse.ArgumentParser, out_help: str = "runs folder"
     a("--log-every", type=int, default=S, help="emit a step event at most every N steps (and 100 ms)")
     a("--log-interval", type=float, default=S, help="seconds between step events at least (default 0.1)")
     a("--max-steps", type=int, default=S, help="stop after N steps (smoke tests, benchmarks)")
+    a("--stall-timeout", type=float, default=S,
+      help="several ranks: a run where no rank moves for max(this, 10 × the median step time) seconds "
+           "is stopped with each rank's stack and a checkpoint (default 30; 0 = off)")
     a("--device", choices=CHOICES["device"], default=S)
 
 

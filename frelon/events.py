@@ -28,9 +28,10 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     # `frelon robustness --events -` (not a training run: never in events.jsonl)
     "robustness_eps": ("attack", "eps", "metric", "value", "images"),
     "robustness_finished": ("attack", "path", "eps", "metric", "values"),
+    "heartbeat": ("ranks", "stall_after_s"),
 }
 TYPES = tuple(REQUIRED)
-ERROR_KINDS = ("data", "config", "weights", "oom", "nan", "distributed", "io", "internal")
+ERROR_KINDS = ("data", "config", "weights", "oom", "nan", "distributed", "stall", "io", "internal")
 FINISH_STATUSES = ("completed", "stopped", "failed")
 
 

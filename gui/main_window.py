@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         self.run_panel.stop_requested.connect(c.stop)
         self.run_panel.resume_requested.connect(self.resume_training)
         c.history_reset.connect(self.plots_panel.set_history)
+        self.plots_panel.ranks.resume_with_fewer.connect(self.resume_training)
         c.event.connect(self.run_panel.on_event)
         c.event.connect(self._on_event)
         c.log.connect(self.log_view.add)
@@ -191,11 +192,11 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.plots_panel)
         self.save_settings()
 
-    def resume_training(self) -> None:
+    def resume_training(self, ranks: int | None = None) -> None:
         if self.controller.is_running() or not self.resume_target:
             return
         self.plots_panel.set_compare(None)
-        self.controller.resume(self.resume_target)
+        self.controller.resume(self.resume_target, ranks=ranks or None)
         self.run_panel.begin(f"Resuming {Path(self.resume_target).name}…")
         self.tabs.setCurrentWidget(self.plots_panel)
 

@@ -45,9 +45,13 @@ class RunController(QObject):
         self._launch(args, RunHistory())
         return args
 
-    def resume(self, run_dir: str, epochs: int | None = None) -> list[str]:
-        """Continue a stopped or crashed run; its past events are reloaded so the plots continue."""
-        args = ["train", "--resume", run_dir] + (["--epochs", str(epochs)] if epochs else []) + STREAM_FLAGS
+    def resume(self, run_dir: str, epochs: int | None = None, ranks: int | None = None) -> list[str]:
+        """Continue a stopped or crashed run; its past events are reloaded so the plots continue.
+        `ranks`: continue on that many ranks (GPUs if the run used --gpus, else CPU processes)."""
+        args = ["train", "--resume", run_dir] + (["--epochs", str(epochs)] if epochs else [])
+        if ranks:
+            args += [_ranks_flag(run_dir), str(ranks)]
+        args += STREAM_FLAGS
         history = RunHistory()
         events_file = Path(run_dir) / "events.jsonl"
         if events_file.is_file():
@@ -89,6 +93,16 @@ class RunController(QObject):
         self.log.emit("info" if outcome.ok else "error", outcome.describe().split("\n")[0])
         self.running_changed.emit(False)
         self.finished.emit(outcome)
+
+
+def _ranks_flag(run_dir: str) -> str:
+    """--gpus for a run on GPU ranks, --processes for CPU ranks (from its config.json)."""
+    try:
+        import json
+        config = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    return "--gpus" if int(config.get("gpus") or 0) > 0 else "--processes"
 
 
 def _quote(arg: str) -> str:

@@ -51,6 +51,8 @@ class RunHistory:
         self.data_report: dict[str, Any] | None = None
         self.finished: dict[str, Any] | None = None     # the run_finished event
         self.errors: list[dict[str, Any]] = []
+        self.heartbeat: dict[str, Any] | None = None    # the launcher's latest (several ranks)
+        self.stall: dict[str, Any] | None = None        # the watchdog's error, in the latest attempt
         self.last_step: dict[str, Any] | None = None
         self.epochs: list[dict[str, Any]] = []          # epoch_end events
         self.checkpoints: list[dict[str, Any]] = []
@@ -105,6 +107,7 @@ class RunHistory:
         else:   # a resumed run in the same file: keep the first, but learn the new plan
             self.started = {**self.started, **e}
         self.finished = None
+        self.heartbeat = self.stall = None              # a new attempt: old lights and stalls are history
 
     def _on_data_report(self, e: dict[str, Any]) -> None:
         self.data_report = e
@@ -147,6 +150,12 @@ class RunHistory:
 
     def _on_error(self, e: dict[str, Any]) -> None:
         self.errors.append(e)
+        if e.get("kind") == "stall":
+            self.stall = e
+
+    def _on_heartbeat(self, e: dict[str, Any]) -> None:
+        self.heartbeat = e
+
 
     def _on_run_finished(self, e: dict[str, Any]) -> None:
         self.finished = e

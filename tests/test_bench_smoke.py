@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -148,3 +149,18 @@ def test_bench_modules_do_not_leak_onto_sys_path():
     leaked = sorted(name for name, module in list(sys.modules.items())
                     if str(getattr(module, "__file__", None) or "").startswith(str(BENCH)))
     assert leaked == []
+
+
+def test_the_gpu_check_runs_on_a_cpu_machine_and_says_why_it_skips(tmp_path):
+    """bench/gpu_check.sh on a machine without CUDA: every GPU item is skipped with its reason,
+    the CPU-side check (--sync-bn refused) runs, and one JSON holds it all."""
+    out = tmp_path / "gpu.json"
+    r = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), str(out)], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads(out.read_text())
+    items = report["items"]
+    assert report["cuda_devices"] == 0 and report["ok"]
+    for name in ("cuda_run", "amp", "gpus_nccl", "bench"):
+        assert items[name]["status"] == "skipped" and items[name]["why"], name
+    assert items["sync_bn"] == {**items["sync_bn"], "status": "ok", "checked": "refused on the CPU as documented"}

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from frelon.gui import theme
 from frelon.gui.run_history import RunHistory, Series
+from frelon.gui.widgets.rank_heartbeats import RankHeartbeats
 
 REFRESH_HZ = 10
 PART_STYLES = {"heatmap": Qt.PenStyle.DashLine, "size": Qt.PenStyle.DotLine, "offset": Qt.PenStyle.DashDotLine}
@@ -65,6 +66,8 @@ class PlotsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.summary)
+        self.ranks = RankHeartbeats()           # several ranks: their heartbeats, a stall
+        layout.addWidget(self.ranks)
         layout.addWidget(self.graphics, 1)
 
         g = self.graphics
@@ -122,6 +125,7 @@ class PlotsPanel(QWidget):
     # ---- feeding ----
     def set_history(self, history: RunHistory) -> None:
         self.history = history
+        self.ranks.clear()
         for item in list(self.c_memory.values()):
             self.mem_plot.removeItem(item)
             item.legend.removeItem(item)
@@ -167,6 +171,7 @@ class PlotsPanel(QWidget):
         if not self.isVisible():        # hidden behind another tab: draw when shown again
             return
         h = self.history
+        self._feed_ranks(h)
         version = (h.version, self.compare.version if self.compare else -1)
         if version == self._drawn:
             return
@@ -204,6 +209,14 @@ class PlotsPanel(QWidget):
         self._set(self.c_cmp_lr, c.lr if c else None)
         self.summary.setText(self._summary_text())
         self.redrawn.emit(h.version)
+
+    def _feed_ranks(self, h: RunHistory) -> None:
+        """The heartbeat lights age every tick, not only when an event arrives."""
+        if h.heartbeat is not None and h.heartbeat is not self.ranks.beat:
+            self.ranks.add(h.heartbeat)
+        if h.stall is not None and h.stall is not self.ranks.stall:
+            self.ranks.add(h.stall)
+        self.ranks.refresh()
 
     @staticmethod
     def _set(item: pg.PlotDataItem, series: Series | None) -> None:

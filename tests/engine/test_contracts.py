@@ -25,6 +25,7 @@ SAMPLES = {
     "log": dict(level="info", message="hello"),
     "error": dict(kind="nan", message="the loss became nan", hint="lower the LR", traceback="..."),
     "run_finished": dict(status="completed", epochs_done=1, best=None, duration_s=2.0),
+    "heartbeat": dict(ranks=[{"rank": 0, "step": 3, "phase": "forward", "age_s": 0.1}], stall_after_s=30.0),
     "robustness_eps": dict(attack="fgsm", eps=0.5, metric="accuracy", value=0.75, images=8, flipped=2, index=1, of=6),
     "robustness_finished": dict(attack="pgd", path="/r/robustness/pgd.json", eps=[0, 1], metric="map_50",
                                 values=[0.9, 0.5], images=8),

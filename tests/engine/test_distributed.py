@@ -118,7 +118,7 @@ def test_resume_on_two_ranks_rescales_the_lr_from_the_resume_point(colour_data, 
     assert started["effective_lr"] == pytest.approx(2 ** 0.5 * one_rank["effective_lr"])   # 2× the batch, AdamW: √2
     steps = [e["step"] for e in evs if e["type"] == "step"]
     assert steps[0] == one_rank["total_steps"] + 1 and steps[-1] == started["total_steps"]
-    assert evs[-1]["status"] == "completed" and evs[-1]["epochs_done"] == 2
+    assert evs[-1]["status"] == "completed" and evs[-1]["epochs_done"] == 2, [e["type"] for e in evs[-6:]]
 
 
 @pytest.mark.parametrize("status, ok", [("completed", True), ("stopped", True), ("failed", False)])
@@ -135,3 +135,72 @@ def test_a_rank_that_aborts_after_the_run_ended_does_not_undo_it(tmp_path, monke
     code = launch.run_ranks([], 2, None, "x", stream_events=False, control_stdin=False, run_dir=str(tmp_path))
     assert (code == 0) == ok
     assert ("ended badly after the run" in capsys.readouterr().err) == ok
+
+
+# ---------------------------------------------------------------- the stall watchdog
+
+def _family_gone(family) -> bool:
+    return not [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_hung_rank_is_named_with_its_phase_and_stack_and_the_run_resumes_on_one_rank(colour_data, tmp_path):
+    """Rank 1 hangs on entering its forward pass after step 12: the watchdog names it and its
+    phase, its stack shows the hanging function, rank 0 saves step 12, no process is left, and
+    the run continues on one rank at step 13 with the LR of the square-root rule for 1 rank."""
+    runs = tmp_path / "runs"
+    common = ["--processes", "2", *TINY, "--batch-size", "2", "--backbone", "resnet18", "--log-interval", "0",
+              "--schedule", "constant", "--warmup-epochs", "0", "--lr", "0.001", "--ref-batch", "4"]
+    proc = subprocess.Popen([sys.executable, "-m", "frelon", "train", "--data", str(colour_data), "--out", str(runs),
+                             "--epochs", "40", "--stall-timeout", "2", *common, "--events", "-"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=dict(os.environ, FRELON_TEST_DELAY="1:forward:12:600"))
+    family = [psutil.Process(proc.pid)]
+    evs = []
+    for line in proc.stdout:
+        evs.append(json.loads(line))
+        if evs[-1]["type"] == "step":
+            family += family[0].children(recursive=True)
+            break
+    rest = proc.communicate(timeout=120)[0]       # times out if a rank outlived the launcher
+    evs += [json.loads(x) for x in rest.splitlines()]
+    assert proc.returncode == 1
+    steps = [e for e in evs if e["type"] == "step"]
+    stalled_at = next(i for i, e in enumerate(evs) if e["type"] == "error")
+    error = evs[stalled_at]
+    assert error["kind"] == "stall" and error["rank"] == 1 and error["phase"] == "forward" and error["step"] == 12
+    assert "delay_for_tests" in Path(error["stack_file"]).read_text()
+    assert any("delay_for_tests" in f for f in error["frames"])
+    # detected within the threshold (plus the one-second look and the stack dump)
+    last_step_time = max(e["time"] for e in steps)
+    assert error["time"] - last_step_time < 2 + 10 * 1.0 + 5
+    rescued = [e for e in evs[:stalled_at] if e["type"] == "checkpoint" and not e["best"]][-1]
+    assert rescued["step"] == 12 == steps[-1]["step"]
+    assert evs[-1]["type"] == "run_finished" and evs[-1]["status"] == "failed"
+    time.sleep(1)
+    assert _family_gone(family)
+
+    run = only_run(runs)
+    r = subprocess.run([sys.executable, "-m", "frelon", "train", "--resume", str(run), "--processes", "1",
+                        "--epochs", "4", "--log-interval", "0"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    after = events_of(run)[len(evs):]
+    resumed = [e for e in after if e["type"] == "step"]
+    assert resumed[0]["step"] == 13
+    assert resumed[0]["lr"] == pytest.approx(steps[-1]["lr"] / 2 ** 0.5)     # AdamW: √(global batch ratio)
+    assert after[-1]["status"] == "completed"
+
+
+def test_a_slow_but_live_rank_is_not_a_stall_and_heartbeats_are_reported(colour_data, tmp_path):
+    """Rank 1 takes a second longer every step, well past the 0.5 s floor: the threshold follows
+    the run's pace, so the run completes; `heartbeat` events show both ranks."""
+    runs = tmp_path / "runs"
+    r = subprocess.run([sys.executable, "-m", "frelon", "train", "--data", str(colour_data), "--out", str(runs),
+                        "--processes", "2", "--epochs", "2", *TINY, "--batch-size", "2", "--backbone", "resnet18",
+                        "--stall-timeout", "0.5", "--events", "-"], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, FRELON_TEST_DELAY="1:forward:0:1.0"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    evs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert not [e for e in evs if e["type"] == "error"]
+    beats = [e for e in evs if e["type"] == "heartbeat"]
+    assert beats and all(sorted(b["rank"] for b in e["ranks"]) == [0, 1] for e in beats)
+    assert evs[-1]["type"] == "run_finished" and evs[-1]["status"] == "completed"
