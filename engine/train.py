@@ -206,6 +206,8 @@ class Trainer:
         if cfg.freeze_backbone:
             _freeze_body(model)
         model.to(self.ranks.device)
+        if precision.channels_last(self.ranks.device, cfg.amp):
+            model.to(memory_format=torch.channels_last)
         if cfg.sync_bn and self.ranks.distributed:
             model = sync_batchnorm(model)
         self.model = model

@@ -385,3 +385,39 @@ def test_an_oom_on_another_rank_is_left_for_the_launcher(tmp_path, monkeypatch):
     assert error["kind"] == "oom" and error["rank"] == 1
     assert error["message"].startswith("rank 1 of 2: the GPU ran out of memory")
     assert "--resume" in error["hint"]
+
+
+def test_channels_last_only_with_amp_on_cuda():
+    from frelon.engine import precision
+    assert precision.channels_last(torch.device("cuda", 0), amp=True)
+    assert not precision.channels_last(torch.device("cuda", 0), amp=False)
+    assert not precision.channels_last(torch.device("cpu"), amp=True)
+
+
+# 12 (the other two parts) --------------------------------------------- CUDA memory readings
+
+def test_free_memory_is_read_after_the_cuda_libraries_made_their_workspaces(monkeypatch):
+    """cuDNN, cuBLAS and NCCL allocate outside PyTorch's allocator on first use: the budget's free
+    memory must be read after a warm-up that uses them, or the forecast promises memory they take."""
+    from frelon.engine import plan
+    order = []
+    monkeypatch.setattr(plan, "_warm_up", lambda device: order.append("warm-up"))
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d=None: order.append("free") or (8 * 2**30, 16 * 2**30))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: "GPU")
+    assert plan.default_budget(torch.device("cuda", 0))[0] == 8 * 2**30
+    assert order == ["warm-up", "free"]
+
+
+def test_the_cuda_forecast_measures_reserved_memory(monkeypatch):
+    """What runs out is what the caching allocator reserves (rounding, fragmentation), not the
+    bytes of live tensors."""
+    from frelon.engine import plan
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda d=None: None)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda d=None: None)
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda d=None: 700)
+    monkeypatch.setattr(torch.cuda, "max_memory_reserved", lambda d=None: 1000)
+    meter = plan._CudaMeter(torch.device("cuda", 0), live_before=100)
+    with meter.phase("forward_backward"):
+        pass
+    assert meter.peaks == {"forward_backward": 900}
