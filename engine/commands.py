@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import traceback
 
@@ -74,7 +75,9 @@ def cmd_train(args) -> int:
         argv = [a for a in sys.argv[2:] if a != "--print-launch"] if sys.argv[1:2] == ["train"] else []
         print("# run this on each of $NNODES machines, with NODE_RANK = 0 … NNODES-1, MASTER_ADDR = the\n"
               "# address of machine 0 and the same JOB_ID everywhere (see README, 'Several machines')")
-        print(" ".join(launch_command(argv, world, None, multinode=True)))
+        # quoted for the shell, except the $VARIABLES the user's job script fills in
+        print(" ".join(a if a.startswith("$") else shlex.quote(a)
+                       for a in launch_command(argv, world, None, multinode=True)))
         return 0
     if world > 1 and not launched:
         _refuse_impossible_ranks(cfg)

@@ -83,8 +83,8 @@ def test_a_killed_rank_ends_the_run_with_a_distributed_error(colour_data, tmp_pa
     error = next(e for e in evs if e["type"] == "error")
     assert error["kind"] == "distributed" and "rank 1" in error["message"]
     assert evs[-1]["type"] == "run_finished" and evs[-1]["status"] == "failed"
-    time.sleep(1)
-    assert not [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    _, alive = psutil.wait_procs(family, timeout=10)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_more_gpus_than_present_is_refused_before_anything_starts(colour_data, tmp_path):
@@ -176,7 +176,7 @@ def test_a_hung_rank_is_named_with_its_phase_and_stack_and_the_run_resumes_on_on
     rescued = [e for e in evs[:stalled_at] if e["type"] == "checkpoint" and not e["best"]][-1]
     assert rescued["step"] == 12 == steps[-1]["step"]
     assert evs[-1]["type"] == "run_finished" and evs[-1]["status"] == "failed"
-    time.sleep(1)
+    psutil.wait_procs(family, timeout=10)
     assert _family_gone(family)
 
     run = only_run(runs)

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -63,7 +64,9 @@ def _free_port() -> int:
 
 def test_print_launch_prints_a_command_that_trains(colour_data, tmp_path):
     runs = tmp_path / "runs"
-    train_args = ["--data", str(colour_data), "--out", str(runs), *TINY, "--batch-size", "2", "--backbone", "resnet18",
+    spaced = tmp_path / "my photos"                            # the printed command quotes what needs it
+    shutil.copytree(colour_data, spaced)
+    train_args = ["--data", str(spaced), "--out", str(runs), *TINY, "--batch-size", "2", "--backbone", "resnet18",
                   "--epochs", "1", "--max-steps", "2", "--processes", "2"]
     r = subprocess.run([sys.executable, "-m", "frelon", "train", *train_args, "--print-launch"],
                        capture_output=True, text=True, timeout=120, env=ENV)
