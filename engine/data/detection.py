@@ -897,10 +897,12 @@ def _looks_like_coco(path: Path) -> bool:
 
 
 def _coco_json_in(folder: Path) -> Path | None:
-    """The one COCO JSON in a folder (or in its annotations/ subfolder)."""
+    """The one COCO JSON in a folder (or in its annotations/ subfolder). A reviewed copy the app's
+    box editor saved beside it (NAME.reviewed.json) is not a second set: the folder still means
+    the original; train on the copy by naming it (`--data …/NAME.reviewed.json`)."""
     for where in (folder, folder / "annotations"):
         if where.is_dir():
-            jsons = [p for p in _json_files(where) if _looks_like_coco(p)]
+            jsons = [p for p in _json_files(where) if _looks_like_coco(p) and not p.name.endswith(".reviewed.json")]
             if len(jsons) == 1:
                 return jsons[0]
     return None

@@ -113,3 +113,13 @@ def test_voc_and_yolo_sets_are_saved_as_coco_with_their_boxes(tmp_path):
     from frelon.engine.data.detection import scan_detection
     back = scan_detection(yolo / "annotations.reviewed.json", val_split=0.0)
     assert back.classes == ["hornet", "wasp"] and back.train[0].boxes == [[10.0, 5.0, 30.0, 15.0]]
+
+
+def test_a_folder_with_a_reviewed_copy_beside_its_json_is_still_the_original_set(coco_set):
+    """After an edit, `--data FOLDER` keeps meaning the original annotations (the copy is named
+    when it is wanted); before this, the second JSON made the folder 'not a detection dataset'."""
+    r = frelon("annotations", "--data", str(coco_set), "--json")
+    assert r.returncode == 0, r.stderr
+    r = frelon("check", "--data", str(coco_set.parent), "--json")
+    assert r.returncode == 0, r.stderr
+    assert "hornet" in r.stdout and "wasp" in r.stdout
