@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from frelon import lr_policy
 
 from . import distributed as D
-from . import heartbeat, memory, precision, rundir, schedule
+from . import heartbeat, memory, precision, rundir, schedule, timelapse
 from .backbones import sync_batchnorm
 from .config import TrainConfig, from_dict, from_saved
 from .control import EventWriter
@@ -198,6 +198,8 @@ class Trainer:
 
         weights = "none" if self.resume_dir else cfg.weights
         model, self.preprocessing = self.task.build_model(cfg.replace(weights=weights), self.classes)
+        if not self.resume_dir:
+            self._load_whole_model(model, cfg.weights)
         if self.resume_dir:
             self.preprocessing = rundir.read_json(self.run_dir / "model.json")["preprocessing"]
         self.image_size = cfg.resolved_image_size(task_name, self.scanned.report.get("median_size"))
@@ -227,6 +229,13 @@ class Trainer:
                 model, device_ids=[self.ranks.device.index] if self.ranks.device.type == "cuda" else None)
         if self.ranks.is_main:
             self._write_run_files()
+
+    def _load_whole_model(self, model: nn.Module, weights: str) -> None:
+        from .weights import load_matching
+        loaded, total = load_matching(model, weights)
+        if loaded and self.ranks.is_main:
+            self.writer.log(f"--weights {weights}: {loaded} of {total} tensors of the whole model loaded "
+                            "(a Frelon checkpoint: the parts beyond the backbone too, where they match)")
 
     def _build_loaders(self) -> None:
         cfg, ranks = self.cfg, self.ranks
@@ -462,9 +471,9 @@ class Trainer:
                 mean_loss = accum_loss / acc
                 accum_loss = torch.zeros((), device=ranks.device)
                 lr = schedule.lr_at(p.step, self.plan)
-                last_of_epoch = micro >= micro_per_epoch
+                ends_epoch_or_run = micro >= micro_per_epoch or p.step + 1 >= self.plan.end_step
                 want_log = ((p.step + 1) % cfg.log_every == 0 and time.time() - last_emit >= cfg.log_interval) \
-                    or pending_activations is not None or last_of_epoch
+                    or pending_activations is not None or ends_epoch_or_run
                 stop, log, diverged = self._agree(self.should_stop(), want_log, not bool(torch.isfinite(mean_loss)))
                 if diverged:
                     raise NonFiniteLoss(f"the loss became {float(mean_loss)} at step {p.step + 1} (epoch {p.epoch + 1})",
@@ -537,6 +546,9 @@ class Trainer:
                 self._save_best(finished_epoch)
                 if evaluation is not None:
                     self.task.write_results(self.run_dir, evaluation, self.classes, self.scanned.val)
+            if evaluation is not None:      # the time-lapse: a fixed handful of images, epoch by epoch
+                timelapse.record_epoch(self.run_dir, self.task.name, evaluation.details, self.scanned.val,
+                                       self.classes, finished_epoch, self.cfg.seed)
         self._save_last(finished_epoch)
 
     def finish_fields(self, status: str) -> dict:

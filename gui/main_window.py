@@ -38,6 +38,7 @@ class MainWindow(QMainWindow):
         self.settings = app_settings.make_settings()
         runs_dir = runs_dir or str(self.settings.value("runs_dir", "") or "") or app_settings.default_runs_dir()
         self.resume_target = ""
+        self.retrained_from = ""           # the run a retrain on corrected boxes started from
         self.last_error_box = None
         self.extra_flags: tuple[str, ...] = ()     # passed to `frelon train` as they are (tests, experts)
 
@@ -221,10 +222,13 @@ class MainWindow(QMainWindow):
 
     def _on_finished(self, outcome: Outcome) -> None:
         self.run_panel.on_finished(outcome)
+        previous, self.retrained_from = self.retrained_from, ""
         self._set_resume_target(outcome.run_dir if outcome.resumable else "")
         if outcome.run_dir:
             self.results_panel.load_run(outcome.run_dir, self.controller.history)
             self.runs_panel.refresh()
+            if previous:                     # a retrain: the two runs side by side in Runs
+                self.runs_panel.select(previous, outcome.run_dir)
         if outcome.finish_status == "completed":
             self.statusBar().showMessage("Training completed: see Results.", 10_000)
         elif not outcome.ok:
@@ -297,7 +301,8 @@ class MainWindow(QMainWindow):
 
     def retrain(self, annotations: str, from_run: bool) -> None:
         """A new run on the reviewed annotations, with the shown run's options, from its best
-        weights (the backbone's; the detector's neck and heads start anew) or from ImageNet."""
+        weights (the whole detector: backbone, neck and heads) or from ImageNet. Its curves are
+        drawn over the shown run's, and when it ends Runs selects the two (what differs)."""
         if self.controller.is_running():
             self.statusBar().showMessage("A run is going: retrain when it has finished.", 10_000)
             return
@@ -314,6 +319,10 @@ class MainWindow(QMainWindow):
         self.training_panel.set_options(options)
         self.data_panel.set_path(annotations)
         self.start_training()
+        events_file = Path(run) / "events.jsonl" if run else None
+        if self.controller.is_running() and events_file and events_file.is_file():
+            self.retrained_from = run
+            self.plots_panel.set_compare(RunHistory.from_file(events_file))
 
     # ---- window events: a folder dropped anywhere on the window (data panel included) ----
     def dragEnterEvent(self, event) -> None:

@@ -162,3 +162,27 @@ def test_old_run_folders_read_as_they_trained():
     assert (old.detector, old.head_lr_mult, old.flip) == ("centernet", 1.0, "on")
     new = TrainConfig(detector="ttf", head_lr_mult=10.0, flip="auto")
     assert from_saved(new.to_dict(), "new/config.json") == new
+
+
+def test_a_runs_checkpoint_as_weights_starts_the_whole_model_from_it(tmp_path):
+    """Retraining on corrected data from a run: --weights RUN/checkpoints/best.safetensors fills
+    the new parts too (here the classifier head), not only the backbone."""
+    from safetensors.torch import load_file
+
+    from frelon.engine.train import Trainer
+    data = make_colour_folder(tmp_path / "data")
+    cfg = TrainConfig(data=str(data), backbone="resnet18", image_size=32, batch_size=4, epochs=1, weights="none",
+                      workers=0, out=str(tmp_path / "runs"))
+    first = Trainer(cfg, recording_writer()[0], lambda: False)
+    first.setup()
+    first.train()
+    best = first.run_dir / "checkpoints" / "best.safetensors"
+    saved = load_file(str(best))
+    writer, emitted = recording_writer()
+    second = Trainer(cfg.replace(weights=str(best)), writer, lambda: False)
+    second.setup()
+    state = second.model.state_dict()
+    head = [k for k in saved if k.startswith("backbone.net.fc.")]
+    assert head and all(torch.equal(state[k], saved[k]) for k in head)
+    assert all(torch.equal(state[k], saved[k]) for k in saved if k in state)
+    assert any("tensors of the whole model loaded" in e.get("message", "") for e in emitted if e["type"] == "log")
