@@ -271,6 +271,8 @@ class MainWindow(QMainWindow):
         if not self.controller.is_running():
             self.plots_panel.set_history(ha)
         self.plots_panel.set_compare(hb)
+        self.results_panel.load_run(a, ha)
+        self.results_panel.compare_with(b)                 # robustness curves on the same axes
         self.tabs.setCurrentWidget(self.plots_panel)
 
     # ---- fixing the data (gui/panels/annotation_editor.py) ----

@@ -141,6 +141,11 @@ class ResultsPanel(QWidget):
             preds = read_json(run / "predictions" / "val.json")
             self.classify.set_validation_predictions(preds if isinstance(preds, list) else [], self.classes, str(run))
 
+    def compare_with(self, run_dir: str) -> None:
+        """Another run's robustness curves over the shown run's (Runs → Compare)."""
+        for view in (self.robustness, self.detect_robustness):
+            view.set_compare(run_dir)
+
     def _filter_detections(self, name: str) -> None:
         """The validation pictures holding `name` with only its boxes; "" for every picture and box."""
         images, dets = self._val_detections

@@ -4,7 +4,8 @@ classifier the picture of one flipped image.
 Reads RUN_DIR/robustness/<attack>.json (written by `frelon robustness`, engine/robustness.py): one
 curve per attack found, on the same axes (the file's `metric` names the curve); the flipped images
 of the chosen attack in a list, and for the selected one its triptych (original + amplified
-perturbation = adversarial, drawn by the engine). "Run check" runs `frelon robustness --json` in the background (JsonCommand, like the
+perturbation = adversarial, drawn by the engine). Another run's curves can be laid over them, dashed (`set_compare`: Runs → Compare).
+"Run check" runs `frelon robustness --json` in the background (JsonCommand, like the
 other short commands) and reloads when it is done.
 """
 from __future__ import annotations
@@ -51,6 +52,8 @@ class RobustnessView(QWidget):
         theme.configure_pyqtgraph()
         self.run_dir = ""
         self.results: dict[str, dict] = {}
+        self.compare_dir = ""
+        self.compare_results: dict[str, dict] = {}
         self.attack = QComboBox()
         self.attack.addItems(list(ATTACKS))
         self.attack.setToolTip("FGSM: one step along the gradient's sign (Goodfellow et al. 2015) · "
@@ -102,10 +105,17 @@ class RobustnessView(QWidget):
     def load_run(self, run_dir: str) -> None:
         self.run_dir = run_dir
         self.results = read_results(run_dir) if run_dir else {}
+        self.compare_dir, self.compare_results = "", {}
         if self.results and self.attack.currentText() not in self.results:
             self.attack.setCurrentText(next(iter(self.results)))
         self._draw()
         self._fill_flips()
+
+    def set_compare(self, run_dir: str) -> None:
+        """Lay `run_dir`'s robustness curves (dashed) over this run's; "" removes them."""
+        self.compare_dir = run_dir
+        self.compare_results = read_results(run_dir) if run_dir else {}
+        self._draw()
 
     def run_check(self) -> list[str] | None:
         if not self.run_dir:
@@ -140,7 +150,7 @@ class RobustnessView(QWidget):
     def _draw(self) -> None:
         self.plot.clear()
         self.legend.clear()
-        metrics = {r.get("metric", "accuracy") for r in self.results.values()}
+        metrics = {r.get("metric", "accuracy") for r in (*self.results.values(), *self.compare_results.values())}
         self.plot.setLabel("left", " / ".join(METRICS.get(m, m) for m in sorted(metrics)) or "accuracy")
         for i, (attack, r) in enumerate(self.results.items()):
             colour = theme.color(i)
@@ -148,6 +158,12 @@ class RobustnessView(QWidget):
             self.plot.plot(r.get("eps") or [], curve(r), pen=pg.mkPen(colour, width=2),
                            symbol=SYMBOLS.get(attack, "t"), symbolBrush=colour, symbolPen=None, symbolSize=8,
                            name=f"{attack.upper()}{steps} · {r.get('images')} images")
+        other = Path(self.compare_dir).name
+        for i, (attack, r) in enumerate(self.compare_results.items()):
+            colour = theme.color(i)
+            self.plot.plot(r.get("eps") or [], curve(r), pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
+                           symbol=SYMBOLS.get(attack, "t"), symbolBrush=None, symbolPen=colour, symbolSize=8,
+                           name=f"{attack.upper()} · {other}")
 
     def _fill_flips(self) -> None:
         self.flips.clear()

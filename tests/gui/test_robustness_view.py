@@ -91,3 +91,22 @@ def test_a_detection_runs_robustness_tab_plots_map(qtbot, tmp_path):
     assert list(item.getData()[1]) == [0.63, 0.28, 0.15]
     assert view.plot.getPlotItem().getAxis("left").labelText == "mAP@0.5"
     assert view.flips.count() == 0 and "mAP@0.5" in view.picture.text()
+
+
+def test_runs_compared_on_the_same_robustness_axes(qtbot, tmp_path):
+    from PySide6.QtCore import Qt
+    from frelon.gui.main_window import MainWindow
+    runs = tmp_path / "runs"
+    for name, acc in (("a", [1.0, 0.5, 0.25]), ("b", [1.0, 0.75, 0.5])):
+        (runs / name / "robustness").mkdir(parents=True)
+        (runs / name / "model.json").write_text(json.dumps({"task": "classify", "classes": ["x", "y"]}))
+        (runs / name / "robustness" / "fgsm.json").write_text(json.dumps(
+            {"attack": "fgsm", "metric": "accuracy", "eps": [0, 1, 2], "accuracy": acc, "images": 4, "flipped": []}))
+    w = MainWindow(str(runs), ask_engine=False)
+    qtbot.addWidget(w)
+    w.runs_panel.compare_requested.emit(str(runs / "a"), str(runs / "b"))
+    items = w.results_panel.robustness.plot.getPlotItem().listDataItems()
+    assert [list(i.getData()[1]) for i in items] == [[1.0, 0.5, 0.25], [1.0, 0.75, 0.5]]
+    assert items[1].opts["pen"].style() == Qt.PenStyle.DashLine
+    w.results_panel.load_run(str(runs / "a"))                         # one run again: its curves alone
+    assert len(w.results_panel.robustness.plot.getPlotItem().listDataItems()) == 1
