@@ -18,8 +18,8 @@ from typing import Callable
 from PySide6.QtGui import QUndoCommand
 
 from frelon import coco_doc
+from frelon.exclusions import EXCLUDED
 
-EXCLUDED = ".frelon-excluded"
 RECORD = "data_fixes.json"
 
 

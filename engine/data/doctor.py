@@ -33,6 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
+from frelon.exclusions import EXCLUDED, excluded_files
+
 from .classify import (LAYOUT_HINT, ClassificationData, Layout, find_layout, stratified_split)
 from .files import list_subdirs, list_top_files, walk_files
 from .mirror import mirror_note
@@ -89,6 +91,9 @@ def check_classification(data: PathLike, val_data: PathLike = "", val_split: flo
 
     warnings += _warnings(layout, files, folders, stray, classes, counts, duplicates, empty_classes)
     warnings += [n for n in [mirror_note(classes)] if n]
+    excluded = [printable_path(p) for root in (layout.root, layout.val_root) if root for p in excluded_files(root)]
+    if excluded:
+        warnings.append(f"{len(excluded)} picture(s) you excluded (in {EXCLUDED}/) are not trained on")
     report: Dict[str, Any] = {
         "task": "classify",
         "root": printable_path(layout.root),
@@ -103,6 +108,7 @@ def check_classification(data: PathLike, val_data: PathLike = "", val_split: flo
         "errors": _errors(layout, files, folders, classes),
         "empty_classes": empty_classes,
         "duplicates": duplicates,
+        "excluded": excluded,
         "val_split": val_split,
         "seed": seed,
     }

@@ -64,6 +64,9 @@ def test_move_exclude_and_undo_from_the_gallery(qtbot, data, monkeypatch):
     scanned = scan_classification(str(root), val_split=0.0)
     counts = {c: sum(1 for _, label in scanned.train + scanned.val if scanned.classes[label] == c) for c in scanned.classes}
     assert scanned.classes == ["cat", "coffee"] and counts == {"cat": 2, "coffee": 3}
+    # … and every run records what it was not trained on
+    assert [Path(p).relative_to(root).as_posix() for p in scanned.report["excluded"]] == [".frelon-excluded/coffee/1.png"]
+    assert any("1 picture(s) you excluded" in w for w in scanned.report["warnings"])
 
     panel.show()
     qtbot.waitExposed(panel)
