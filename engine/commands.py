@@ -314,9 +314,11 @@ def cmd_robustness(args) -> int:
     stream = None
     if args.events == "-":
         stream, sys.stdout = sys.stdout, sys.stderr      # stdout carries events only
+    elif args.events:
+        stream = open(args.events, "a", encoding="utf-8")
     from .control import EventWriter
     writer = EventWriter(stream)
-    if stream is None and not args.json:
+    if args.events != "-" and not args.json:
         writer.echo = lambda ev: ev["type"] == "robustness_eps" and print(
             f"ε {ev['eps']:g}/255: {ev['metric']} {ev['value']:.1%}"
             + (f" ({ev['flipped']} flipped so far)" if "flipped" in ev else ""), file=sys.stderr, flush=True)
@@ -326,7 +328,7 @@ def cmd_robustness(args) -> int:
                               checkpoint=args.checkpoint, device=args.device, emit=writer.emit, **options)
     if args.json:
         _json_out(result)
-    elif stream is None:
+    elif args.events != "-":
         metric = result["metric"]
         print(f"frelon: {args.attack} on {result['images']} image(s), {metric}: "
               + ", ".join(f"ε {e:g} → {a:.1%}" for e, a in zip(result["eps"], result[metric]))
