@@ -96,14 +96,8 @@ def robustness_check(run: str, data: str | None = None, eps: Sequence[float] | N
     def normalize(x: torch.Tensor) -> torch.Tensor:
         return TF.normalize(x, loaded.mean, loaded.std)
 
-    common = {"attack": attack, "eps": eps, "eps_unit": "8-bit levels: ε/255 in [0, 1] pixels, before normalisation",
-              "run": str(loaded.run_dir), "checkpoint": checkpoint, "image_size": loaded.size,
-              "classes": list(loaded.classes), "steps": steps if attack == "pgd" else 1,
-              "step_sizes": ([e for e in eps] if attack == "fgsm" else          # levels, one per ε
-                             [step_size if step_size is not None else attacks.pgd_step_size(e, steps) for e in eps]),
-              "step_rule": ("one step of ε" if attack == "fgsm" else
-                            f"{steps} steps of {step_size:g} levels" if step_size is not None else
-                            f"{steps} steps of {attacks.PGD_STEP_RATIO:g} × ε / {steps}")}
+    common = {"run": str(loaded.run_dir), "checkpoint": checkpoint, "image_size": loaded.size,
+              "classes": list(loaded.classes), **_attack_fields(attack, eps, steps, step_size)}
     out_dir = Path(loaded.run_dir) / "robustness"
     if loaded.task_name == "detect":
         from .robustness_detect import detection_sweep
@@ -116,6 +110,17 @@ def robustness_check(run: str, data: str | None = None, eps: Sequence[float] | N
     emit("robustness_finished", attack=attack, path=str(out_dir / f"{attack}.json"), eps=eps, metric=metric,
          values=result[metric], images=result["images"])
     return result
+
+
+def _attack_fields(attack: str, eps: list[float], steps: int, step_size: float | None) -> dict:
+    """What was done, in the result file's words: ε and step sizes in 8-bit levels."""
+    return {"attack": attack, "eps": eps, "eps_unit": "8-bit levels: ε/255 in [0, 1] pixels, before normalisation",
+            "steps": steps if attack == "pgd" else 1,
+            "step_sizes": ([e for e in eps] if attack == "fgsm" else          # levels, one per ε
+                           [step_size if step_size is not None else attacks.pgd_step_size(e, steps) for e in eps]),
+            "step_rule": ("one step of ε" if attack == "fgsm" else
+                          f"{steps} steps of {step_size:g} levels" if step_size is not None else
+                          f"{steps} steps of {attacks.PGD_STEP_RATIO:g} × ε / {steps}")}
 
 
 def _classification_sweep(loaded, data, eps, normalize, attack, steps, step_size, examples, emit, out_dir) -> dict:
