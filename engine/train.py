@@ -547,9 +547,16 @@ class Trainer:
                 if evaluation is not None:
                     self.task.write_results(self.run_dir, evaluation, self.classes, self.scanned.val)
             if evaluation is not None:      # the time-lapse: a fixed handful of images, epoch by epoch
-                timelapse.record_epoch(self.run_dir, self.task.name, evaluation.details, self.scanned.val,
-                                       self.classes, finished_epoch, self.cfg.seed)
+                self._record_timelapse(evaluation, finished_epoch)
         self._save_last(finished_epoch)
+
+    def _record_timelapse(self, evaluation, epoch: int) -> None:
+        """A view of the run, not the run: a file that cannot be written costs a warning only."""
+        try:
+            timelapse.record_epoch(self.run_dir, self.task.name, evaluation.details, self.scanned.val,
+                                   self.classes, epoch, self.cfg.seed)
+        except OSError as e:
+            self.writer.log(f"the time-lapse of epoch {epoch + 1} could not be written: {e.strerror or e}", "warning")
 
     def finish_fields(self, status: str) -> dict:
         p = self.progress
