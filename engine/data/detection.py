@@ -34,13 +34,14 @@ import json
 import math
 import os
 import random
-import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Iterable
 
 from concurrent.futures import ThreadPoolExecutor
+
+import yaml
 
 from ..errors import DataError
 from .files import is_ignored, walk_files
@@ -643,24 +644,16 @@ def _read_names_file(path: Path) -> list[str]:
 
 
 def parse_yaml_names(text: str, path: Path) -> list[str]:
-    """The `names` of a YOLO data.yaml: a list (flow or block) or a dict {index: name}.
-
-    Uses PyYAML when installed; otherwise a small parser for exactly these forms."""
+    """The `names` of a YOLO data.yaml: a list (flow or block) or a mapping {index: name}."""
     try:
-        import yaml
-    except ImportError:
-        value = _mini_yaml_names(text, path)
-    else:
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            at = f" at line {mark.line + 1}" if mark is not None else ""
-            raise DataError(f"{path}: malformed YAML{at}: {getattr(e, 'problem', None) or e}") from None
-        if not isinstance(doc, dict) or "names" not in doc:
-            raise DataError(f"{path}: missing required key 'names'", hint="names: [class0, class1, ...]")
-        value = doc["names"]
-    return _names_from_value(value, path)
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise DataError(f"{path}: malformed YAML{at}: {getattr(e, 'problem', None) or e}") from None
+    if not isinstance(doc, dict) or "names" not in doc:
+        raise DataError(f"{path}: missing required key 'names'", hint="names: [class0, class1, ...]")
+    return _names_from_value(doc["names"], path)
 
 
 def _names_from_value(value: Any, path: Path) -> list[str]:
@@ -679,82 +672,6 @@ def _names_from_value(value: Any, path: Path) -> list[str]:
     if not names:
         raise DataError(f"{path}: 'names' is empty")
     return names
-
-
-_YAML_KEY = re.compile(r"^(\S[^:#]*?)\s*:\s*(.*?)\s*$")
-
-
-def _unquote(s: str) -> str:
-    s = s.split(" #")[0].strip() if not s.startswith(("'", '"')) else s.strip()
-    if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
-        return s[1:-1]
-    return s
-
-
-def _split_flow(body: str, path: Path, line: int) -> list[str]:
-    """Items of a flow collection's body, commas inside quotes kept."""
-    items, cur, quote = [], "", ""
-    for ch in body:
-        if quote:
-            cur += ch
-            quote = "" if ch == quote else quote
-        elif ch in "'\"":
-            cur, quote = cur + ch, ch
-        elif ch == ",":
-            items.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    if quote:
-        raise DataError(f"{path}: malformed YAML at line {line}: unclosed quote")
-    items.append(cur)
-    return [i.strip() for i in items if i.strip()]
-
-
-def _mini_yaml_names(text: str, path: Path) -> Any:
-    lines = text.splitlines()
-    for n, line in enumerate(lines, start=1):
-        m = _YAML_KEY.match(line)
-        if not m or m.group(1) != "names":
-            continue
-        rest = m.group(2)
-        if rest.startswith("["):
-            if not rest.rstrip().endswith("]"):
-                raise DataError(f"{path}: malformed YAML at line {n}: unclosed '['")
-            return [_unquote(i) for i in _split_flow(rest.strip()[1:-1], path, n)]
-        if rest.startswith("{"):
-            if not rest.rstrip().endswith("}"):
-                raise DataError(f"{path}: malformed YAML at line {n}: unclosed '{{'")
-            pairs = [i.split(":", 1) for i in _split_flow(rest.strip()[1:-1], path, n)]
-            if any(len(p) != 2 for p in pairs):
-                raise DataError(f"{path}: malformed YAML at line {n}: expected index: name pairs")
-            return {k.strip(): _unquote(v) for k, v in pairs}
-        if rest and not rest.startswith("#"):
-            raise DataError(f"{path}: malformed YAML at line {n}: 'names' must be a list or a mapping")
-        return _mini_yaml_block(lines[n:], path, n)
-    raise DataError(f"{path}: missing required key 'names'", hint="names: [class0, class1, ...]")
-
-
-def _mini_yaml_block(lines: list[str], path: Path, start: int) -> Any:
-    """The indented block after `names:`: `- name` items or `index: name` pairs."""
-    items: list[str] = []
-    pairs: dict[str, str] = {}
-    for n, line in enumerate(lines, start=start + 1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if not line[0].isspace() and not stripped.startswith("- "):
-            break
-        if stripped.startswith("- "):
-            items.append(_unquote(stripped[2:]))
-        elif ":" in stripped:
-            k, v = stripped.split(":", 1)
-            pairs[k.strip()] = _unquote(v)
-        else:
-            raise DataError(f"{path}: malformed YAML at line {n}: expected '- name' or 'index: name'")
-    if items and pairs:
-        raise DataError(f"{path}: malformed YAML at line {start}: 'names' mixes a list and a mapping")
-    return items or pairs
 
 
 def yolo_names(root: Path) -> list[str]:

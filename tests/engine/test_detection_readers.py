@@ -336,23 +336,17 @@ def test_yolo_without_names_or_with_broken_yaml(tmp_path):
     ("names:\n  0: hornet\n  1: wasp  # comment\n", ["hornet", "wasp"]),
     ("names: {0: hornet, 1: wasp}\n", ["hornet", "wasp"]),
 ])
-def test_data_yaml_names_without_pyyaml(text, expected, monkeypatch, tmp_path):
-    import builtins
-    real_import = builtins.__import__
-
-    def no_yaml(name, *args, **kwargs):
-        if name == "yaml":
-            raise ImportError("no yaml")
-        return real_import(name, *args, **kwargs)
-    monkeypatch.setattr(builtins, "__import__", no_yaml)
+def test_data_yaml_names(text, expected, tmp_path):
     assert D.parse_yaml_names(text, tmp_path / "data.yaml") == expected
 
 
-def test_data_yaml_mini_parser_errors(tmp_path):
-    with pytest.raises(DataError, match="line 2: unclosed"):
-        D._mini_yaml_names("nc: 2\nnames: [a, b\n", tmp_path / "data.yaml")
+def test_data_yaml_errors_name_the_file_and_the_line(tmp_path):
+    with pytest.raises(DataError, match=r"data\.yaml: malformed YAML at line 3"):
+        D.parse_yaml_names("nc: 2\nnames: [a, b\n", tmp_path / "data.yaml")
     with pytest.raises(DataError, match="without gaps"):
-        D._names_from_value({0: "a", 2: "b"}, tmp_path / "data.yaml")
+        D.parse_yaml_names("names: {0: a, 2: b}\n", tmp_path / "data.yaml")
+    with pytest.raises(DataError, match="must be a list or a mapping"):
+        D.parse_yaml_names("names: 3\n", tmp_path / "data.yaml")
 
 
 # ---------------------------------------------------------------- layouts, split, safety
