@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from frelon import coco_doc
 
-from .data.detection import DetectionRecord, coco_split_files, detect_layout, scan_detection
+from .data.detection import DetectionRecord, coco_json_in, coco_split_files, detect_layout, scan_detection
 from .data.images import BadImage, probe
 from .errors import DataError
 
@@ -33,8 +33,7 @@ def source_file(data: str | os.PathLike) -> Path:
         raise DataError(f"{p}: not a detection dataset",
                         hint="give a COCO JSON, a VOC folder (Annotations/ + JPEGImages/) or a YOLO folder")
     if p.is_dir() and detect_layout(p) == "coco" and coco_split_files(p) is None:
-        from .data.detection import _coco_json_in
-        return _coco_json_in(p) or p
+        return coco_json_in(p) or p
     return p
 
 

@@ -84,12 +84,12 @@ def list_inputs(path: str | Path) -> tuple[list[dict[str, Any]], Path]:
             raise DataError(f"{p}: not valid JSON ({e})") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
             raise DataError(f"{p}: a COCO JSON needs an 'images' list", hint=IMAGE_LIST_HINT)
-        from .data.detection import _coco_resolve
+        from .data.detection import resolve_coco_image
         items = []
         for i, im in enumerate(doc["images"]):
             if not isinstance(im, dict) or "file_name" not in im or "id" not in im:
                 raise DataError(f"{p}: images[{i}] lacks 'id' or 'file_name'")
-            resolved = _coco_resolve(p.parent, str(im["file_name"]))   # None: it points outside
+            resolved = resolve_coco_image(p.parent, str(im["file_name"]))   # None: it points outside
             items.append({"path": str(resolved) if resolved else None, "file_name": im["file_name"],
                           "image_id": im["id"]})
         return items, p.parent

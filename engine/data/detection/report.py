@@ -1,0 +1,102 @@
+"""The detection report behind `frelon check --task detect` and the `data_report` event: the
+classification report's keys, plus clipped boxes and the first images' boxes."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..images import median_size, printable_path
+from ..mirror import mirror_note
+from .records import DetectionRecord, ReadLog
+
+REPORT_IMAGES = 200          # boxes of the first N images go into the report (the app's thumbnails)
+
+
+def _split_stats(records: list[DetectionRecord], classes: list[str]) -> dict[str, Any]:
+    counts = {name: 0 for name in classes}
+    crowd = 0
+    for rec in records:
+        for lab, is_crowd in zip(rec.labels, rec.iscrowd):
+            if is_crowd:
+                crowd += 1
+            else:
+                counts[classes[lab]] += 1
+    empty = sum(1 for r in records if not any(not c for c in r.iscrowd))
+    # "boxes" repeats the counts under the name the app looks for to label its bars "boxes"
+    return {"counts": counts, "boxes": dict(counts), "images": len(records), "empty_images": empty,
+            "crowd_boxes": crowd}
+
+
+def _xywh(box: list[float]) -> list[float]:
+    return [round(box[0], 2), round(box[1], 2), round(box[2] - box[0], 2), round(box[3] - box[1], 2)]
+
+
+def _report_images(train: list[DetectionRecord], val: list[DetectionRecord],
+                   classes: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for split, records in (("train", train), ("val", val)):
+        for rec in records:
+            if len(out) >= REPORT_IMAGES:
+                return out
+            out.append({"path": printable_path(rec.path), "split": split, "width": rec.width, "height": rec.height,
+                        "boxes": [_xywh(b) for b in rec.boxes],
+                        "labels": [classes[lab] for lab in rec.labels], "crowd": list(rec.iscrowd)})
+    return out
+
+
+def _duplicates(train: list[DetectionRecord], val: list[DetectionRecord],
+                sha1: dict[str, str]) -> list[dict[str, Any]]:
+    """Byte-identical images (by SHA-1): kind "train_val" when they sit in both splits (a leak),
+    "repeated" when one split holds the same picture twice (the doctor's entry format)."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for split, records in (("train", train), ("val", val)):
+        for rec in records:
+            groups.setdefault(sha1.get(rec.path, rec.path), []).append((split, rec.path))
+    out = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        splits = sorted({s for s, _ in members})
+        leak = len(splits) == 2
+        reason = ("the same picture is in train and val: the validation score is inflated" if leak
+                  else f"the same picture appears {len(members)} times in {splits[0]}")
+        out.append({"paths": [printable_path(p) for _, p in members], "classes": [], "splits": splits,
+                    "kind": "train_val" if leak else "repeated", "reason": reason})
+    return out
+
+
+def _warnings(train: list[DetectionRecord], val: list[DetectionRecord], stats: dict, log: ReadLog,
+              classes: list[str]) -> tuple[list[str], list[str]]:
+    warnings = list(log.warnings)
+    empty_classes = [c for c in classes if stats["train"]["counts"][c] == 0]
+    if empty_classes:
+        warnings.append(f"class(es) without any box in train: {', '.join(empty_classes)}")
+    if sum(stats["train"]["counts"].values()) == 0:
+        warnings.append("no objects annotated in train: there is nothing to learn")
+    if not val:
+        warnings.append("no validation images: mAP cannot be measured (use --val-split or --val-data)")
+    else:
+        missing = [c for c in classes if stats["val"]["counts"][c] == 0 and c not in empty_classes]
+        if missing:
+            warnings.append(f"class(es) without any box in val (their AP is undefined): {', '.join(missing)}")
+    negatives = stats["train"]["empty_images"] + stats["val"]["empty_images"]
+    if negatives:
+        warnings.append(f"{negatives} image(s) without objects: used as negatives")
+    if log.clipped:
+        warnings.append(f"{len(log.clipped)} box(es) partly outside their image were clipped (see 'clipped')")
+    if log.skipped:
+        warnings.append(f"{len(log.skipped)} entry(ies) skipped (see 'skipped')")
+    return warnings, empty_classes
+
+
+def build_report(root: Path, layout: str, classes: list[str], train: list[DetectionRecord],
+                 val: list[DetectionRecord], log: ReadLog) -> dict[str, Any]:
+    """The detection report: the classification report's keys, plus clipped boxes and images."""
+    stats = {"train": _split_stats(train, classes), "val": _split_stats(val, classes)}
+    warnings, empty_classes = _warnings(train, val, stats, log, classes)
+    warnings += [n for n in [mirror_note(list(classes))] if n]
+    return {"task": "detect", "root": str(root), "layout": layout, "classes": list(classes),
+            "splits": stats, "median_size": median_size([(r.width, r.height) for r in train]),
+            "skipped": log.skipped, "clipped": log.clipped, "warnings": warnings,
+            "empty_classes": empty_classes, "duplicates": _duplicates(train, val, log.sha1),
+            "images": _report_images(train, val, classes)}
