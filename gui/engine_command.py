@@ -1,36 +1,18 @@
-"""How the app starts the engine, and one-shot engine commands (`info`, `check`, `predict`).
+"""A short engine command (`info`, `check`, `predict`, `plan`, `lr-find`, `robustness`,
+`preview-augment`, `review`, `annotations`) in the background, and its JSON answer.
 
-`engine_command()` is the prefix every engine command line starts with: `python -m frelon`, or the
-program named by the FRELON_GUI_ENGINE environment variable (tests and benchmarks point it at a
-fake engine). :class:`JsonCommand` runs one command in a QProcess without blocking the GUI and
-hands back its JSON output, or one readable line saying why it failed.
+:class:`JsonCommand` runs one command at a time on an :class:`EngineProcess` (the same supervisor
+as training: start, stop / terminate / kill, an :class:`Outcome` in words) without blocking the
+GUI, and hands back the JSON the command printed, or the outcome's words saying why it failed.
 """
 from __future__ import annotations
 
-import collections
 import json
-import os
-import shlex
-import sys
 from typing import Any
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
+from PySide6.QtCore import QObject, Signal
 
-ENV_VAR = "FRELON_GUI_ENGINE"
-
-
-def engine_command() -> list[str]:
-    custom = os.environ.get(ENV_VAR)
-    if custom:
-        return shlex.split(custom)
-    return [sys.executable, "-m", "frelon"]
-
-
-def child_environment() -> QProcessEnvironment:
-    env = QProcessEnvironment.systemEnvironment()
-    env.insert("PYTHONUNBUFFERED", "1")
-    env.insert("PYTHONIOENCODING", "utf-8")
-    return env
+from frelon.gui.engine_process import EngineProcess, Outcome
 
 
 def parse_json_output(text: str) -> Any:
@@ -53,64 +35,36 @@ class JsonCommand(QObject):
     """One engine command at a time; starting another cancels the one running."""
 
     done = Signal(object)          # the parsed JSON (None when parse_json was False)
-    failed = Signal(str, str)      # one line for the user, details (stderr tail)
+    failed = Signal(str, str)      # the outcome in one line for the user, its details
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self._proc: QProcess | None = None
+        self.process = EngineProcess(self)
+        self.process.finished.connect(self._on_finished)
         self._parse_json = True
 
     def is_running(self) -> bool:
-        return self._proc is not None
+        return self.process.is_running()
 
     def start(self, args: list[str], parse_json: bool = True) -> None:
         self.cancel()
         self._parse_json = parse_json
-        program, *prefix = engine_command()
-        proc = QProcess(self)
-        proc.setProcessEnvironment(child_environment())
-        proc.finished.connect(lambda code, status, p=proc: self._on_finished(p, code, status))
-        proc.errorOccurred.connect(lambda err, p=proc: self._on_error(p, err))
-        self._proc = proc
-        proc.start(program, prefix + list(args))
-        proc.closeWriteChannel()
+        self.process.start(args, events=False)
 
     def cancel(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            proc.finished.disconnect()
-            proc.errorOccurred.disconnect()
-            if proc.state() != QProcess.ProcessState.NotRunning:
-                proc.kill()
-                proc.waitForFinished(2000)
-            proc.deleteLater()
+        """Kill the running command, if any, without a word (neither `done` nor `failed`)."""
+        self.process.cancel()
 
-    def _on_error(self, proc: QProcess, error: QProcess.ProcessError) -> None:
-        if proc is self._proc and error == QProcess.ProcessError.FailedToStart:
-            self._proc = None
-            proc.deleteLater()
-            self.failed.emit(f"The engine could not start: {proc.errorString()}", "")
-
-    def _on_finished(self, proc: QProcess, code: int, status: QProcess.ExitStatus) -> None:
-        if proc is not self._proc:
-            return
-        self._proc = None
-        out = bytes(proc.readAllStandardOutput()).decode("utf-8", "replace")
-        err = bytes(proc.readAllStandardError()).decode("utf-8", "replace")
-        proc.deleteLater()
-        tail = "\n".join(collections.deque(err.splitlines(), maxlen=40))
-        if status != QProcess.ExitStatus.NormalExit or code != 0:
-            lines = [ln for ln in err.splitlines() if ln.strip()]
-            why = lines[-1].strip() if lines else (
-                f"exit code {code}" if status == QProcess.ExitStatus.NormalExit else "the engine crashed")
-            self.failed.emit(why, tail)
-            return
-        if not self._parse_json:
+    def _on_finished(self, outcome: Outcome) -> None:
+        if not outcome.ok:
+            self.failed.emit(outcome.describe(), outcome.details())
+        elif not self._parse_json:
             self.done.emit(None)
-            return
-        try:
-            result = parse_json_output(out)
-        except ValueError as e:
-            self.failed.emit(f"Unexpected output from the engine: {e}", tail or out[-2000:])
-            return
-        self.done.emit(result)
+        else:
+            try:
+                result = parse_json_output(outcome.stdout)
+            except ValueError as e:
+                self.failed.emit(f"Unexpected output from the engine: {e}",
+                                 outcome.details() + "\n\nstdout:\n" + outcome.stdout[-2000:])
+                return
+            self.done.emit(result)

@@ -1,32 +1,56 @@
-"""One training engine as a child process: events in, `stop` out, and how it ended in words.
+"""Every engine child process of the app: a training run (events in, `stop` out) or a short
+command (`info`, `check`, `predict`, `plan`, `lr-find`, …, its answer on stdout), and how it
+ended in words.
 
-:class:`EngineProcess` owns one QProcess (qutebrowser's GUIProcess pattern). Stdout carries JSON
-event lines only; they are split across reads (partial lines wait for their end), parsed with
-``frelon.events.parse_line``, and emitted one by one as ``event``. A stdout line that is not JSON
-and every stderr line are ``log_line``. Parsing runs in slices of a few milliseconds, so a flood
-of events never freezes the window. Stop writes ``stop`` on stdin, then escalates to terminate()
-and kill() only if the engine does not end in time. When it ends, ``finished`` carries an
-:class:`Outcome`: what happened, in words, with the last lines of stderr.
+:class:`EngineProcess` owns one QProcess (qutebrowser's GUIProcess pattern). For a run, stdout
+carries JSON event lines only; they are split across reads (partial lines wait for their end),
+parsed with ``frelon.events.parse_line``, and emitted one by one as ``event``. A stdout line that
+is not JSON and every stderr line are ``log_line``. Parsing runs in slices of a few milliseconds,
+so a flood of events never freezes the window. Stop writes ``stop`` on stdin, then escalates to
+terminate() and kill() only if the engine does not end in time. A short command
+(``start(args, events=False)``) gets no stdin and its stdout is kept whole for its answer. When
+either ends, ``finished`` carries an :class:`Outcome`: what happened, in words, with the last
+lines of stderr. ``engine_command()`` is the prefix of every engine command line: `python -m
+frelon`, or the program named by FRELON_GUI_ENGINE (tests and benchmarks point it at a fake).
 """
 from __future__ import annotations
 
 import collections
+import os
+import shlex
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QObject, QProcess, QTimer, Signal
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from frelon import events as ev
-from frelon.gui.engine_command import child_environment, engine_command
 
+ENV_VAR = "FRELON_GUI_ENGINE"
 STDERR_TAIL = 40
 SLICE_S = 0.008          # parse events for at most this long before letting the window breathe
+CANCEL_WAIT_MS = 2_000
+
+
+def engine_command() -> list[str]:
+    custom = os.environ.get(ENV_VAR)
+    if custom:
+        return shlex.split(custom)
+    return [sys.executable, "-m", "frelon"]
+
+
+def child_environment() -> QProcessEnvironment:
+    env = QProcessEnvironment.systemEnvironment()
+    env.insert("PYTHONUNBUFFERED", "1")
+    env.insert("PYTHONIOENCODING", "utf-8")
+    return env
 
 
 @dataclass
 class Outcome:
-    """How an engine run ended."""
+    """How an engine process ended: a training run (`command` "train") or a short command."""
+    command: str = "train"             # the subcommand: train, info, check, predict, lr-find, …
     exit_code: int | None = None
     crashed: bool = False              # ended by a signal (or Qt could not read its exit code)
     stop_requested: bool = False
@@ -37,9 +61,16 @@ class Outcome:
     error_event: dict[str, Any] | None = None
     run_dir: str = ""
     stderr_tail: list[str] = field(default_factory=list)
+    stdout: str = ""                   # a short command's whole stdout (its answer); a run's is events
+
+    @property
+    def is_run(self) -> bool:
+        return self.command == "train"
 
     @property
     def ok(self) -> bool:
+        if not self.is_run:
+            return self.exit_code == 0 and not (self.killed or self.start_error)
         return self.finish_status in ("completed", "stopped") and not self.killed
 
     @property
@@ -47,9 +78,16 @@ class Outcome:
         """A run folder exists and the run did not complete: Resume can continue it."""
         return bool(self.run_dir) and self.finish_status != "completed" and not self.start_error
 
+    def last_message(self) -> str:
+        """The engine's last line on stderr (for a failure, usually `frelon: error: …`)."""
+        return next((ln.strip() for ln in reversed(self.stderr_tail) if ln.strip()), "")
+
     def title(self) -> str:
         if self.start_error:
             return "The engine could not start"
+        if not self.is_run:
+            how = "finished" if self.ok else "stopped" if self.stop_requested and not self.killed else "failed"
+            return f"frelon {self.command} {how}"
         if self.finish_status == "completed":
             return "Training completed"
         if self.finish_status == "stopped" and not self.killed:
@@ -64,6 +102,8 @@ class Outcome:
         """One or two sentences a user can act on."""
         if self.start_error:
             return f"The engine could not start: {self.start_error}"
+        if not self.is_run:
+            return self._describe_command()
         if self.finish_status == "completed":
             return "Training completed."
         if self.finish_status == "stopped" and not self.killed:
@@ -75,17 +115,29 @@ class Outcome:
             msg = str(self.error_event.get("message", "")).strip()
             hint = str(self.error_event.get("hint") or "").strip()
             return msg + (f"\n\n{hint}" if hint else "")
-        last = next((ln for ln in reversed(self.stderr_tail) if ln.strip()), "")
+        last = self.last_message()
         if self.crashed:
             how = "The engine crashed (killed by a signal: out of memory, or stopped from outside)"
         elif self.exit_code:
             how = f"The engine exited with code {self.exit_code} without reporting an error"
         else:
             how = "The engine ended without finishing the run"
-        how += "." if not last else f". Its last message: {last.strip()}"
+        how += "." if not last else f". Its last message: {last}"
         if self.run_dir:
             how += " Resume continues from the last saved checkpoint."
         return how
+
+    def _describe_command(self) -> str:
+        """A short command's why, short enough to follow "… failed: " in a panel's status line."""
+        if self.ok:
+            return f"frelon {self.command} finished."
+        if self.stop_requested:
+            return "it did not stop when asked, so it was killed" if self.killed else "it was stopped"
+        if self.killed:
+            return "it was killed"
+        if self.last_message():
+            return self.last_message()
+        return "the engine crashed" if self.crashed else f"exit code {self.exit_code}"
 
     def details(self) -> str:
         parts = []
@@ -100,7 +152,8 @@ class Outcome:
 
 
 class EngineProcess(QObject):
-    """Runs `frelon <args>` (normally `train ... --events - --control stdin`) in a child process."""
+    """Runs `frelon <args>` in a child process: a run (`train ... --events - --control stdin`),
+    or with ``events=False`` a short command whose stdout is its answer (``outcome.stdout``)."""
 
     started = Signal()
     event = Signal(dict)
@@ -114,6 +167,8 @@ class EngineProcess(QObject):
         self.kill_timeout_ms = kill_timeout_ms
         self._proc: QProcess | None = None
         self._outcome = Outcome()
+        self._events = True
+        self._stdout: list[bytes] = []
         self._out_rest = b""
         self._err_rest = b""
         self._pending: collections.deque[bytes] = collections.deque()
@@ -134,10 +189,14 @@ class EngineProcess(QObject):
         return self._outcome
 
     # ---- control ----
-    def start(self, args: list[str]) -> None:
+    def start(self, args: list[str], events: bool = True) -> None:
+        """`events`: stdout is an event stream and stdin takes `stop`; else stdin is closed at once
+        and stdout is kept whole for ``outcome.stdout``."""
         if self.is_running():
             raise RuntimeError("the engine is already running")
-        self._outcome = Outcome()
+        self._outcome = Outcome(command=str(args[0]) if args else "")
+        self._events = events
+        self._stdout = []
         self._out_rest = self._err_rest = b""
         self._pending.clear()
         program, *prefix = engine_command()
@@ -150,12 +209,16 @@ class EngineProcess(QObject):
         proc.finished.connect(self._on_finished)
         self._proc = proc
         proc.start(program, prefix + list(args))
+        if not events:
+            proc.closeWriteChannel()
 
     def stop(self) -> None:
-        """Ask for a graceful stop; a second call (or a timeout) escalates."""
+        """Ask for a graceful stop; a second call (or a timeout) escalates. A short command has
+        no stdin to read `stop` from: it is terminated, then killed if it does not end in time."""
         if not self.is_running():
             return
-        if self._outcome.stop_requested:
+        if self._outcome.stop_requested or not self._events:
+            self._outcome.stop_requested = True
             self.terminate()
             return
         self._outcome.stop_requested = True
@@ -179,15 +242,29 @@ class EngineProcess(QObject):
             return
         proc = self._proc
         self._outcome.stop_requested = True
-        proc.write(b"stop\n")
-        proc.closeWriteChannel()
-        if not proc.waitForFinished(stop_ms):
+        if self._events:
+            proc.write(b"stop\n")
+            proc.closeWriteChannel()
+        if not self._events or not proc.waitForFinished(stop_ms):
             self._outcome.terminated = True
             proc.terminate()
             if not proc.waitForFinished(term_ms):
                 self._outcome.killed = True
                 proc.kill()
                 proc.waitForFinished(2_000)
+
+    def cancel(self, wait_ms: int = CANCEL_WAIT_MS) -> None:
+        """End it now and say nothing (no ``finished``): a newer command replaces it, or its
+        window goes away. Killed and waited for, so no orphan remains."""
+        self._escalate.stop()
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.blockSignals(True)
+        if proc.state() != QProcess.ProcessState.NotRunning:
+            proc.kill()
+            proc.waitForFinished(wait_ms)
+        proc.deleteLater()
 
     def _on_escalate(self) -> None:
         if not self.is_running():
@@ -200,6 +277,9 @@ class EngineProcess(QObject):
     # ---- reading ----
     def _on_stdout(self) -> None:
         if self._proc is None:
+            return
+        if not self._events:
+            self._stdout.append(bytes(self._proc.readAllStandardOutput()))
             return
         data = self._out_rest + bytes(self._proc.readAllStandardOutput())
         *lines, self._out_rest = data.split(b"\n")
@@ -269,6 +349,8 @@ class EngineProcess(QObject):
             self._stderr_line(self._err_rest)
         self._out_rest = self._err_rest = b""
         self._drain(None)
+        self._outcome.stdout = b"".join(self._stdout).decode("utf-8", "replace")
+        self._stdout = []
         self._outcome.crashed = status != QProcess.ExitStatus.NormalExit
         self._outcome.exit_code = None if self._outcome.crashed else int(code)
         self._finish()

@@ -344,9 +344,8 @@ class MainWindow(QMainWindow):
             # (escalating to terminate / kill if it hangs), so nothing is lost and no orphan stays
             self.hide()
             self.controller.shutdown()
-        self.info.cancel()
-        self.data_panel.check.cancel()
-        self.results_panel.predict.cancel()
+        for command in self.findChildren(JsonCommand):       # every short command still going
+            command.cancel()
         self.annotation_editor.save_if_dirty()
         self.save_settings()
         super().closeEvent(event)

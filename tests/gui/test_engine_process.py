@@ -1,6 +1,10 @@
 """EngineProcess against the fake engine: events in order, partial and non-JSON lines, a crash
-with no error event, a graceful stop, and the escalation to terminate / kill."""
+with no error event, a graceful stop, and the escalation to terminate / kill; a short command on the
+same supervisor: its answer, its failure in one line, its stop and its silent cancel."""
 from __future__ import annotations
+
+import os
+import sys
 
 import pytest
 
@@ -126,7 +130,6 @@ def test_shutdown_leaves_no_process(qtbot, fake_engine):
     with qtbot.waitSignal(proc.finished, timeout=10_000):
         proc.shutdown(stop_ms=200, term_ms=200)
     assert not proc.is_running()
-    import os
     with pytest.raises(OSError):
         os.kill(pid, 0)
 
@@ -137,3 +140,48 @@ def test_program_that_does_not_exist(qtbot, monkeypatch):
     with qtbot.waitSignal(proc.finished, timeout=10_000) as blocker:
         proc.start(TRAIN)
     assert blocker.args[0].start_error and "could not start" in blocker.args[0].describe()
+
+
+# ---- short commands: the same supervisor, stdout kept whole as the answer ----
+
+def test_a_short_command_keeps_its_answer(qtbot, fake_engine):
+    proc = EngineProcess()
+    with qtbot.waitSignal(proc.finished, timeout=10_000) as blocker:
+        proc.start(["info", "--json"], events=False)
+    outcome = blocker.args[0]
+    assert outcome.ok and outcome.command == "info" and outcome.exit_code == 0
+    assert '"default_backbone": "efficientnet_lite0"' in outcome.stdout
+    assert outcome.title() == "frelon info finished" and not outcome.resumable
+
+
+def test_a_failing_command_says_why_in_one_line(qtbot, fake_engine, tmp_path):
+    from frelon.gui.engine_command import JsonCommand
+    command = JsonCommand()
+    with qtbot.waitSignal(command.failed, timeout=10_000) as blocker:
+        command.start(["check", "--data", str(tmp_path / "nowhere"), "--json"])
+    why, details = blocker.args
+    assert why == f"error: {tmp_path / 'nowhere'}: no such folder"
+    assert "exit code: 2" in details and "no such folder" in details
+    assert command.process.outcome.title() == "frelon check failed"
+
+
+def test_a_command_is_stopped_by_terminate_and_cancelled_in_silence(qtbot, tmp_path, monkeypatch):
+    script = tmp_path / "sleeper.py"
+    script.write_text("import time\ntime.sleep(60)\n")
+    monkeypatch.setenv("FRELON_GUI_ENGINE", f'"{sys.executable}" "{script}"')
+    proc = EngineProcess()
+    with qtbot.waitSignal(proc.started, timeout=10_000):
+        proc.start(["lr-find", "--json"], events=False)
+    with qtbot.waitSignal(proc.finished, timeout=10_000) as blocker:
+        proc.stop()                                   # no stdin to read `stop` from: terminated
+    outcome = blocker.args[0]
+    assert outcome.stop_requested and outcome.terminated and not outcome.ok
+    assert outcome.title() == "frelon lr-find stopped" and outcome.describe() == "it was stopped"
+    with qtbot.waitSignal(proc.started, timeout=10_000):
+        proc.start(["lr-find", "--json"], events=False)
+    pid = proc.pid()
+    with qtbot.assertNotEmitted(proc.finished, wait=300):
+        proc.cancel()
+    assert not proc.is_running()
+    with pytest.raises(OSError):
+        os.kill(pid, 0)
