@@ -1,9 +1,9 @@
 """The data doctor: what is in a classification folder, and what is wrong with it.
 
-`check_classification` decodes every file once (in a thread pool: Pillow releases the GIL while it
-decodes), splits the good ones into train / val, and writes a report. The same report is printed by
-`frelon check --json` and sent as the `data_report` event's fields when training starts, so the app
-shows one picture of the data whichever way it was asked. Its fields (all JSON-able: paths and class
+`check_classification` decodes every file once (in data/probing.py's thread pool), splits the good
+ones into train / val, and writes a report. The same report is printed by `frelon check --json` and
+sent as the `data_report` event's fields when training starts, so the app shows one picture of the
+data whichever way it was asked. Its fields (all JSON-able: paths and class
 names are in printable form, see files.printable_path):
 
     task           "classify"
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
@@ -38,11 +37,11 @@ from frelon.exclusions import EXCLUDED, excluded_files
 from .classify import (LAYOUT_HINT, ClassificationData, Layout, find_layout, stratified_split)
 from .files import list_subdirs, list_top_files, walk_files
 from .mirror import mirror_note
-from .images import IMAGE_SUFFIXES, BadImage, ImageInfo, PathLike, median_size, printable_path, probe
+from .images import IMAGE_SUFFIXES, BadImage, ImageInfo, PathLike, median_size, printable_path
+from .probing import probe_all, same_bytes
 
 TINY_CLASS = 10        # fewer training images than this: warn
 IMBALANCE = 10.0       # largest / smallest class above this: warn
-MAX_WORKERS = 8        # decoding threads at most (each may hold a full-size decoded image)
 
 
 @dataclass
@@ -142,33 +141,9 @@ def _collect(layout: Layout, problems: List[Tuple[str, str]]
 
 def _probe_all(files: List[_File], workers: Optional[int],
                progress: Optional[Callable[[int, int], None]]) -> None:
-    """Decode every file once; threads, because decoding happens in C with the GIL released."""
-    def one(f: _File) -> Union[ImageInfo, BadImage]:
-        try:
-            return probe(f.path)
-        except BadImage as e:
-            return e
-
-    n = _worker_count(workers, len(files))
-    if n <= 1:
-        results = map(one, files)
-        _store(files, results, progress)
-    else:
-        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="frelon-doctor") as pool:
-            _store(files, pool.map(one, files), progress)
-
-
-def _store(files, results, progress) -> None:
-    for i, (f, result) in enumerate(zip(files, results), 1):
+    """Decode every file once (data/probing.py's thread pool)."""
+    for f, result in zip(files, probe_all([f.path for f in files], workers, progress)):
         f.result = result
-        if progress is not None:
-            progress(i, len(files))
-
-
-def _worker_count(workers: Optional[int], n_files: int) -> int:
-    if workers is None or workers < 0:  # automatic (TrainConfig uses -1)
-        workers = min(MAX_WORKERS, 2 * (os.cpu_count() or 1))
-    return max(1, min(workers, n_files))
 
 
 def _assign_splits(files: List[_File], val_split: float, seed: int) -> None:
@@ -187,14 +162,9 @@ def _assign_splits(files: List[_File], val_split: float, seed: int) -> None:
 
 
 def _duplicates(kept: List[_File]) -> List[Dict[str, Any]]:
-    by_sha: Dict[str, List[_File]] = {}
-    for f in kept:
-        by_sha.setdefault(f.result.sha1, []).append(f)
     order = {"cross_class": 0, "train_val": 1, "same_class": 2}
     out = []
-    for group in by_sha.values():
-        if len(group) < 2:
-            continue
+    for group in same_bytes((f.result.sha1, f) for f in kept):
         classes = sorted({f.cls for f in group})
         splits = sorted({f.split for f in group})
         kind = "cross_class" if len(classes) > 1 else "train_val" if len(splits) > 1 else "same_class"

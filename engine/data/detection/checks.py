@@ -1,17 +1,17 @@
 """What every detection reader checks the same way: file names kept inside the dataset folder, each
-image probed once (in parallel threads), numbers and boxes validated (clipped or skipped, and
-reported), image folders listed, class name files read."""
+image probed once (in data/probing.py's thread pool), numbers and boxes validated (clipped or
+skipped, and reported), image folders listed, class name files read."""
 from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Iterable
 
 from ...errors import DataError
 from ..files import is_ignored, walk_files
-from ..images import IMAGE_SUFFIXES, BadImage, probe
+from ..images import IMAGE_SUFFIXES, BadImage
+from ..probing import probe_all, probe_result
 from .records import DetectionRecord, ReadLog
 
 CLIP_TOLERANCE = 1.0         # pixels a box may overhang its image before the clipping is reported
@@ -35,29 +35,16 @@ def safe_join(root: Path, name: str) -> Path | None:
     return Path(joined)
 
 
-def _probe_one(path: str) -> Any:
-    try:
-        return probe(path)
-    except BadImage as e:
-        return e
-
-
 def probe_many(paths: Iterable[Path], log: ReadLog) -> None:
-    """Probe images in parallel threads (decoders release the GIL); results wait in `log.probed`."""
+    """Probe images in data/probing.py's thread pool; results wait in `log.probed`."""
     todo = sorted({str(p) for p in paths} - set(log.probed))
-    workers = log.workers if log.workers and log.workers > 0 else min(8, 2 * (os.cpu_count() or 1))
-    workers = max(1, min(workers, len(todo)))
-    if workers == 1:
-        log.probed.update((p, _probe_one(p)) for p in todo)
-        return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frelon-detect-probe") as pool:
-        log.probed.update(zip(todo, pool.map(_probe_one, todo)))
+    log.probed.update(zip(todo, probe_all(todo, log.workers)))
 
 
 def probe_or_skip(path: Path, where: str, log: ReadLog) -> tuple[int, int] | None:
     """(width, height) after EXIF orientation, the file decoded once to be sure; None (reported)
     when it cannot be used."""
-    result = log.probed.get(str(path)) or _probe_one(str(path))
+    result = log.probed.get(str(path)) or probe_result(str(path))
     if isinstance(result, BadImage):
         log.skip(path, f"{where}: unreadable image ({result.reason})")
         return None

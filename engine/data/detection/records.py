@@ -43,7 +43,7 @@ class ReadLog:
         self.warnings: list[str] = []
         self.sha1: dict[str, str] = {}        # image path -> SHA-1 of its bytes (duplicates)
         self.probed: dict[str, Any] = {}      # image path -> ImageInfo or BadImage (probe_many)
-        self.workers = workers                # probing threads (None: automatic)
+        self.workers = workers                # probing threads (probing.worker_count)
 
     def skip(self, path: Any, reason: str) -> None:
         self.skipped.append({"path": printable_path(str(path)), "reason": reason})

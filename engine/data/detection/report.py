@@ -7,6 +7,7 @@ from typing import Any
 
 from ..images import median_size, printable_path
 from ..mirror import mirror_note
+from ..probing import same_bytes
 from .records import DetectionRecord, ReadLog
 
 REPORT_IMAGES = 200          # boxes of the first N images go into the report (the app's thumbnails)
@@ -48,19 +49,14 @@ def _duplicates(train: list[DetectionRecord], val: list[DetectionRecord],
                 sha1: dict[str, str]) -> list[dict[str, Any]]:
     """Byte-identical images (by SHA-1): kind "train_val" when they sit in both splits (a leak),
     "repeated" when one split holds the same picture twice (the doctor's entry format)."""
-    groups: dict[str, list[tuple[str, str]]] = {}
-    for split, records in (("train", train), ("val", val)):
-        for rec in records:
-            groups.setdefault(sha1.get(rec.path, rec.path), []).append((split, rec.path))
+    members = [(split, rec.path) for split, records in (("train", train), ("val", val)) for rec in records]
     out = []
-    for members in groups.values():
-        if len(members) < 2:
-            continue
-        splits = sorted({s for s, _ in members})
+    for group in same_bytes((sha1.get(path, path), (split, path)) for split, path in members):
+        splits = sorted({s for s, _ in group})
         leak = len(splits) == 2
         reason = ("the same picture is in train and val: the validation score is inflated" if leak
-                  else f"the same picture appears {len(members)} times in {splits[0]}")
-        out.append({"paths": [printable_path(p) for _, p in members], "classes": [], "splits": splits,
+                  else f"the same picture appears {len(group)} times in {splits[0]}")
+        out.append({"paths": [printable_path(p) for _, p in group], "classes": [], "splits": splits,
                     "kind": "train_val" if leak else "repeated", "reason": reason})
     return out
 
