@@ -6,7 +6,6 @@ plots), Results and Runs in the middle, the log docked below.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -25,6 +24,7 @@ from frelon.gui.panels.run_panel import RunPanel
 from frelon.gui.panels.runs_panel import RunsPanel
 from frelon.gui.panels.training_panel import TrainingPanel
 from frelon.gui.run_controller import RunController
+from frelon.gui.run_folders import run_config
 from frelon.gui.run_history import RunHistory
 from frelon.gui.widgets.error_dialog import show_error
 from frelon.gui.widgets.log_view import LogView
@@ -286,10 +286,7 @@ class MainWindow(QMainWindow):
         if not run:
             self.statusBar().showMessage("Pick a detection run in Runs (or train one) to review the boxes with.", 10_000)
             return
-        try:
-            config = json.loads((Path(run) / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            config = {}
+        config = run_config(run)
         data = config.get("data") or str(sample_dir(config.get("task") or "detect"))   # '': the bundled sample
         self.annotation_editor.review_with(run, data)
         self.tabs.setCurrentWidget(self.annotation_editor)
@@ -311,10 +308,7 @@ class MainWindow(QMainWindow):
         run = self.results_panel.run_dir
         options = self.training_panel.options()
         if run and self.results_panel.task == "detect":
-            try:
-                config = json.loads((Path(run) / "config.json").read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                config = {}
+            config = run_config(run)
             best = Path(run) / "checkpoints" / "best.safetensors"
             options = options.replace(task="detect", backbone=config.get("backbone") or options.backbone,
                                       weights=str(best) if from_run and best.is_file() else "imagenet")

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from frelon import events as ev
 from frelon.gui.engine_process import EngineProcess, Outcome
 from frelon.gui.options import TrainOptions
+from frelon.gui.run_folders import run_config
 from frelon.gui.run_history import RunHistory
 
 STREAM_FLAGS = ["--events", "-", "--control", "stdin"]
@@ -97,12 +98,7 @@ class RunController(QObject):
 
 def _ranks_flag(run_dir: str) -> str:
     """--gpus for a run on GPU ranks, --processes for CPU ranks (from its config.json)."""
-    try:
-        import json
-        config = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        config = {}
-    return "--gpus" if int(config.get("gpus") or 0) > 0 else "--processes"
+    return "--gpus" if int(run_config(run_dir).get("gpus") or 0) > 0 else "--processes"
 
 
 def _quote(arg: str) -> str:

@@ -1,4 +1,5 @@
-"""Reading a runs folder without Qt: one summary per run, and the difference of two configs.
+"""Reading a runs folder without Qt: one summary per run, a run's JSON files, and the difference
+of two configs.
 
 Summaries read only config.json and the head and tail of events.jsonl (parsing from the end until
 they know enough), so listing hundreds of long runs stays instant.
@@ -49,14 +50,25 @@ def _tail_lines(path: Path) -> list[bytes]:
     return data.split(b"\n")[::-1]
 
 
+def read_json(path: str | os.PathLike) -> Any:
+    """A run file's JSON, or None where it is missing or unreadable (not written yet, an older run)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def run_config(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The run's config.json; {} where it is missing or unreadable."""
+    config = read_json(Path(run_dir) / "config.json")
+    return config if isinstance(config, dict) else {}
+
+
 def summarize(run_dir: str | os.PathLike) -> RunSummary:
     run = Path(run_dir)
     events_file = run / "events.jsonl"
     s = RunSummary(str(run), run.name, (events_file if events_file.exists() else run).stat().st_mtime)
-    try:
-        s.config = json.loads((run / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        s.config = {}
+    s.config = run_config(run)
     s.task = str(s.config.get("task") or "")
     s.backbone = str(s.config.get("backbone") or "")
     if not events_file.is_file():

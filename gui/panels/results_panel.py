@@ -11,7 +11,6 @@ came back.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -23,17 +22,11 @@ from frelon.gui.engine_command import JsonCommand
 from frelon.gui.images import IMAGE_SUFFIXES
 from frelon.gui.panels.classification_results import ClassificationResults
 from frelon.gui.panels.detection_results import DetectionResults, group_detections
+from frelon.gui.run_folders import read_json
 from frelon.gui.run_history import RunHistory
 from frelon.gui.widgets.pr_curves import PrCurvesView
 from frelon.gui.widgets.robustness_view import RobustnessView
 from frelon.gui.widgets.timelapse_view import TimelapseView
-
-
-def read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def resolver(input_path: str):

@@ -10,7 +10,6 @@ other short commands) and reloads when it is done.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pyqtgraph as pg
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QLineEdit, QListW
 from frelon.choices import ATTACKS
 from frelon.gui import theme
 from frelon.gui.engine_command import JsonCommand
+from frelon.gui.run_folders import read_json
 
 SYMBOLS = {"fgsm": "o", "pgd": "s"}
 METRICS = {"accuracy": "accuracy", "map_50": "mAP@0.5"}
@@ -36,11 +36,9 @@ def read_results(run_dir: str) -> dict[str, dict]:
     """{attack: its robustness JSON} for the attacks the run folder has results of."""
     out = {}
     for attack in ATTACKS:
-        path = Path(run_dir) / "robustness" / f"{attack}.json"
-        try:
-            out[attack] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
+        result = read_json(Path(run_dir) / "robustness" / f"{attack}.json")
+        if result is not None:
+            out[attack] = result
     return out
 
 

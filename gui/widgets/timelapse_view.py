@@ -8,7 +8,6 @@ says so.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, Qt
@@ -16,6 +15,7 @@ from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from frelon.gui import theme
+from frelon.gui.run_folders import read_json
 
 SIDE = 180
 COLUMNS = 4
@@ -23,10 +23,7 @@ BOX_SCORE = 0.3
 
 
 def read_timelapse(run_dir: str) -> dict | None:
-    try:
-        doc = json.loads((Path(run_dir) / "timelapse.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    doc = read_json(Path(run_dir) / "timelapse.json")
     return doc if isinstance(doc, dict) and doc.get("epochs") else None
 
 
