@@ -16,7 +16,7 @@ from frelon import lr_policy
 from frelon.choices import CHOICES
 from frelon.lr_policy import HEAD_LR_MULT
 
-TASKS = tuple(c for c in CHOICES["task"] if c)
+TASK_CHOICES = CHOICES["task"]                 # "" first: inferred from the data
 SCHEDULES = CHOICES["schedule"]
 OPTIMIZERS = CHOICES["optimizer"]
 CHECKPOINTING = CHOICES["checkpointing"]

@@ -15,7 +15,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 from frelon.gui import theme
 from frelon.gui.lr_schedule import SCHEDULE_HELP, plan, preview
 from frelon import lr_policy
-from frelon.gui.options import DEFAULT_BACKBONE, TrainOptions
+from frelon.gui.options import (AUGMENTS, CHECKPOINTING, DEFAULT_BACKBONE, DETECTORS, FLIPS, OPTIMIZERS,
+                                SCHEDULES, TASK_CHOICES, TrainOptions)
 from frelon.gui.panels.training_tips import TIPS
 from frelon.gui.widgets.augment_preview import AugmentPreview
 from frelon.gui.widgets.lr_finder import LrFinder
@@ -35,10 +36,8 @@ class TrainingPanel(QWidget):
         self._cuda: list[dict] = []
         self._building = True
 
-        self.task = QComboBox()
-        for text, value in (("Detect from data", ""), ("Classification", "classify"),
-                            ("Detection (CenterNet)", "detect")):
-            self.task.addItem(text, value)
+        self.task = self._combo(TASK_CHOICES, {"": "Detect from data", "classify": "Classification",
+                                               "detect": "Detection (CenterNet)"})
         self.backbone = QComboBox()
         self.backbone.addItem(f"{DEFAULT_BACKBONE}  (checking weights…)", DEFAULT_BACKBONE)
         self.weights_status = QLabel("Asking the engine which weights are available…")
@@ -50,8 +49,8 @@ class TrainingPanel(QWidget):
         defaults = TrainOptions()
         self.image_size = self._spin(0, 2048, 0, step=32)
         self.image_size.setSpecialValueText("from the data")
-        self.detector = self._combo([("TTF (lateral neck, dense boxes)", "ttf"),
-                                     ("CenterNet (paper's ResNet variant)", "centernet")])
+        self.detector = self._combo(DETECTORS, {"ttf": "TTF (lateral neck, dense boxes)",
+                                                "centernet": "CenterNet (paper's ResNet variant)"})
         self.epochs = self._spin(1, 10_000, defaults.epochs)
         self.batch = self._spin(1, 4096, defaults.batch_size)
         self.lr = SciSpinBox(minimum=0.0)
@@ -71,19 +70,19 @@ class TrainingPanel(QWidget):
         self.warmup.setSingleStep(0.5)
         self.warmup.setDecimals(2)
         self.warmup.setValue(1.0)
-        self.schedule = self._combo(["cosine", "step", "constant"])
-        self.optimizer = self._combo([("AdamW", "adamw"), ("SGD (momentum)", "sgd")])
+        self.schedule = self._combo(SCHEDULES)
+        self.optimizer = self._combo(OPTIMIZERS, {"adamw": "AdamW", "sgd": "SGD (momentum)"})
         self.freeze = QCheckBox("Train the head only")
-        self.augment = self._combo(["default", "light", "randaugment", "none"])
-        self.flip = self._combo([("auto (off for digits, letters, signs)", "auto"), ("on", "on"), ("off", "off")])
+        self.augment = self._combo(AUGMENTS)
+        self.flip = self._combo(FLIPS, {"auto": "auto (off for digits, letters, signs)"})
         self.noise = QDoubleSpinBox()
         self.noise.setRange(0, 255)
         self.noise.setDecimals(1)
         self.noise.setSpecialValueText("0 (off)")
         self.noise.setSuffix(" levels")
         self.augment_preview = AugmentPreview(lambda: self.options().to_flags())
-        self.checkpointing = self._combo([("off (fastest)", "off"), ("stages (less memory)", "stages"),
-                                          ("blocks (least memory)", "blocks")])
+        self.checkpointing = self._combo(CHECKPOINTING, {"off": "off (fastest)", "stages": "stages (less memory)",
+                                                         "blocks": "blocks (least memory)"})
         self.gpus = self._spin(0, 0, 0)
         self.gpus.setSpecialValueText("0 (CPU)")
         self.gpu_reason = QLabel("Looking for GPUs…")
@@ -173,11 +172,11 @@ class TrainingPanel(QWidget):
         return s
 
     @staticmethod
-    def _combo(items) -> QComboBox:
+    def _combo(values, labels: dict[str, str] | None = None) -> QComboBox:
+        """One item per choice (frelon/choices.py, in its order); `labels`: the words shown for some."""
         c = QComboBox()
-        for item in items:
-            text, value = item if isinstance(item, tuple) else (item, item)
-            c.addItem(text, value)
+        for value in values:
+            c.addItem((labels or {}).get(value, value), value)
         return c
 
     @staticmethod

@@ -22,6 +22,16 @@ INFO = {"default_backbone": "efficientnet_lite0",
         "devices": {"cuda": [], "cpu": {"name": "test cpu", "cores": 2, "ram": 1 << 33}}}
 
 
+def test_training_panel_offers_exactly_the_engines_choices(qtbot):
+    from frelon.choices import CHOICES
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    for option in ("task", "detector", "schedule", "optimizer", "augment", "flip", "checkpointing"):
+        combo = getattr(panel, option)
+        assert tuple(combo.itemData(i) for i in range(combo.count())) == CHOICES[option], option
+    assert panel.optimizer.itemText(0) == "AdamW" and panel.augment.itemText(0) == "default"
+
+
 def test_training_panel_widgets_change_the_options(qtbot):
     panel = TrainingPanel()
     qtbot.addWidget(panel)
