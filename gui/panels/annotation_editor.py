@@ -329,7 +329,7 @@ class AnnotationEditor(QWidget):
         """One click: the model's box becomes an annotation."""
         box = self.view.suggestions[index]
         self._push(self.view.boxes + [Box(box.category_id, box.bbox)],
-                   f"Accept model's {self.view._name(box.category_id)}", len(self.view.boxes))
+                   f"Accept model's {self.view.class_name(box.category_id)}", len(self.view.boxes))
 
     def accept_image(self) -> None:
         """Drafts become annotations, the image is marked reviewed, and the next one comes."""

@@ -106,7 +106,7 @@ class BoxEditor(QGraphicsView):
         index = self.category_ids.index(category_id) if category_id in self.category_ids else 0
         return theme.color(index)
 
-    def _name(self, category_id: int) -> str:
+    def class_name(self, category_id: int) -> str:
         return self.class_names[self.category_ids.index(category_id)] if category_id in self.category_ids else str(category_id)
 
     def _rect_item(self, b: Box, dashed: bool, suggestion: bool = False) -> QGraphicsRectItem:
@@ -117,7 +117,7 @@ class BoxEditor(QGraphicsView):
         pen.setCosmetic(True)
         item.setPen(pen)
         item.setZValue(1 if suggestion else 2)
-        text = self._name(b.category_id) + (f" {b.score:.2f}" if b.score is not None else "")
+        text = self.class_name(b.category_id) + (f" {b.score:.2f}" if b.score is not None else "")
         if suggestion:
             text = "model: " + text + " (click to accept)"
         elif b.draft:
@@ -251,7 +251,7 @@ class BoxEditor(QGraphicsView):
             if rect.width() >= MIN_SIDE and rect.height() >= MIN_SIDE:
                 box = Box(self.current_category, _bbox(rect))
                 self.selected = len(self.boxes)
-                self.edited.emit(self.boxes + [box], f"Draw {self._name(self.current_category)} box")
+                self.edited.emit(self.boxes + [box], f"Draw {self.class_name(self.current_category)} box")
             return
         index = drag["index"]
         if rect == drag["rect"] or rect.width() < MIN_SIDE or rect.height() < MIN_SIDE:
