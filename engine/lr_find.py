@@ -78,24 +78,24 @@ def lr_find(cfg: TrainConfig, steps: int = DEFAULT_STEPS, start_lr: float = STAR
 
 
 def _sweep(trainer, steps: int, start_lr: float, end_lr: float, progress) -> dict:
-    from .train import _train_mode
+    from .step import train_mode
     cfg = trainer.cfg
     ratio = (end_lr / start_lr) ** (1.0 / (steps - 1))
     lrs, raw, smooth = [], [], []
     avg, best = 0.0, math.inf
     stopped = "steps"
-    _train_mode(trainer.model, cfg.freeze_backbone)
+    train_mode(trainer.model, cfg.freeze_backbone)
     batches = _forever(trainer)
     for i in range(steps):
         lr = start_lr * ratio ** i
         total = 0.0
         for _ in range(cfg.accumulate):
-            loss, _, _, _ = trainer._micro_step(next(batches), sync=True, count_activations=False)
+            loss, _, _, _ = trainer.step.micro(next(batches))
             total += float(loss) / cfg.accumulate
         if not math.isfinite(total):
             stopped = "diverged"
             break
-        trainer._optimizer_step(lr)
+        trainer.step.update(lr)
         avg = SMOOTHING * avg + (1 - SMOOTHING) * total
         value = avg / (1 - SMOOTHING ** (i + 1))
         lrs.append(lr)

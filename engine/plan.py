@@ -41,6 +41,7 @@ from torch import nn
 
 from .config import ConfigError, TrainConfig
 from .errors import ConfigurationError, OutOfMemory
+from .step import Step, check_device_options, freeze_body, make_optimizer, train_mode
 
 MEASURED_BATCHES = (4, 12)       # two small batches; the wider apart, the truer the slope
 FALLBACK_BATCHES = ((2, 6), (2, 3))   # when the first pair does not fit (BatchNorm needs 2)
@@ -200,7 +201,6 @@ def class_count(cfg: TrainConfig, task: str) -> int:
 def build_model(cfg: TrainConfig, task: str, num_classes: int) -> nn.Module:
     """The model the run would train, with random weights, checkpointing and freezing applied."""
     from .tasks import get_task
-    from .train import _freeze_body
     try:
         task_obj = get_task(task)
     except ImportError as e:
@@ -209,7 +209,7 @@ def build_model(cfg: TrainConfig, task: str, num_classes: int) -> nn.Module:
     model, _ = task_obj.build_model(cfg.replace(weights="none"), [f"c{i}" for i in range(num_classes)])
     model.set_checkpointing(cfg.checkpointing)
     if cfg.freeze_backbone:
-        _freeze_body(model)
+        freeze_body(model)
     return model
 
 
@@ -241,39 +241,29 @@ class Run:
 def _training_steps(run: Run, batch_size: int, meter, with_checkpoint: bool) -> None:
     """STEPS optimizer steps at `batch_size` as the training loop runs them, phases measured."""
     from .tasks import get_task
-    from .train import _amp, _optimizer, _train_mode
     from . import rundir
-    cfg, task = run.cfg, get_task(run.task)
-    autocast, scaler = _amp(cfg, run.device)
+    cfg = run.cfg
     micro = min(cfg.accumulate, 2)     # from the 2nd micro-batch on, gradients are alive in forward
-    _train_mode(run.model, cfg.freeze_backbone)
+    train_mode(run.model, cfg.freeze_backbone)
     try:
         with meter.session():
             batch = synthetic_batch(run.task, batch_size, run.size, run.num_classes)
-            optimizer = _optimizer(cfg, run.model)
+            optimizer = make_optimizer(cfg, run.model)
+            step = Step(run.model, get_task(run.task), optimizer, cfg, run.device)
             for _ in range(STEPS):
                 with meter.phase("forward_backward"):
                     for _ in range(micro):
-                        with autocast():
-                            loss, _, _ = task.loss(run.model, batch, run.device)
-                        scaled = loss / cfg.accumulate
-                        (scaler.scale(scaled) if scaler else scaled).backward()
-                        del loss, scaled
+                        step.micro(batch)
                 with meter.phase("optimizer"):
                     # always a real step: fp16 gradients overflow at the scaler's first scales and
                     # scaler.step would skip the update, leaving the optimizer state (AdamW: two
                     # copies of the parameters) unallocated and out of the forecast
-                    if scaler:
-                        scaler.unscale_(optimizer)
-                    optimizer.step()
-                    if scaler:
-                        scaler.update()
-                    optimizer.zero_grad(set_to_none=True)
+                    step.update(cfg.effective_lr(), always=True)
             if with_checkpoint:
                 with tempfile.TemporaryDirectory() as tmp, meter.phase("checkpoint"):
                     rundir.save_checkpoint(Path(tmp) / "last.safetensors", run.model.state_dict(),
                                            {"plan": True}, optimizer, rng=[rundir.rng_state(run.device)])
-            del optimizer, batch
+            del step, optimizer, batch
     finally:
         run.model.zero_grad(set_to_none=True)      # also after an out-of-memory error
         gc.collect()
@@ -357,8 +347,7 @@ class Forecast:
 
 def prepare(cfg: TrainConfig, device: torch.device) -> Run:
     """The configured model on `device`, ready to be measured (random weights, global RNG untouched)."""
-    from .train import _check_device_options
-    _check_device_options(cfg, device)
+    check_device_options(cfg, device)
     task = resolve_task(cfg)
     size = cfg.resolved_image_size(task)
     if task == "detect":

@@ -8,7 +8,6 @@ activation figures, checkpoints and exact resume, and turning failures into `err
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import threading
@@ -29,8 +28,9 @@ from . import heartbeat, memory, precision, rundir, schedule, timelapse
 from .backbones import sync_batchnorm
 from .config import TrainConfig, from_dict, from_saved
 from .control import EventWriter
-from .errors import ConfigurationError, FrelonError, NonFiniteLoss, OutOfMemory
+from .errors import FrelonError, NonFiniteLoss, OutOfMemory
 from .sampling import Seeded, ShardSampler, TrainSampler
+from .step import Step, check_device_options, freeze_body, make_optimizer, train_mode, unwrap
 from .tasks import get_task, infer_task
 
 
@@ -64,70 +64,6 @@ def auto_workers(cfg: TrainConfig) -> int:
     if cfg.workers >= 0:
         return cfg.workers
     return max(0, min(8, (os.cpu_count() or 1) // max(1, cfg.world_size)) - 1)
-
-
-# ---------------------------------------------------------------- model helpers
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def _freeze_body(model: nn.Module) -> None:
-    for m in model.body_modules():
-        for p in m.parameters():
-            p.requires_grad_(False)
-
-
-def _train_mode(model: nn.Module, frozen: bool) -> None:
-    model.train()
-    if frozen:   # a frozen backbone keeps its ImageNet BN statistics: its BN layers stay in eval
-        for m in _unwrap(model).body_modules():
-            m.eval()
-
-
-def _param_groups(cfg: TrainConfig, model: nn.Module) -> list[dict]:
-    """Four groups: the pretrained body and the new parts (× `head_lr_mult`, as `lr_scale`), each
-    split into weights and norms/biases (1-D tensors), which get no weight decay (usual for AdamW
-    fine-tuning). A body trained from scratch (`--weights none`) is new too: one LR for all."""
-    body = {id(p) for m in model.body_modules() for p in m.parameters()}
-    head_scale = cfg.head_lr_mult if cfg.weights != "none" else 1.0
-    groups = {}
-    for p in model.parameters():
-        if not p.requires_grad:
-            continue
-        scale = 1.0 if id(p) in body else head_scale
-        decay = cfg.weight_decay if p.ndim > 1 else 0.0
-        groups.setdefault((scale, decay), []).append(p)
-    return [{"params": ps, "weight_decay": decay, "lr_scale": scale} for (scale, decay), ps in groups.items()]
-
-
-def _optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    groups = _param_groups(cfg, model)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.effective_lr(), momentum=0.9, nesterov=True)
-    return torch.optim.AdamW(groups, lr=cfg.effective_lr())
-
-
-def _check_device_options(cfg: TrainConfig, device: torch.device) -> None:
-    if cfg.amp and device.type != "cuda":
-        raise ConfigurationError("--amp needs a CUDA GPU; this run is on the CPU",
-                                 hint="drop --amp (mixed precision brings no speed-up on the CPU)")
-    if cfg.sync_bn and device.type != "cuda":
-        raise ConfigurationError("--sync-bn needs CUDA ranks (SyncBatchNorm has no CPU implementation)",
-                                 hint="drop --sync-bn; it helps only with small per-GPU batches on several GPUs")
-    if cfg.gpus > 1 and torch.cuda.device_count() < cfg.gpus:
-        raise ConfigurationError(f"--gpus {cfg.gpus} asked for, but {torch.cuda.device_count()} GPU(s) are visible",
-                                 hint="lower --gpus, or check CUDA_VISIBLE_DEVICES")
-
-
-def _amp(cfg: TrainConfig, device: torch.device):
-    """(autocast context factory, GradScaler or None): bf16 where the GPU runs it natively
-    (compute capability 8.0 and up), else fp16 with a loss scaler."""
-    if not cfg.amp:
-        return contextlib.nullcontext, None
-    dtype = precision.amp_dtype(device)
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
 
 
 # ---------------------------------------------------------------- the run
@@ -178,7 +114,7 @@ class Trainer:
             if self.ranks.is_main:
                 self.rescue = heartbeat.RescueWatcher(self.run_dir, self._emergency_save)
         cfg = self.cfg
-        _check_device_options(cfg, self.ranks.device)
+        check_device_options(cfg, self.ranks.device)
         precision.fast_kernels(self.ranks.device)
         if cfg.batch_size == "auto":
             from .plan import auto_batch_size
@@ -206,7 +142,7 @@ class Trainer:
         self.cfg = cfg = cfg.replace(image_size=self.image_size)     # config.json records the size used
         model.set_checkpointing(cfg.checkpointing)
         if cfg.freeze_backbone:
-            _freeze_body(model)
+            freeze_body(model)
         model.to(self.ranks.device)
         if precision.channels_last(self.ranks.device, cfg.amp):
             model.to(memory_format=torch.channels_last)
@@ -214,8 +150,8 @@ class Trainer:
             model = sync_batchnorm(model)
         self.model = model
         self._build_loaders()
-        self.optimizer = _optimizer(cfg, model)
-        self.autocast, self.scaler = _amp(cfg, self.ranks.device)
+        self.optimizer = make_optimizer(cfg, model)
+        self.step = Step(model, self.task, self.optimizer, cfg, self.ranks.device, beat=self.heartbeat.beat)
 
         self.steps_per_epoch = max(1, len(self.train_loader) // cfg.accumulate)
         self.global_batch = cfg.global_batch(self.ranks.world_size)
@@ -227,6 +163,7 @@ class Trainer:
             # non-reentrant checkpointing works with DDP; find_unused_parameters must stay off
             self.model = nn.parallel.DistributedDataParallel(
                 model, device_ids=[self.ranks.device.index] if self.ranks.device.type == "cuda" else None)
+            self.step.model = self.model
         if self.ranks.is_main:
             self._write_run_files()
 
@@ -300,8 +237,8 @@ class Trainer:
             frac = self.progress.batch_in_epoch / max(1, meta.get("micro_batches_per_epoch", 1))
             self.progress.batch_in_epoch = int(frac * len(self.train_loader)) // self.cfg.accumulate * self.cfg.accumulate
         rundir.set_rng_state(rest, meta["rng"], self.ranks.rank, self.ranks.device)
-        if self.scaler and meta.get("scaler"):
-            self.scaler.load_state_dict(meta["scaler"])
+        if self.step.scaler and meta.get("scaler"):
+            self.step.scaler.load_state_dict(meta["scaler"])
         self.resumed_from = {"epoch": self.progress.epoch, "step": self.progress.step,
                              "world_size_before": old_ws, "world_size": self.ranks.world_size}
 
@@ -333,9 +270,9 @@ class Trainer:
         path = self.run_dir / "checkpoints" / "last.safetensors"
         meta = {"progress": self.progress.__dict__, "config": self.cfg.to_dict(),
                 "world_size": self.ranks.world_size, "micro_batches_per_epoch": len(self.train_loader),
-                "classes": self.classes, "scaler": self.scaler.state_dict() if self.scaler else None}
+                "classes": self.classes, "scaler": self.step.scaler.state_dict() if self.step.scaler else None}
         with self._saving:        # the stall watchdog's thread may save too
-            _write_checkpoint(path, _unwrap(self.model).state_dict(), meta, self.optimizer, rng=rng)
+            _write_checkpoint(path, unwrap(self.model).state_dict(), meta, self.optimizer, rng=rng)
         self.writer.emit("checkpoint", path=str(path), epoch=epoch, step=self.progress.step, best=False,
                          epoch_complete=self.progress.batch_in_epoch == 0)
         return path
@@ -344,7 +281,7 @@ class Trainer:
         path = self.run_dir / "checkpoints" / "best.safetensors"
         meta = {"epoch": epoch, "step": self.progress.step, "score": self.progress.best_score,
                 "metric": self.task.best_metric, "classes": self.classes}
-        _write_checkpoint(path, _unwrap(self.model).state_dict(), meta)
+        _write_checkpoint(path, unwrap(self.model).state_dict(), meta)
         self.writer.emit("checkpoint", path=str(path), epoch=epoch, step=self.progress.step, best=True,
                          epoch_complete=True)
 
@@ -364,29 +301,6 @@ class Trainer:
         mine = memory.reading_tensor(self.ranks.device, self.ranks.rank)
         self.heartbeat.beat("collective")
         return [memory.from_tensor(row) for row in D.all_gather(mine, self.ranks)]
-
-    def _micro_step(self, batch, sync: bool, count_activations: bool):
-        ctx = self.model.no_sync() if (self.ranks.distributed and not sync) else contextlib.nullcontext()
-        counter = memory.ActivationCounter(self.model) if count_activations else None
-        with ctx:
-            self.heartbeat.beat("forward")
-            with self.autocast(), (counter.counting() if counter else contextlib.nullcontext()):
-                loss, parts, n = self.task.loss(self.model, batch, self.ranks.device)
-            self.heartbeat.beat("backward")
-            scaled = loss / self.cfg.accumulate
-            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
-        return loss.detach(), parts, n, (counter.bytes if counter else None)
-
-    def _optimizer_step(self, lr: float) -> None:
-        self.heartbeat.beat("optimizer")
-        for g in self.optimizer.param_groups:
-            g["lr"] = lr * g.get("lr_scale", 1.0)
-        if self.scaler:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
 
     def train(self) -> str:
         """Run the epochs; on a GPU out-of-memory, retry with half the batch and twice the
@@ -409,9 +323,8 @@ class Trainer:
         self.progress.batch_in_epoch *= 2              # the same position, in half-size batches
         self._build_loaders()
         self.steps_per_epoch = max(1, len(self.train_loader) // self.cfg.accumulate)
-        # the failed step may have died inside scaler.step, between unscaling and update: a
-        # kept scaler would apply the next gradients still multiplied by its scale
-        self.autocast, self.scaler = _amp(self.cfg, self.ranks.device)
+        self.step.cfg = self.cfg                       # its accumulation divides the loss
+        self.step.reset_scaler()      # the failed step may have died inside scaler.step
         self.writer.log(f"out of memory with batches of {old}: continuing with batches of {self.batch} and "
                         f"--accumulate {self.cfg.accumulate} (same global batch and learning rate)", "warning")
         return True
@@ -447,7 +360,7 @@ class Trainer:
             epoch_start = time.time()
             skip = p.batch_in_epoch
             self.train_sampler.set_epoch(p.epoch, skip=skip * self.batch)
-            _train_mode(self.model, cfg.freeze_backbone)
+            train_mode(self.model, cfg.freeze_backbone)
             losses = torch.zeros(2, dtype=torch.float64)      # sum, count over this epoch (this rank)
             measured_activations = False
             pending_activations = None       # measured on the epoch's first micro-batch, sent with the next step event
@@ -459,7 +372,7 @@ class Trainer:
                 if micro >= micro_per_epoch:
                     break
                 sync = (micro + 1) % acc == 0
-                loss, parts, n, act = self._micro_step(batch, sync, count_activations=not measured_activations)
+                loss, parts, n, act = self.step.micro(batch, sync, count_activations=not measured_activations)
                 measured_activations = True
                 if act is not None:
                     pending_activations = act
@@ -479,7 +392,7 @@ class Trainer:
                     raise NonFiniteLoss(f"the loss became {float(mean_loss)} at step {p.step + 1} (epoch {p.epoch + 1})",
                                         hint=f"lower the learning rate (effective LR was {lr:.3g}), check the data, "
                                              "or turn off --amp")
-                self._optimizer_step(lr)
+                self.step.update(lr)
                 p.step += 1
                 self.heartbeat.step = p.step
                 p.batch_in_epoch = micro
@@ -526,7 +439,7 @@ class Trainer:
         evaluation = None
         if self.val_loader is not None:
             self.heartbeat.beat("validation")
-            model = _unwrap(self.model)
+            model = unwrap(self.model)
             model.eval()
             evaluation = self.task.evaluate(model, self.val_loader, self.ranks.device, self.ranks, self.classes)
         val = evaluation.metrics if evaluation else {}

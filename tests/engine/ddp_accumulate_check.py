@@ -1,14 +1,12 @@
 """Run under torchrun with 2 CPU ranks by test_ddp_accumulate.py: gradient accumulation through the
-engine's own micro-step (`Trainer._micro_step`: `no_sync` on inner steps, the loss divided by
+engine's own micro-step (`step.Step.micro`: `no_sync` on inner steps, the loss divided by
 --accumulate) under DDP, against one process on the joined batch of every micro-batch.
 
 Writes rank 0's findings to the JSON file given as argv[1]."""
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-from types import SimpleNamespace
 
 import torch
 import torch.distributed as dist
@@ -16,8 +14,9 @@ import torch.nn.functional as F
 
 from frelon.engine import distributed as D
 from frelon.engine.backbones import build_classifier
+from frelon.engine.config import TrainConfig
+from frelon.engine.step import Step
 from frelon.engine.tasks.classify import ClassifyTask
-from frelon.engine.train import Trainer
 
 ACCUMULATE, MICRO = 3, 2            # 3 micro-batches of 2 images per rank, 2 ranks: 12 images a step
 
@@ -32,9 +31,8 @@ def main(out: str) -> None:
     model, _ = build_classifier("resnet18", 3, weights="none")
     model.eval()     # BN in eval: each rank would otherwise normalise with its own half-batch (see --sync-bn)
     ddp = torch.nn.parallel.DistributedDataParallel(model)
-    trainer = SimpleNamespace(model=ddp, ranks=ranks, task=ClassifyTask(), scaler=None,
-                              cfg=SimpleNamespace(accumulate=ACCUMULATE), autocast=contextlib.nullcontext,
-                              heartbeat=SimpleNamespace(beat=lambda phase: None))
+    cfg = TrainConfig(accumulate=ACCUMULATE)
+    step = Step(ddp, ClassifyTask(), torch.optim.SGD(model.parameters(), lr=0.1), cfg, ranks.device)
     g = torch.Generator().manual_seed(1)
     n = ACCUMULATE * MICRO * ranks.world_size
     x, y = torch.randn(n, 3, 32, 32, generator=g), torch.randint(0, 3, (n,), generator=g)
@@ -44,7 +42,7 @@ def main(out: str) -> None:
     apart_after_inner = []
     for k, part in enumerate(mine):
         sync = k == ACCUMULATE - 1
-        Trainer._micro_step(trainer, (x[part], y[part]), sync, False)
+        step.micro((x[part], y[part]), sync)
         # after an inner (no_sync) step each rank holds only its own gradients; after the last, the average
         local = grads(model)
         other = [torch.zeros_like(local) for _ in range(ranks.world_size)]

@@ -22,7 +22,9 @@ from frelon.engine import train as train_mod
 from frelon.engine.backbones import build_classifier, sync_batchnorm
 from frelon.engine.config import TrainConfig
 from frelon.engine.sampling import Seeded
-from frelon.engine.train import Progress, Trainer, _amp
+from frelon.engine import step as step_mod
+from frelon.engine.step import amp
+from frelon.engine.train import Progress, Trainer
 
 from runhelp import make_colour_folder, recording_writer
 
@@ -163,7 +165,7 @@ def test_amp_uses_bf16_only_on_gpus_with_bf16_tensor_cores(monkeypatch, capabili
     made = []
     monkeypatch.setattr(torch, "autocast", lambda device_type, dtype: made.append(dtype) or contextlib.nullcontext())
     with pytest.warns(UserWarning) if scaled else contextlib.nullcontext():    # GradScaler: no CUDA here
-        autocast, scaler = _amp(TrainConfig(amp=True), torch.device("cuda", 0))
+        autocast, scaler = amp(TrainConfig(amp=True), torch.device("cuda", 0))
     with autocast():
         pass
     assert made == [dtype] and (scaler is not None) == scaled
@@ -224,27 +226,27 @@ def test_sync_bn_reaches_the_detectors_backbone():
 def test_the_batch_halved_after_an_oom_inside_the_scalers_step_trains_unscaled(tmp_path, monkeypatch):
     """An OOM can land inside scaler.step, after the gradients were unscaled: the scaler that
     saw it must not be kept, or the next step applies gradients still times 65,536."""
-    monkeypatch.setattr(train_mod, "_amp", lambda cfg, device: (contextlib.nullcontext, torch.amp.GradScaler("cpu")))
+    monkeypatch.setattr(step_mod, "amp", lambda cfg, device: (contextlib.nullcontext, torch.amp.GradScaler("cpu")))
     cfg = TrainConfig(data=str(make_colour_folder(tmp_path / "data", per_class=8)), backbone="resnet18",
                       image_size=32, batch_size=4, epochs=1, weights="none", workers=0, optimizer="sgd",
                       lr=0.01, ref_batch=8, out=str(tmp_path / "runs"))
     trainer = Trainer(cfg, recording_writer()[0], lambda: False)
     trainer.setup()
     batch = next(iter(trainer.train_loader))
-    trainer._micro_step(batch, sync=True, count_activations=False)
-    trainer.scaler.unscale_(trainer.optimizer)            # … and the out-of-memory error lands here
+    trainer.step.micro(batch)
+    trainer.step.scaler.unscale_(trainer.optimizer)            # … and the out-of-memory error lands here
     assert trainer._halve_batch()
 
     reference = copy.deepcopy(trainer.model)               # the oracle: the same step, no scaler
-    ref_opt = train_mod._optimizer(trainer.cfg, reference)        # same groups and weight decay
+    ref_opt = step_mod.make_optimizer(trainer.cfg, reference)     # same groups and weight decay
     for g in ref_opt.param_groups:
         g["lr"] = 0.01
     images, labels = batch
     nn.functional.cross_entropy(reference(images), labels).div(trainer.cfg.accumulate).backward()
     ref_opt.step()
     # the trainer's first step after halving, on the same batch (the head's LR scale is 1: no weights)
-    trainer._micro_step(batch, sync=True, count_activations=False)
-    trainer._optimizer_step(0.01)
+    trainer.step.micro(batch)
+    trainer.step.update(0.01)
     for (name, p), q in zip(trainer.model.named_parameters(), reference.parameters()):
         torch.testing.assert_close(p, q, msg=name)
 
@@ -300,17 +302,17 @@ def test_each_rank_gets_its_own_random_state_back(tmp_path):
 
 def test_a_scaled_runs_loss_scale_survives_a_resume(tmp_path, monkeypatch):
     """The GradScaler's scale and growth counter are saved with the checkpoint and restored."""
-    monkeypatch.setattr(train_mod, "_amp", lambda cfg, device: (contextlib.nullcontext, torch.amp.GradScaler("cpu")))
+    monkeypatch.setattr(step_mod, "amp", lambda cfg, device: (contextlib.nullcontext, torch.amp.GradScaler("cpu")))
     cfg = TrainConfig(data=str(make_colour_folder(tmp_path / "data", per_class=8)), backbone="resnet18",
                       image_size=32, batch_size=4, epochs=1, weights="none", workers=0, out=str(tmp_path / "runs"))
     trainer = Trainer(cfg, recording_writer()[0], lambda: False)
     trainer.setup()
-    trainer.scaler.scale(torch.ones(()))              # the scale exists from the first step on
-    trainer.scaler.update(1024.0)
+    trainer.step.scaler.scale(torch.ones(()))              # the scale exists from the first step on
+    trainer.step.scaler.update(1024.0)
     trainer._save_last(0)
     resumed = Trainer(cfg, recording_writer()[0], lambda: False, resume=str(trainer.run_dir))
     resumed.setup()
-    assert resumed.scaler.get_scale() == 1024.0
+    assert resumed.step.scaler.get_scale() == 1024.0
 
 
 # 11 ------------------------------------------------------------------ augmentation seeding
@@ -336,7 +338,7 @@ def test_the_forecast_counts_the_optimizer_state_even_when_the_scaler_skips_the_
     run = plan.prepare(cfg, torch.device("cpu"))
     plain = plan.measure(run, (2, 4), checkpoint_phase=False)
     # a real scaler whose first scale overflows every gradient: each step would be skipped
-    monkeypatch.setattr(train_mod, "_amp", lambda c, d: (contextlib.nullcontext, torch.amp.GradScaler("cpu", init_scale=2.0 ** 127)))
+    monkeypatch.setattr(step_mod, "amp", lambda c, d: (contextlib.nullcontext, torch.amp.GradScaler("cpu", init_scale=2.0 ** 127)))
     scaled = plan.measure(run, (2, 4), checkpoint_phase=False)
     adam_state = 2 * sum(p.numel() * 4 for p in run.model.parameters())
     for got, ref in zip(scaled["optimizer"], plain["optimizer"]):
