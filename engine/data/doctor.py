@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from frelon.exclusions import EXCLUDED, excluded_files
 
-from .classify import (LAYOUT_HINT, ClassificationData, Layout, find_layout, stratified_split)
+from .class_folders import LAYOUT_HINT, ClassificationData, Layout, find_layout, stratified_split
 from .files import list_subdirs, list_top_files, walk_files
 from .mirror import mirror_note
 from .images import IMAGE_SUFFIXES, BadImage, ImageInfo, PathLike, median_size, printable_path

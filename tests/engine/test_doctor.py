@@ -1,4 +1,4 @@
-"""engine/data/doctor.py and classify.py: the data doctor's report, layouts, the split, ImageDataset."""
+"""engine/data/doctor.py, class_folders.py and classify.py: the data doctor's report, layouts, the split, ImageDataset."""
 from __future__ import annotations
 
 import itertools
@@ -19,8 +19,8 @@ if ROOT not in sys.path:  # so that `tests.awkward` imports however pytest was s
     sys.path.insert(0, ROOT)
 
 from frelon import events  # noqa: E402
-from frelon.engine.data.classify import (ClassificationData, find_layout, scan_classification,  # noqa: E402
-                                         stratified_split, val_count)
+from frelon.engine.data.class_folders import ClassificationData, find_layout, stratified_split, val_count  # noqa: E402
+from frelon.engine.data.classify import scan_classification  # noqa: E402
 from frelon.engine.data.doctor import check_classification  # noqa: E402
 from frelon.engine.data.images import printable_path  # noqa: E402
 from frelon.engine.errors import DataError  # noqa: E402
