@@ -349,6 +349,6 @@ def test_image_dataset_and_a_file_that_disappears(tmp_path):
 
 
 def test_doctor_does_not_import_torch():
-    code = ("import sys, frelon.engine.data.doctor, frelon.engine.data.classify; "
+    code = ("import sys, frelon.engine.data.doctor, frelon.engine.data.classify, frelon.engine.data.detection; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -3,8 +3,12 @@
 This package owns the three readers (`coco`, `voc`, `yolo`, sharing `records` and `checks`),
 layout detection (`layout`), the train / val split (`scan`) and the detection report (`report`)
 behind `frelon check --task detect` and the `data_report` event. Every image is checked once with
-`data.images.probe` (decoded, in parallel threads, as the classification doctor does): its size
-after EXIF orientation, and its SHA-1 to find duplicates and train / val leaks.
+`data.images.probe` (in data/probing.py's thread pool, which the classification doctor uses too):
+its size after EXIF orientation, and its SHA-1 to find duplicates and train / val leaks.
+
+The package does not import torch (`frelon check` starts in well under a second, importing
+torchvision takes seconds): box formats are converted in plain Python, box by box, where each
+box's problem is also named, rather than with `torchvision.ops.box_convert`.
 
 Every reader returns `DetectionRecord`s with boxes in the image's pixels as (x1, y1, x2, y2),
 labels as indices into one class list, and a crowd flag per box (COCO `iscrowd`, VOC `difficult`):
