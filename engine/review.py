@@ -100,7 +100,7 @@ def review_run(run: str, data: str | None = None, splits: str = "val", checkpoin
     from .centernet.predict import _batches, _relabel, run_model
     from .centernet.transforms import eval_transform
     from .data.detection import scan_detection
-    from .train import default_sample_data
+    from frelon.samples import default_sample_data
     loaded = load_run(run, checkpoint, device)
     if loaded.task_name != "detect":
         raise DataError(f"{run}: a {loaded.task_name} run; review ranks detection annotations",

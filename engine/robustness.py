@@ -64,7 +64,7 @@ def _samples(loaded, data: str | None) -> tuple[list[tuple[str, int]], str]:
         from .evaluate import labelled_samples
         return labelled_samples(loaded, data)[0], str(data)
     from .data.classify import scan_classification
-    from .train import default_sample_data
+    from frelon.samples import default_sample_data
     cfg = loaded.config
     source = cfg.data or default_sample_data("classify")
     scanned = scan_classification(source, val_data=cfg.val_data, val_split=cfg.val_split, seed=cfg.seed)

@@ -40,7 +40,7 @@ def _records(loaded, data: str | None):
         from .centernet.predict import labelled_records
         return labelled_records(loaded, data)[0], str(data)
     from .data.detection import scan_detection
-    from .train import default_sample_data
+    from frelon.samples import default_sample_data
     cfg = loaded.config
     source = cfg.data or default_sample_data("detect")
     scanned = scan_detection(source, val_data=cfg.val_data, val_split=cfg.val_split, seed=cfg.seed)

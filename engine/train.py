@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from frelon import lr_policy
+from frelon.samples import default_sample_data
 
 from . import distributed as D
 from . import heartbeat, memory, precision, rundir, schedule, timelapse
@@ -52,12 +53,6 @@ class RunFailed(Exception):
     def __init__(self, line: str, run_dir: Path | None):
         super().__init__(line)
         self.run_dir = run_dir
-
-
-def default_sample_data(task: str = "classify") -> str:
-    """The bundled sample (frelon/assets/sample/classify or /detect: package data, frelon/samples.py)."""
-    from frelon.samples import sample_dir
-    return str(sample_dir(task))
 
 
 def auto_workers(cfg: TrainConfig) -> int:

@@ -20,3 +20,8 @@ def sample_dir(task: str = "classify") -> Path:
     left out the package data; callers that can do without it check `is_dir()`."""
     folder = SAMPLE_FOLDERS.get(task, SAMPLE_FOLDERS["classify"])
     return Path(str(resources.files("frelon") / "assets" / "sample" / folder))
+
+
+def default_sample_data(task: str = "classify") -> str:
+    """What `--data` means when it is not given: the bundled sample for `task`, as a string."""
+    return str(sample_dir(task))
