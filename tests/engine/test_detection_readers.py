@@ -1,5 +1,5 @@
 """The COCO, VOC and YOLO readers: fatal errors name the file and entry, bad entries are skipped
-and reported, valid edge cases are used (engine/data/detection.py)."""
+and reported, valid edge cases are used (engine/data/detection/)."""
 from __future__ import annotations
 
 import json
