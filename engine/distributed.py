@@ -49,8 +49,8 @@ def pick_device(requested: str, gpus: int, local_rank: int = 0, world_size: int 
         return torch.device("cpu")
     if requested == "cuda" or gpus > 0:
         if not torch.cuda.is_available():
-            raise ConfigurationError("CUDA was asked for but no GPU is visible",
-                                     hint="drop --gpus / --device cuda to train on the CPU")
+            raise ConfigurationError("CUDA was asked for (--device cuda or --gpus) but no GPU is visible",
+                                     hint="use --device cpu (and drop --gpus)")
         return torch.device("cuda", local_rank)
     return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .config import from_saved
+from .distributed import pick_device
 from .errors import DataError
 from .rundir import load_checkpoint, read_json
 from .tasks import get_task
@@ -35,15 +36,6 @@ class LoadedRun:
     device: torch.device
 
 
-def pick_device(requested: str = "auto") -> torch.device:
-    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            from .errors import ConfigurationError
-            raise ConfigurationError("--device cuda asked for, but no GPU is visible", hint="use --device cpu")
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
 def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> LoadedRun:
     run_dir = Path(run_dir)
     if not (run_dir / "model.json").is_file():
@@ -58,7 +50,7 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto"
     task = get_task(info["task"])
     model, _ = task.build_model(cfg.replace(weights="none"), info["classes"])
     model.load_state_dict(weights)
-    dev = pick_device(device)
+    dev = pick_device(device, gpus=0)
     model.to(dev).eval()
     pre = info["preprocessing"]
     return LoadedRun(run_dir, info["task"], task, model, info["classes"], pre["size"], pre["mean"], pre["std"],
