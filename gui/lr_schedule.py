@@ -1,6 +1,6 @@
 """The learning-rate schedule as a pure function of the step, for the app's preview plot.
 
-Pure Python (no torch, no Qt), the same maths as engine/schedule.py (a test compares them): a
+Pure Python (no torch, no Qt): the engine's own function (frelon/schedule.py), for the plot: a
 per-step linear warmup from peak/(W+1) to the effective LR over the W = warmup_epochs x
 steps-per-epoch first steps (at most a quarter of the run), then
   cosine   -> half a cosine down to 0 at the last step,
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from frelon import schedule as engine_schedule
 from frelon.lr_policy import warmup_steps
 
 SCHEDULE_HELP = {
@@ -31,16 +32,8 @@ def plan(steps_per_epoch: int, epochs: int, warmup_epochs: float) -> tuple[int, 
 
 
 def lr_at(step: int, total_steps: int, peak_lr: float, warmup_steps: int, schedule: str = "cosine") -> float:
-    """The LR used for optimizer step `step` (0-based) of `total_steps`."""
-    if step < warmup_steps:
-        return peak_lr * (step + 1) / (warmup_steps + 1)
-    decay_steps = max(1, total_steps - warmup_steps)
-    progress = min(1.0, (step - warmup_steps) / decay_steps)
-    if schedule == "cosine":
-        return peak_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
-    if schedule == "step":
-        return peak_lr * 0.1 ** int(progress * 3)
-    return peak_lr
+    """The LR used for optimizer step `step` (0-based) of `total_steps`: the engine's."""
+    return engine_schedule.lr_at(step, engine_schedule.Plan(peak_lr, total_steps, warmup_steps, schedule))
 
 
 def preview(total_steps: int, peak_lr: float, warmup_steps: int, schedule: str = "cosine",

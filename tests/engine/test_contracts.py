@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from frelon import events
-from frelon.engine import schedule
+from frelon import schedule
 from frelon.engine.config import ConfigError, TrainConfig, from_dict
 
 SAMPLES = {

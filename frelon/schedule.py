@@ -8,6 +8,8 @@ quarter of the run: frelon/lr_policy.py's `warmup_steps`), then one of:
 The peak is the effective LR of the optimizer's batch rule (`TrainConfig.effective_lr`). Because the
 LR depends on nothing but the step and the plan, a resumed run follows the same curve, and a run
 extended with `--resume RUN --epochs N` follows the curve it would have had if planned with N epochs.
+
+Stdlib only: the engine trains with it and the app's preview draws it (gui/lr_schedule.py).
 """
 from __future__ import annotations
 
