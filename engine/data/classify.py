@@ -1,23 +1,20 @@
 """Classification data as training reads it: `scan_classification` and `ImageDataset`.
 
 `scan_classification` runs the data doctor (doctor.py: every file decoded once, in parallel, over the
-layouts of class_folders.py) and keeps only the files that decode. `ImageDataset` reads them during
-training, and survives a file that has become unreadable since the scan.
+layouts of class_folders.py) and keeps only the files that decode. `ImageDataset` (image_dataset.py)
+reads them during training, and survives a file that has become unreadable since the scan.
 
-torch is imported only when `ImageDataset` is first used, so `frelon check` (which needs the rest of
-the data layer) starts in a fraction of a second instead of two.
+`ImageDataset` (and with it torch) is imported only when it is first asked for, so `frelon check`
+(which needs the rest of the data layer) starts in a fraction of a second instead of two.
 """
 from __future__ import annotations
 
-import logging
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Optional
 
 from ..errors import DataError
 from .class_folders import ClassificationData, find_layout  # noqa: F401  (part of this module's face)
 from .doctor import check_classification
-from .images import PathLike, printable_path
-
-log = logging.getLogger(__name__)
+from .images import PathLike
 
 
 # ---------------------------------------------------------------------------------------------
@@ -40,81 +37,14 @@ def scan_classification(data: PathLike, val_data: PathLike = "", val_split: floa
 
 
 # ---------------------------------------------------------------------------------------------
-# ImageDataset (defined on first use: see the module docstring)
-
-
-def _define_image_dataset():
-    import numpy as np
-    import torch
-    from torch.utils.data import Dataset
-
-    from .images import BadImage, load_rgb
-
-    class ImageDataset(Dataset):
-        """`(path, label)` pairs -> `(image, label)`, the image passed through `transform`
-        (default: a float CHW tensor in [0, 1]).
-
-        A file that cannot be read any more (deleted, drive gone, rewritten) does not stop the run:
-        the next sample in the list is used in its place (deterministically), the failure is logged
-        once and recorded in `failures` as (path, reason). With DataLoader workers each worker
-        records its own failures (in its copy of the dataset); the log line is what reaches the user.
-        If many files in a row fail, the data is gone and DataError is raised."""
-
-        MAX_SUBSTITUTES = 16
-
-        def __init__(self, samples: Sequence[Tuple[str, int]],
-                     transform: Optional[Callable[[Any], Any]] = None):
-            self.samples = list(samples)
-            self.targets = [label for _, label in self.samples]
-            self.transform = transform
-            self.failures: List[Tuple[str, str]] = []
-            self._failed = set()
-
-        def __len__(self) -> int:
-            return len(self.samples)
-
-        def __getitem__(self, index: int):
-            n = len(self.samples)
-            if not -n <= index < n:
-                raise IndexError(f"index {index} out of range for {n} samples")
-            first_error = None
-            for attempt in range(min(n, self.MAX_SUBSTITUTES)):
-                path, label = self.samples[(index + attempt) % n]
-                try:
-                    image = load_rgb(path)
-                except BadImage as e:
-                    first_error = first_error or e
-                    self._record(path, e.reason)
-                    continue
-                return self._convert(image), label
-            raise DataError(f"{first_error}: and the {min(n, self.MAX_SUBSTITUTES) - 1} images after it "
-                            "could not be read either",
-                            "the data changed since it was checked: is the drive still connected? "
-                            "Run `frelon check` on it")
-
-        def _convert(self, image):
-            if self.transform is not None:
-                return self.transform(image)
-            array = np.asarray(image, dtype=np.uint8).copy()
-            return torch.from_numpy(array).permute(2, 0, 1).float().div_(255.0)
-
-        def _record(self, path: str, reason: str) -> None:
-            self.failures.append((path, reason))
-            if path not in self._failed:
-                self._failed.add(path)
-                log.warning("%s: %s (since the data check); using another image in its place",
-                            printable_path(path), reason)
-
-    ImageDataset.__module__ = __name__
-    ImageDataset.__qualname__ = "ImageDataset"  # so pickle (DataLoader spawn workers) finds it here
-    return ImageDataset
+# ImageDataset (imported on first use: see the module docstring)
 
 
 def __getattr__(name: str):
     if name == "ImageDataset":
-        cls = _define_image_dataset()
-        globals()["ImageDataset"] = cls
-        return cls
+        from .image_dataset import ImageDataset
+        globals()["ImageDataset"] = ImageDataset
+        return ImageDataset
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
