@@ -28,7 +28,7 @@ from pathlib import Path
 import psutil
 
 from frelon import events
-from .control import EventWriter
+from .control import EventWriter, StopFlag
 from .rundir import new_run_dir, read_rank_error
 from .watchdog import Watchdog, stall_error
 
@@ -131,37 +131,18 @@ def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stre
     proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=sys.stdout if stream_events else subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, bufsize=1, start_new_session=True)
     tail: deque[str] = deque(maxlen=200)
-    stop_sent = threading.Event()
-
-    def send_stop(*_):
-        if stop_sent.is_set():
-            return
-        stop_sent.set()
-        try:
-            proc.stdin.write("stop\n")
-            proc.stdin.flush()
-        except (BrokenPipeError, ValueError, OSError):
-            pass
+    stop = StopFlag()                  # the engine's own: `stop` / end of stdin, SIGINT, SIGTERM
+    stop.watch_signals()
+    if control_stdin:
+        stop.watch_stdin()
+    stop_sent = False
 
     def pump_stderr():
         for line in proc.stderr:
             tail.append(line.rstrip("\n"))
             sys.stderr.write(line)
 
-    def pump_stdin():
-        try:
-            for line in sys.stdin:
-                if line.strip().lower() == "stop":
-                    send_stop()
-        except (OSError, ValueError):
-            pass
-        send_stop()      # end of stdin: the app went away
-
     threading.Thread(target=pump_stderr, daemon=True).start()
-    if control_stdin:
-        threading.Thread(target=pump_stdin, daemon=True).start()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, send_stop)
 
     deadline = None
     next_look = time.time() + 1.0
@@ -174,7 +155,14 @@ def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stre
                 writer.emit("error", **stall_error(stall, nproc, run_dir))
                 _terminate(proc, grace_s=0)     # hung ranks do not heed SIGTERM; rank 0 has saved
                 break
-        if stop_sent.is_set():
+        if stop() and not stop_sent:      # rank 0 hears it and tells the others at the next step
+            stop_sent = True
+            try:
+                proc.stdin.write("stop\n")
+                proc.stdin.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                pass
+        if stop_sent:
             deadline = deadline or time.time() + STOP_GRACE_S
             if time.time() > deadline:     # the ranks did not end: escalate
                 _terminate(proc)

@@ -204,3 +204,30 @@ def test_a_slow_but_live_rank_is_not_a_stall_and_heartbeats_are_reported(colour_
     beats = [e for e in evs if e["type"] == "heartbeat"]
     assert beats and all(sorted(b["rank"] for b in e["ranks"]) == [0, 1] for e in beats)
     assert evs[-1]["type"] == "run_finished" and evs[-1]["status"] == "completed"
+
+
+@pytest.mark.parametrize("how", ["stdin", "SIGINT"])
+def test_stopping_two_ranks_ends_with_a_checkpoint_at_the_step_reached(colour_data, tmp_path, how):
+    """`stop` on the launcher's stdin (what the app sends) or Ctrl+C: rank 0 hears it through the
+    launcher and the ranks agree at the next step; the run ends `stopped` with its checkpoint."""
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "frelon", "train", "--data", str(colour_data), "--out", str(runs),
+                             "--processes", "2", "--epochs", "50", *TINY, "--batch-size", "2", "--backbone", "resnet18",
+                             "--log-interval", "0", "--events", "-", "--control", "stdin"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    evs = []
+    for line in proc.stdout:
+        evs.append(json.loads(line))
+        if evs[-1]["type"] == "step" and evs[-1]["step"] >= 3:
+            break
+    if how == "stdin":
+        proc.stdin.write("stop\n")
+        proc.stdin.flush()
+    else:
+        proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=120)[0]
+    evs += [json.loads(x) for x in rest.splitlines()]
+    assert proc.returncode == 0
+    assert evs[-1]["type"] == "run_finished" and evs[-1]["status"] == "stopped"
+    saved = [e for e in evs if e["type"] == "checkpoint" and not e["best"]][-1]
+    assert saved["step"] == max(e["step"] for e in evs if e["type"] == "step") == evs[-1]["steps_done"]
