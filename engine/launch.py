@@ -127,6 +127,11 @@ def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stre
     cmd = launch_command(argv, nproc, str(run_dir))
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get(
         "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc))))
+    # NCCL ranks: PyTorch's flight recorder keeps the last collectives and, when a collective
+    # times out, dumps them beside the stacks (ranks/nccl_trace_rank_<R>); gloo ignores these
+    env.setdefault("TORCH_NCCL_TRACE_BUFFER_SIZE", "2000")
+    env.setdefault("TORCH_NCCL_DUMP_ON_TIMEOUT", "1")
+    env.setdefault("TORCH_NCCL_DEBUG_INFO_TEMP_FILE", str(run_dir / "ranks" / "nccl_trace_rank_"))
     started = time.time()
     proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=sys.stdout if stream_events else subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, bufsize=1, start_new_session=True)
