@@ -11,13 +11,14 @@ image's heatmap (max over classes) as an 8-bit PNG of the image's own size, read
 from __future__ import annotations
 
 import colorsys
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from ..data.detection import safe_join
+from ..data.detection import relabel, safe_join
 from ..data.images import BadImage, load_rgb
 from .decode import decode_to_original
 from .model import CenterNetExport
@@ -180,16 +181,10 @@ def labelled_records(loaded, data: str, val_data: str = ""):
 def _relabel(records, data_classes: Sequence[str], model_classes: Sequence[str]):
     """Records with labels re-indexed into the model's classes, and {class: boxes dropped}."""
     index = {name: i for i, name in enumerate(model_classes)}
-    dropped: dict[str, int] = {}
+    dropped: Counter[str] = Counter()
     for rec in records:
-        keep = [k for k, lab in enumerate(rec.labels) if data_classes[lab] in index]
-        for k, lab in enumerate(rec.labels):
-            if data_classes[lab] not in index:
-                dropped[data_classes[lab]] = dropped.get(data_classes[lab], 0) + 1
-        rec.boxes = [rec.boxes[k] for k in keep]
-        rec.iscrowd = [rec.iscrowd[k] for k in keep]
-        rec.labels = [index[data_classes[rec.labels[k]]] for k in keep]
-    return records, dropped
+        dropped.update(relabel(rec, data_classes, index))
+    return records, dict(dropped)
 
 
 def onnx_module(model) -> tuple[torch.nn.Module, tuple[str, ...]]:

@@ -36,7 +36,7 @@ are negatives), crowd boxes, fractional coordinates.
 from .checks import check_box, list_images, safe_join
 from .coco import coco_json_in, coco_split_files, read_coco, resolve_coco_image
 from .layout import detect_layout
-from .records import DetectionData, DetectionRecord
+from .records import DetectionData, DetectionRecord, relabel
 from .report import build_report
 from .scan import check_detection, scan_detection, split_records
 from .voc import read_voc
@@ -44,5 +44,5 @@ from .yolo import parse_yaml_names, read_yolo, yolo_label_path, yolo_names
 
 __all__ = ["DetectionData", "DetectionRecord", "build_report", "check_box", "check_detection",
            "coco_json_in", "coco_split_files", "detect_layout", "list_images", "parse_yaml_names",
-           "read_coco", "read_voc", "read_yolo", "resolve_coco_image", "safe_join", "scan_detection",
-           "split_records", "yolo_label_path", "yolo_names"]
+           "read_coco", "read_voc", "read_yolo", "relabel", "resolve_coco_image", "safe_join",
+           "scan_detection", "split_records", "yolo_label_path", "yolo_names"]

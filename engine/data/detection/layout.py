@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ...errors import DataError
 from .coco import coco_json_in, coco_split_files, read_coco
-from .records import DetectionRecord, ReadLog, ReadResult
+from .records import DetectionRecord, ReadLog, ReadResult, relabel
 from .voc import read_voc
 from .yolo import read_yolo
 
@@ -60,11 +60,7 @@ def match_classes(other: ReadResult, classes: list[str], log: ReadLog) -> list[D
     index = {name: i for i, name in enumerate(classes)}
     out = []
     for rec in (r for recs in other.splits.values() for r in recs):
-        keep = [k for k, lab in enumerate(rec.labels) if other.classes[lab] in index]
-        for k in set(range(len(rec.labels))) - set(keep):
-            log.skip(rec.path, f"class {other.classes[rec.labels[k]]!r} is not among the training classes")
-        rec.boxes = [rec.boxes[k] for k in keep]
-        rec.iscrowd = [rec.iscrowd[k] for k in keep]
-        rec.labels = [index[other.classes[rec.labels[k]]] for k in keep]
+        for name in relabel(rec, other.classes, index):
+            log.skip(rec.path, f"class {name!r} is not among the training classes")
         out.append(rec)
     return out

@@ -1,9 +1,10 @@
-"""The record types the detection readers return, and the log of what a reader found wrong."""
+"""The record types the detection readers return, relabelling a record into another class list,
+and the log of what a reader found wrong."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from ..images import printable_path
 
@@ -32,6 +33,17 @@ class DetectionData:
     layout: str
     root: str
     category_ids: list[int]            # classes[i] is COCO category category_ids[i]
+
+
+def relabel(rec: DetectionRecord, classes: Sequence[str], index: Mapping[str, int]) -> list[str]:
+    """Re-index `rec`'s labels (into `classes`) by class name with `index` (name -> new label), in
+    place: boxes of a class `index` lacks are dropped, and their class names returned in box order."""
+    names = [classes[lab] for lab in rec.labels]
+    keep = [k for k, name in enumerate(names) if name in index]
+    rec.boxes = [rec.boxes[k] for k in keep]
+    rec.iscrowd = [rec.iscrowd[k] for k in keep]
+    rec.labels = [index[names[k]] for k in keep]
+    return [name for name in names if name not in index]
 
 
 class ReadLog:
