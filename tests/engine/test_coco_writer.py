@@ -123,3 +123,27 @@ def test_a_folder_with_a_reviewed_copy_beside_its_json_is_still_the_original_set
     r = frelon("check", "--data", str(coco_set.parent), "--json")
     assert r.returncode == 0, r.stderr
     assert "hornet" in r.stdout and "wasp" in r.stdout
+
+
+def test_a_reviewed_copy_of_a_split_set_keeps_its_validation_images(tmp_path):
+    """A COCO train/ + val/ folder saved as one reviewed file: a retrain on it validates on the
+    images the corrected run validated on (not on a new random split); an image added since
+    (an accepted draft, unmarked) trains."""
+    import shutil
+    from frelon.engine.data.detection import scan_detection
+    root = tmp_path / "set"
+    for split, names in (("train", ["a", "b", "c", "d"]), ("val", ["e", "f"])):
+        doc = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "hornet"}]}
+        for i, n in enumerate(names):
+            image(root / split / f"{n}.png")
+            doc["images"].append({"id": i + 1, "file_name": f"{n}.png", "width": 40, "height": 30})
+            doc["annotations"].append({"id": i + 1, "image_id": i + 1, "category_id": 1, "bbox": [2, 2, 10, 10]})
+        (root / split / "annotations.json").write_text(json.dumps(doc))
+    path = write_reviewed(root)["path"]
+    doc = coco_doc.load(path)
+    shutil.copy(root / "train" / "a.png", root / "added.png")
+    doc["images"].append({"id": 99, "file_name": "added.png", "width": 40, "height": 30})
+    coco_doc.save(doc, path)
+    scanned = scan_detection(path, val_split=0.5, seed=3)
+    assert sorted(Path(r.path).name for r in scanned.val) == ["e.png", "f.png"]
+    assert sorted(Path(r.path).name for r in scanned.train) == ["a.png", "added.png", "b.png", "c.png", "d.png"]

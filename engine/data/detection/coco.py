@@ -198,7 +198,20 @@ def read_coco(path: str | os.PathLike, workers: int | None = None) -> ReadResult
     listed = {_id_key(img.get("id")) for img in doc["images"] if isinstance(img, dict)} - {None}
     for i, ann in enumerate(anns):
         _coco_annotation(i, ann, records, listed, label_of, path, log)
-    return ReadResult(classes, category_ids, {"all": list(records.values())}, path.parent, log)
+    return ReadResult(classes, category_ids, _marked_splits(doc, records), path.parent, log)
+
+
+def _marked_splits(doc: dict, records: dict[Any, DetectionRecord]) -> dict[str, list[DetectionRecord]]:
+    """{"all": records}, or the file's own train / val split: a reviewed copy of a split set
+    (coco_writer.py) marks each image `frelon_split` with the split it came from, so a retrain on
+    it validates on the same images as the run it corrects. Images added since (accepted drafts)
+    carry no mark and train."""
+    mark = {_id_key(img.get("id")): img.get("frelon_split") for img in doc["images"] if isinstance(img, dict)}
+    marks = {image_id: mark.get(image_id) for image_id in records}
+    if {"train", "val"} <= set(marks.values()):
+        return {"train": [r for i, r in records.items() if marks[i] != "val"],
+                "val": [r for i, r in records.items() if marks[i] == "val"]}
+    return {"all": list(records.values())}
 
 
 def _coco_annotation(i: int, ann: Any, records: dict[Any, DetectionRecord], listed: set,
