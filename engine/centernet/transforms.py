@@ -23,6 +23,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from ..transforms import colour_jitter
+
 # Padding colour: ImageNet's mean in 8-bit, which normalises to about zero.
 FILL = (124, 116, 104)
 
@@ -104,7 +106,7 @@ def train_transform(size: int, mean: Sequence[float], std: Sequence[float],
         ops = [v2.ScaleJitter((size, size), scale_range=(0.6, 1.4), antialias=True),
                v2.RandomCrop(size, pad_if_needed=True, fill=FILL),
                *([v2.RandomHorizontalFlip()] if flip else []),
-               v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3)]
+               colour_jitter()]
     elif augment == "light":
         ops = [Letterbox(size), *([v2.RandomHorizontalFlip()] if flip else []),
                v2.ColorJitter(brightness=0.15, contrast=0.15)]
