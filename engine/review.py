@@ -97,7 +97,7 @@ def review_run(run: str, data: str | None = None, splits: str = "val", checkpoin
     """The review queue of `run` on `data` (default: the data it was trained on). The split is the
     run's own (same `--val-split` and seed, or the layout's); `splits` is "val", "train" or "all"."""
     from .centernet.decode import decode_to_original
-    from .centernet.predict import _batches, _relabel, run_model
+    from .centernet.predict import image_batches, relabel_to_model, run_model
     from .centernet.transforms import eval_transform
     from .data.detection import scan_detection
     from frelon.samples import default_sample_data
@@ -111,14 +111,14 @@ def review_run(run: str, data: str | None = None, splits: str = "val", checkpoin
                              val_split=cfg.val_split, seed=cfg.seed)
     chosen = {"val": scanned.val, "train": scanned.train, "all": scanned.train + scanned.val}[splits]
     split_of = {id(r): "val" for r in scanned.val}
-    records, dropped = _relabel(chosen, scanned.classes, loaded.classes)
+    records, dropped = relabel_to_model(chosen, scanned.classes, loaded.classes)
     by_name = {name: cid for name, cid in zip(scanned.classes, scanned.category_ids)}
     ids = [by_name.get(c) for c in loaded.classes]
     transform = eval_transform(loaded.size, loaded.mean, loaded.std)
     items = [{"path": r.path, "file_name": r.file_name, "record": r} for r in records]
     skipped: list[dict] = []
     out = []
-    for batch in _batches(items, skipped, transform, loaded.size):
+    for batch in image_batches(items, skipped, transform, loaded.size):
         outputs = run_model(loaded.model, torch.stack([b[2] for b in batch]), loaded.device)
         for (item, *_), det in zip(batch, decode_to_original(outputs, [b[3] for b in batch])):
             rec = item["record"]

@@ -46,7 +46,7 @@ def _category_ids(loaded) -> list[int]:
     return ids if len(ids) == len(loaded.classes) else list(range(1, len(loaded.classes) + 1))
 
 
-def _batches(items: Iterable[dict], skipped: list[dict], transform, size: int):
+def image_batches(items: Iterable[dict], skipped: list[dict], transform, size: int):
     """Batches of (item, original image, tensor, letterbox params); unreadable inputs skipped."""
     batch: list[tuple] = []
     for item in items:
@@ -79,7 +79,7 @@ def predict_detection(loaded, items: Sequence[dict], draw: str | None = None,
     ids = _category_ids(loaded)
     results: list[dict] = []
     skipped: list[dict] = []
-    for batch in _batches(items, skipped, transform, loaded.size):
+    for batch in image_batches(items, skipped, transform, loaded.size):
         outputs = run_model(loaded.model, torch.stack([b[2] for b in batch]), loaded.device)
         dets = decode_to_original(outputs, [b[3] for b in batch])
         for i, ((item, image, _, params), det) in enumerate(zip(batch, dets)):
@@ -156,7 +156,7 @@ def evaluate_detection(loaded, data: str, val_data: str = "") -> dict[str, Any]:
     detections, skipped = [], list(scanned.report["skipped"])
     kept = []
     items = [{"path": r.path, "file_name": r.file_name, "record": r} for r in records]
-    for batch in _batches(items, skipped, transform, loaded.size):
+    for batch in image_batches(items, skipped, transform, loaded.size):
         outputs = run_model(loaded.model, torch.stack([b[2] for b in batch]), loaded.device)
         detections += decode_to_original(outputs, [b[3] for b in batch])
         kept += [b[0]["record"] for b in batch]
@@ -174,11 +174,11 @@ def labelled_records(loaded, data: str, val_data: str = ""):
     model's classes, {class the model does not know: boxes dropped}, the scan)."""
     from ..data.detection import scan_detection
     scanned = scan_detection(data, val_data=val_data, val_split=0.0)
-    records, dropped = _relabel(scanned.val or scanned.train, scanned.classes, loaded.classes)
+    records, dropped = relabel_to_model(scanned.val or scanned.train, scanned.classes, loaded.classes)
     return records, dropped, scanned
 
 
-def _relabel(records, data_classes: Sequence[str], model_classes: Sequence[str]):
+def relabel_to_model(records, data_classes: Sequence[str], model_classes: Sequence[str]):
     """Records with labels re-indexed into the model's classes, and {class: boxes dropped}."""
     index = {name: i for i, name in enumerate(model_classes)}
     dropped: Counter[str] = Counter()

@@ -1,6 +1,6 @@
 """Object detection with CenterNet: COCO / VOC / YOLO data, a registry backbone, mAP each epoch.
 
-Data: data/detection.py's readers and report. Model: centernet/model.py on the backbone's
+Data: the data/detection/ package's readers and report. Model: centernet/model.py on the backbone's
 last-stage features. Loss: centernet/loss.py (parts `heatmap`, `size`, `offset` go into `step`
 events). Evaluation: the validation loss, then the detections decoded in each image's own pixels
 and scored with pycocotools (`map` — AP over IoU 0.5:0.95, which picks the best checkpoint —,
