@@ -13,6 +13,15 @@ from frelon.choices import ATTACKS, CHOICES
 TRAIN_OPTIONS_HELP = "see README.md, 'Command line', for every option and its default"
 
 
+CHECKPOINTS = ("best", "last")        # a run's two checkpoints
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """Which of a run's checkpoints, on which device: the commands that load a finished run."""
+    p.add_argument("--checkpoint", choices=CHECKPOINTS, default="best")
+    p.add_argument("--device", choices=CHOICES["device"], default="auto")
+
+
 def _add_train_options(p: argparse.ArgumentParser, out_help: str = "runs folder") -> None:
     """The options shared by `train` and `plan`. Defaults live in engine/config.py (TrainConfig);
     here every option defaults to 'not given' so that --config FILE and the defaults can fill in."""
@@ -103,22 +112,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-annotations", default=None, metavar="OUT.json",
                    help="detection: also write the boxes scoring >= --threshold as draft COCO annotations")
     p.add_argument("--threshold", type=float, default=0.3, help="score of a draft annotation (default 0.3)")
-    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    _add_model_options(p)
     p.add_argument("--debug", action="store_true")
 
     p = sub.add_parser("eval", help="metrics of a trained model on a labelled set")
     p.add_argument("--run", required=True)
     p.add_argument("--data", required=True)
-    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    _add_model_options(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--debug", action="store_true")
 
     p = sub.add_parser("export", help="export a trained model (checked against PyTorch)")
     p.add_argument("--run", required=True)
     p.add_argument("--format", choices=["onnx"], default="onnx")
-    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.add_argument("--checkpoint", choices=CHECKPOINTS, default="best")
     p.add_argument("--out", default=None)
     p.add_argument("--debug", action="store_true")
 
@@ -149,8 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--confidence", type=float, default=0.3,
                    help="a detection this sure counts as the model's word (default 0.3, the app's score slider)")
     p.add_argument("--out", default=None, help="also write the review as JSON to this file")
-    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    _add_model_options(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--debug", action="store_true")
 
@@ -180,8 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="PGD steps (default 10)")
     p.add_argument("--step-size", type=float, default=None, help="PGD step in 8-bit levels (default 2.5 × ε / steps)")
     p.add_argument("--examples", type=int, default=None, help="flipped images drawn as triptychs (default 6)")
-    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    _add_model_options(p)
     p.add_argument("--events", default=None, help="'-' streams robustness_eps / robustness_finished events")
     p.add_argument("--json", action="store_true")
     p.add_argument("--debug", action="store_true")
