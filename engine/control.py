@@ -62,6 +62,18 @@ class EventWriter:
                     self.stream = None
         return event
 
+    def relay(self, line: str) -> None:
+        """Pass on a line another process wrote (the launcher relays rank 0's events): to the
+        stream only, under the same lock as `emit`, so lines from both never interleave."""
+        if not self.enabled or self.stream is None:
+            return
+        with self._lock:
+            try:
+                self.stream.write(line if line.endswith("\n") else line + "\n")
+                self.stream.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                self.stream = None
+
     def log(self, message: str, level: str = "info") -> None:
         self.emit("log", level=level, message=message)
 

@@ -148,10 +148,23 @@ def read(run_dir: Path, rank: int) -> Beat | None:
     return Beat(rank, pid, step, t, PHASES[phase] if phase < len(PHASES) else "?")
 
 
-def stuck_rank(beats: list[Beat]) -> Beat:
-    """The rank that hangs: of those not waiting for the others, the one furthest behind (lowest
-    step), then the one silent the longest."""
+# innermost Python frames of a rank blocked in a collective: torch.distributed's calls, or DDP's
+# own (its forward broadcasts buffers, its backward reduces gradients)
+COLLECTIVE_FRAMES = ("torch/distributed/", "torch/nn/parallel/distributed.py")
+
+
+def in_collective(frames: list[str], depth: int = 4) -> bool:
+    return any(mark in f for f in frames[:depth] for mark in COLLECTIVE_FRAMES)
+
+
+def stuck_rank(beats: list[Beat], frames: dict[int, list[str]] | None = None) -> Beat:
+    """The rank that hangs: of those not waiting for the others — by phase, and by stack when
+    the stacks are known (a rank inside DDP's forward may be waiting in its buffer broadcast) —
+    the one furthest behind (lowest step), then the one silent the longest."""
     candidates = [b for b in beats if b.phase not in WAITING] or beats
+    if frames:
+        working = [b for b in candidates if not in_collective(frames.get(b.rank, []))]
+        candidates = working or candidates
     return min(candidates, key=lambda b: (b.step, b.time))
 
 

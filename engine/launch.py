@@ -133,7 +133,10 @@ def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stre
     env.setdefault("TORCH_NCCL_DUMP_ON_TIMEOUT", "1")
     env.setdefault("TORCH_NCCL_DEBUG_INFO_TEMP_FILE", str(run_dir / "ranks" / "nccl_trace_rank_"))
     started = time.time()
-    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=sys.stdout if stream_events else subprocess.DEVNULL,
+    # rank 0's events come through here: the launcher is the one writer of stdout, so its own
+    # events (heartbeat, error) never land inside one of rank 0's lines
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE if stream_events else subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, bufsize=1, start_new_session=True)
     tail: deque[str] = deque(maxlen=200)
     stop = StopFlag()                  # the engine's own: `stop` / end of stdin, SIGINT, SIGTERM
@@ -147,7 +150,14 @@ def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stre
             tail.append(line.rstrip("\n"))
             sys.stderr.write(line)
 
+    def pump_stdout():
+        for line in proc.stdout:
+            writer.relay(line)
+
     threading.Thread(target=pump_stderr, daemon=True).start()
+    relaying = threading.Thread(target=pump_stdout, daemon=True)
+    if stream_events:
+        relaying.start()
 
     deadline = None
     next_look = time.time() + 1.0
@@ -172,6 +182,8 @@ def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stre
             if time.time() > deadline:     # the ranks did not end: escalate
                 _terminate(proc)
     code = proc.wait()
+    if relaying.is_alive():
+        relaying.join(timeout=5)       # rank 0's last events before the launcher's own
     time.sleep(0.1)
     if stall is not None:
         writer.emit("run_finished", status="failed", epochs_done=None, best=None,

@@ -84,15 +84,15 @@ class Watchdog:
             self._last = (rank0.step, now)
 
     def _stalled(self, beats: list[H.Beat], quiet_s: float, limit: float) -> Stall:
-        stuck = H.stuck_rank(beats)
         for b in beats:                        # every rank's stack, into ranks/rank<R>.stack.txt
             try:
                 os.kill(b.pid, H.DUMP_SIGNAL)
             except OSError:
                 pass
+        frames = {b.rank: self._wait_for_frames(H.stack_path(self.run_dir, b.rank)) for b in beats}
+        stuck = H.stuck_rank(beats, frames)
         stack_file = H.stack_path(self.run_dir, stuck.rank)
-        frames = self._wait_for_frames(stack_file)
-        return Stall(stuck, quiet_s, limit, frames, stack_file, self._rescue())
+        return Stall(stuck, quiet_s, limit, frames[stuck.rank], stack_file, self._rescue())
 
     def _wait_for_frames(self, stack_file: Path) -> list[str]:
         deadline = time.time() + STACK_WAIT_S

@@ -115,3 +115,13 @@ def test_the_rescue_watcher_saves_when_asked(tmp_path):
         assert calls == [1] and '"step": 3' in (tmp_path / "ranks" / "rescue.json").read_text()
     finally:
         watcher.stop()
+
+
+def test_a_rank_whose_stack_is_inside_a_collective_is_waiting_not_stuck():
+    """Both ranks entered forward; rank 0 did so first but is blocked in DDP's buffer broadcast
+    (its stack says so): the stuck one is rank 1."""
+    beats = [H.Beat(0, 1, 12, 100.0, "forward"), H.Beat(1, 2, 12, 100.5, "forward")]
+    frames = {0: ['File "/x/torch/nn/parallel/distributed.py", line 2364 in _distributed_broadcast_coalesced'],
+              1: ['File "/x/engine/heartbeat.py", line 107 in delay_for_tests']}
+    assert H.stuck_rank(beats).rank == 0                  # by phase and time alone
+    assert H.stuck_rank(beats, frames).rank == 1
