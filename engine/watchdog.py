@@ -127,6 +127,7 @@ def stall_error(stall: Stall, nproc: int, run_dir: Path) -> dict:
     where = stall.frames[0] if stall.frames else "its stack could not be read"
     return dict(
         kind="stall", rank=b.rank, phase=b.phase, step=b.step, frames=stall.frames, stack_file=str(stall.stack_file),
+        quiet_s=stall.quiet_s, threshold_s=stall.threshold_s,
         message=f"rank {b.rank} of {nproc} stalled in {b.phase} after step {b.step}: no rank moved for "
                 f"{stall.quiet_s:.0f} s (stall threshold {stall.threshold_s:.0f} s); it was at {where}",
         hint=f"{saved}. Every rank's stack is in {stall.stack_file.parent}. Continue with: frelon train --resume {run_dir}"

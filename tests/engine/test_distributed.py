@@ -170,9 +170,9 @@ def test_a_hung_rank_is_named_with_its_phase_and_stack_and_the_run_resumes_on_on
     assert error["kind"] == "stall" and error["rank"] == 1 and error["phase"] == "forward" and error["step"] == 12
     assert "delay_for_tests" in Path(error["stack_file"]).read_text()
     assert any("delay_for_tests" in f for f in error["frames"])
-    # detected within the threshold (plus the one-second look and the stack dump)
+    # detected once the threshold has passed, within a few seconds (the one-second look, the stacks)
     last_step_time = max(e["time"] for e in steps)
-    assert error["time"] - last_step_time < 2 + 10 * 1.0 + 5
+    assert error["threshold_s"] <= error["quiet_s"] <= error["time"] - last_step_time < error["threshold_s"] + 8
     rescued = [e for e in evs[:stalled_at] if e["type"] == "checkpoint" and not e["best"]][-1]
     assert rescued["step"] == 12 == steps[-1]["step"]
     assert evs[-1]["type"] == "run_finished" and evs[-1]["status"] == "failed"
