@@ -32,7 +32,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from . import attacks
 from .config import ConfigError
-from .errors import ConfigurationError, DataError
+from .errors import ConfigurationError
 from .inference import load_run
 from .rundir import atomic_write_json
 from .sampling import Seeded, ShardSampler
@@ -64,18 +64,8 @@ def _samples(loaded, data: str | None) -> tuple[list[tuple[str, int]], str]:
         from .evaluate import labelled_samples
         return labelled_samples(loaded, data)[0], str(data)
     from .data.classify import scan_classification
-    from frelon.samples import default_sample_data
-    cfg = loaded.config
-    source = cfg.data or default_sample_data("classify")
-    scanned = scan_classification(source, val_data=cfg.val_data, val_split=cfg.val_split, seed=cfg.seed)
-    if not scanned.val:
-        raise DataError(f"{source}: the run has no validation images to attack",
-                        hint="pass a labelled folder with --data")
-    if list(scanned.classes) != list(loaded.classes):
-        raise DataError(f"{source}: its classes changed since the run was trained "
-                        f"({', '.join(scanned.classes)} now, {', '.join(loaded.classes)} then)",
-                        hint="pass a labelled folder with --data (classes are then matched by name)")
-    return list(scanned.val), f"{source} (the run's validation split)"
+    from .inference import run_validation_split
+    return run_validation_split(loaded, scan_classification, "classify")
 
 
 def robustness_check(run: str, data: str | None = None, eps: Sequence[float] | None = None,

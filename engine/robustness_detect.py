@@ -23,7 +23,6 @@ from .centernet.dataset import DetectionDataset, collate
 from .centernet.decode import Detections, decode_to_original
 from .centernet.loss import focal_loss
 from .centernet.transforms import eval_pixels
-from .errors import DataError
 from .sampling import Seeded, ShardSampler
 from .tasks.detect import DETECTORS
 
@@ -40,16 +39,8 @@ def _records(loaded, data: str | None):
         from .centernet.predict import labelled_records
         return labelled_records(loaded, data)[0], str(data)
     from .data.detection import scan_detection
-    from frelon.samples import default_sample_data
-    cfg = loaded.config
-    source = cfg.data or default_sample_data("detect")
-    scanned = scan_detection(source, val_data=cfg.val_data, val_split=cfg.val_split, seed=cfg.seed)
-    if not scanned.val:
-        raise DataError(f"{source}: the run has no validation images to attack", hint="pass a labelled set with --data")
-    if list(scanned.classes) != list(loaded.classes):
-        raise DataError(f"{source}: its classes changed since the run was trained",
-                        hint="pass a labelled set with --data (classes are then matched by name)")
-    return list(scanned.val), f"{source} (the run's validation split)"
+    from .inference import run_validation_split
+    return run_validation_split(loaded, scan_detection, "detect")
 
 
 def detection_sweep(loaded, data: str | None, eps: Sequence[float], normalize: Callable, attack: str,
