@@ -25,11 +25,12 @@ from frelon import lr_policy, schedule
 from frelon.samples import default_sample_data
 
 from . import distributed as D
-from . import heartbeat, memory, precision, rundir, timelapse
+from . import memory, precision, rundir, timelapse
 from .backbones import sync_batchnorm
 from .config import TrainConfig, from_dict, from_saved
 from .control import EventWriter
 from .errors import FrelonError, NonFiniteLoss, OutOfMemory
+from .heartbeat import Heartbeat, NoHeartbeat, RescueWatcher
 from .sampling import Seeded, ShardSampler, TrainSampler
 from .step import Step, check_device_options, freeze_body, make_optimizer, train_mode, unwrap
 from .tasks import get_task, infer_task
@@ -64,7 +65,8 @@ def auto_workers(cfg: TrainConfig) -> int:
 # ---------------------------------------------------------------- the run
 
 class Trainer:
-    heartbeat: heartbeat.Heartbeat | heartbeat.NoHeartbeat = heartbeat.NoHeartbeat()   # one process: none
+    heartbeat: Heartbeat | NoHeartbeat = NoHeartbeat()       # one process: nobody watches
+    rescue: RescueWatcher | None = None                       # rank 0 of several: the stall watchdog's save
 
     def __init__(self, cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[], bool],
                  resume: str | None = None, run_dir: str | None = None, resume_overrides: dict | None = None):
@@ -105,9 +107,9 @@ class Trainer:
         self.ranks = D.setup(cfg.device, cfg.gpus)
         self._open_run()
         if self.ranks.distributed and self.run_dir is not None:
-            self.heartbeat = heartbeat.Heartbeat(self.run_dir, self.ranks.rank)
+            self.heartbeat = Heartbeat(self.run_dir, self.ranks.rank)
             if self.ranks.is_main:
-                self.rescue = heartbeat.RescueWatcher(self.run_dir, self._emergency_save)
+                self.rescue = RescueWatcher(self.run_dir, self._emergency_save)
         cfg = self.cfg
         check_device_options(cfg, self.ranks.device)
         precision.fast_kernels(self.ranks.device)
@@ -558,7 +560,7 @@ def run_training(cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[]
         raise RunFailed(line, trainer.run_dir) from exc
     finally:
         trainer.heartbeat.close()
-        if getattr(trainer, "rescue", None):
+        if trainer.rescue:
             trainer.rescue.stop()
         writer.close()
         D.teardown(together=ended_together)
