@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from frelon import events
+from frelon.common import events
 from frelon.engine.control import EventWriter
 
 

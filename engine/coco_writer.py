@@ -1,7 +1,7 @@
 """Detection annotations written as COCO: a set of any layout as one COCO document, and a run's
 detections as draft annotations. Behind `frelon annotations` and `frelon predict --as-annotations`.
 
-The document itself (reviewed path, draft marks, atomic save) is `frelon/coco_doc.py`, shared with
+The document itself (reviewed path, draft marks, atomic save) is `common/coco_doc.py`, shared with
 the app's box editor. What this module adds needs the readers or the model:
 
   * `dataset_document`: a single COCO JSON is taken verbatim (its ids, categories and everything
@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from frelon import coco_doc
+from frelon.common import coco_doc
 
 from .data.detection import DetectionRecord, coco_json_in, coco_split_files, detect_layout, scan_detection
 from .data.images import BadImage, probe

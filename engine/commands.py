@@ -82,7 +82,7 @@ def cmd_train(args) -> int:
     if world > 1 and not launched:
         _refuse_impossible_ranks(cfg)
         from .launch import run_ranks
-        from frelon.samples import default_sample_data
+        from frelon.common.samples import default_sample_data
         argv = sys.argv[2:] if sys.argv[1:2] == ["train"] else _argv_from(args)
         if args.resume:
             return run_ranks(argv, world, runs_dir=None, name="", stream_events=args.events == "-",

@@ -12,9 +12,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Union
 
-from frelon import lr_policy
-from frelon.choices import CHOICES
-from frelon.lr_policy import HEAD_LR_MULT
+from frelon.common import lr_policy
+from frelon.common.choices import CHOICES
+from frelon.common.lr_policy import HEAD_LR_MULT
 
 
 class ConfigError(ValueError):
@@ -30,7 +30,7 @@ class TrainConfig:
     image_size: int = 0                 # 0 = from the data (auto_image_size)
     epochs: int = 10
     batch_size: Union[int, str] = 16    # per device; "auto" = largest that fits (frelon plan)
-    lr: float = 0.0                     # base LR at ref_batch; 0 = the optimizer's own (frelon/lr_policy.py)
+    lr: float = 0.0                     # base LR at ref_batch; 0 = the optimizer's own (common/lr_policy.py)
     ref_batch: int = 0                  # 0 = the optimizer's own
     head_lr_mult: float = HEAD_LR_MULT  # the new parts (head, CenterNet neck + heads) train at this × the LR
     warmup_epochs: float = 1.0
@@ -77,7 +77,7 @@ class TrainConfig:
         return int(self.batch_size) * ws * self.accumulate
 
     def effective_lr(self, world_size: int | None = None) -> float:
-        """The pretrained body's peak LR for this global batch: frelon/lr_policy.py's rule for the
+        """The pretrained body's peak LR for this global batch: common/lr_policy.py's rule for the
         optimizer (square root for AdamW, linear for SGD)."""
         return lr_policy.effective_lr(self.optimizer, self.global_batch(world_size), self.lr, self.ref_batch)
 

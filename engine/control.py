@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from frelon import events
+from frelon.common import events
 
 
 class EventWriter:

@@ -1,6 +1,6 @@
 """Typed errors the engine raises for problems a user can fix.
 
-Each carries the `error` event's `kind` (see frelon.events.ERROR_KINDS), a one-line message naming
+Each carries the `error` event's `kind` (see frelon.common.events.ERROR_KINDS), a one-line message naming
 the file or option at fault, and a hint saying what to do. The CLI prints the message and hint;
 the traceback goes into the error event (and to stderr with --debug).
 """

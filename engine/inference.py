@@ -92,7 +92,7 @@ def run_validation_split(loaded: LoadedRun, scan: Callable, task: str) -> tuple[
     """The run's own validation split of its own data (`scan`: the task's scanner, e.g.
     scan_classification), and what it is in words; refused when it is empty or its classes
     changed since the run was trained."""
-    from frelon.samples import default_sample_data
+    from frelon.common.samples import default_sample_data
     cfg = loaded.config
     source = cfg.data or default_sample_data(task)
     scanned = scan(source, val_data=cfg.val_data, val_split=cfg.val_split, seed=cfg.seed)

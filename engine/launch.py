@@ -27,7 +27,7 @@ from pathlib import Path
 
 import psutil
 
-from frelon import events
+from frelon.common import events
 from .control import EventWriter, StopFlag
 from .rundir import new_run_dir, read_rank_error
 from .watchdog import Watchdog, stall_error

@@ -14,7 +14,7 @@ The suggestion is fastai's "valley" rule (fastai.callback.schedule.valley, 2021)
 stretch over which the smoothed loss keeps falling, and the LR halfway down it
 (written out here because fastai is not a dependency of Frelon; it is twelve lines). It is given
 as the effective (body) LR at this run's global batch and as the `--lr` base value that gives that
-effective LR under the optimizer's batch rule (frelon/lr_policy.py), so it can be typed back in.
+effective LR under the optimizer's batch rule (common/lr_policy.py), so it can be typed back in.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from frelon import lr_policy
+from frelon.common import lr_policy
 
 from .config import TrainConfig
 from .control import EventWriter

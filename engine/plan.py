@@ -182,13 +182,13 @@ def resolve_task(cfg: TrainConfig) -> str:
     if cfg.task:
         return cfg.task
     from .tasks import infer_task
-    from frelon.samples import default_sample_data
+    from frelon.common.samples import default_sample_data
     return infer_task(cfg.data or default_sample_data())
 
 
 def class_count(cfg: TrainConfig, task: str) -> int:
     """The number of classes of the configured data (detection: its heatmap has one map per class)."""
-    from frelon.samples import default_sample_data
+    from frelon.common.samples import default_sample_data
     data = cfg.data or default_sample_data()
     if task == "detect":
         from .data.detection import scan_detection

@@ -31,12 +31,12 @@ def predict(run: str, input_path: str, out: str, draw: str | None = None, heatma
         raise ConfigurationError("--as-annotations writes boxes: it needs a detection run",
                                  hint="for a classifier, --out holds each image's predicted class")
     if loaded.task_name == "detect":
-        from .centernet.predict import _category_ids, predict_detection
+        from .centernet.predict import category_ids, predict_detection
         results, skipped = predict_detection(loaded, items, draw=draw, heatmaps=heatmaps)
         if as_annotations:
-            from frelon import coco_doc
+            from frelon.common import coco_doc
             from .coco_writer import drafts_document
-            coco_doc.save(drafts_document(results, items, loaded.classes, _category_ids(loaded), threshold,
+            coco_doc.save(drafts_document(results, items, loaded.classes, category_ids(loaded), threshold,
                                           root, str(loaded.run_dir)), as_annotations)
     else:
         results, skipped = _predict_classification(loaded, items, draw)

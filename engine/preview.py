@@ -39,7 +39,7 @@ def to_pixels(tensor: torch.Tensor, mean, std) -> torch.Tensor:
 
 def training_dataset(cfg: TrainConfig, workers: int = 0):
     """(task name, scanned data, image size, preprocessing, training dataset) as training makes them."""
-    from frelon.samples import default_sample_data
+    from frelon.common.samples import default_sample_data
     cfg = cfg.replace(data=cfg.data or default_sample_data(cfg.task))
     task_name = cfg.task or infer_task(cfg.data)
     cfg = cfg.replace(task=task_name)

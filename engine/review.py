@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import torch
 from torchvision.ops import box_iou
 
-from frelon import coco_doc
+from frelon.common import coco_doc
 
 from .errors import DataError
 from .inference import load_run
@@ -100,7 +100,7 @@ def review_run(run: str, data: str | None = None, splits: str = "val", checkpoin
     from .centernet.predict import image_batches, relabel_to_model, run_model
     from .centernet.transforms import eval_transform
     from .data.detection import scan_detection
-    from frelon.samples import default_sample_data
+    from frelon.common.samples import default_sample_data
     loaded = load_run(run, checkpoint, device)
     if loaded.task_name != "detect":
         raise DataError(f"{run}: a {loaded.task_name} run; review ranks detection annotations",

@@ -3,7 +3,7 @@
 One entry point with its I/O injected: `writer` receives events, `should_stop` is polled between
 steps. The CLI, the tests, the benchmarks and a notebook call the same function. What differs by
 task (data, model, loss, metrics) lives in tasks/; this module owns the rest: run folder, samplers
-and loaders, optimizer, the LR plan (frelon/schedule.py), AMP, DDP, gradient accumulation, memory and
+and loaders, optimizer, the LR plan (common/schedule.py), AMP, DDP, gradient accumulation, memory and
 activation figures, checkpoints and exact resume, and turning failures into `error` events.
 """
 from __future__ import annotations
@@ -21,8 +21,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from frelon import lr_policy, schedule
-from frelon.samples import default_sample_data
+from frelon.common import lr_policy, schedule
+from frelon.common.samples import default_sample_data
 
 from . import distributed as D
 from . import memory, precision, rundir, timelapse

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from frelon.choices import ATTACKS, CHOICES
+from frelon.common.choices import ATTACKS, CHOICES
 
 TRAIN_OPTIONS_HELP = "see README.md, 'Command line', for every option and its default"
 

@@ -1,4 +1,4 @@
-"""The annotations the box editor works on: one COCO document (frelon/coco_doc.py), its images
+"""The annotations the box editor works on: one COCO document (common/coco_doc.py), its images
 resolved to files, each image's boxes as plain `Box`es, and saving to the reviewed copy.
 
 No Qt and no torch here: the editor's widgets and undo commands call `boxes` / `set_boxes`, and
@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from frelon import coco_doc
+from frelon.common import coco_doc
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from typing import Callable
 
 from PySide6.QtGui import QUndoCommand
 
-from frelon import coco_doc
-from frelon.exclusions import EXCLUDED
+from frelon.common import coco_doc
+from frelon.common.exclusions import EXCLUDED
 
 RECORD = "data_fixes.json"
 

@@ -4,7 +4,7 @@ ended in words.
 
 :class:`EngineProcess` owns one QProcess (qutebrowser's GUIProcess pattern). For a run, stdout
 carries JSON event lines only; they are split across reads (partial lines wait for their end),
-parsed with ``frelon.events.parse_line``, and emitted one by one as ``event``. A stdout line that
+parsed with ``frelon.common.events.parse_line``, and emitted one by one as ``event``. A stdout line that
 is not JSON and every stderr line are ``log_line``. Parsing runs in slices of a few milliseconds,
 so a flood of events never freezes the window. Stop writes ``stop`` on stdin, then escalates to
 terminate() and kill() only if the engine does not end in time. A short command
@@ -25,7 +25,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
-from frelon import events as ev
+from frelon.common import events as ev
 
 ENV_VAR = "FRELON_GUI_ENGINE"
 STDERR_TAIL = 40

@@ -1,6 +1,6 @@
 """The learning-rate schedule as a pure function of the step, for the app's preview plot.
 
-Pure Python (no torch, no Qt): the engine's own function (frelon/schedule.py), for the plot: a
+Pure Python (no torch, no Qt): the engine's own function (common/schedule.py), for the plot: a
 per-step linear warmup from peak/(W+1) to the effective LR over the W = warmup_epochs x
 steps-per-epoch first steps (at most a quarter of the run), then
   cosine   -> half a cosine down to 0 at the last step,
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 
-from frelon import schedule as engine_schedule
-from frelon.lr_policy import warmup_steps
+from frelon.common import schedule as engine_schedule
+from frelon.common.lr_policy import warmup_steps
 
 SCHEDULE_HELP = {
     "cosine": "Linear warmup, then half a cosine from the effective LR down to 0 at the last step. "

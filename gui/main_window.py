@@ -13,7 +13,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget, QToolBar, QWidget
 
 from frelon.gui import settings as app_settings
-from frelon.samples import sample_dir
+from frelon.common.samples import sample_dir
 from frelon.gui.engine_command import JsonCommand
 from frelon.gui.engine_process import Outcome
 from frelon.gui.panels.annotation_editor import AnnotationEditor

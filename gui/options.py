@@ -3,7 +3,7 @@
 No Qt here: the Model & training panel builds a :class:`TrainOptions`, the run controller turns it
 into a command line with :meth:`TrainOptions.to_flags`. Defaults mirror engine/config.py's
 TrainConfig (a test keeps them equal) without importing the engine; the LR rule is the engine's
-own (frelon/lr_policy.py).
+own (common/lr_policy.py).
 """
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from frelon import lr_policy
-from frelon.choices import CHOICES
-from frelon.lr_policy import HEAD_LR_MULT
+from frelon.common import lr_policy
+from frelon.common.choices import CHOICES
+from frelon.common.lr_policy import HEAD_LR_MULT
 
 TASK_CHOICES = CHOICES["task"]                 # "" first: inferred from the data
 SCHEDULES = CHOICES["schedule"]
@@ -67,7 +67,7 @@ class TrainOptions:
 
     @property
     def effective_lr(self) -> float:
-        """The engine's rule (frelon/lr_policy.py): square root for AdamW, linear for SGD."""
+        """The engine's rule (common/lr_policy.py): square root for AdamW, linear for SGD."""
         return lr_policy.effective_lr(self.optimizer, self.global_batch, self.lr, self.ref_batch)
 
     @property

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from frelon import events as ev
+from frelon.common import events as ev
 from frelon.gui.engine_process import EngineProcess, Outcome
 from frelon.gui.options import TrainOptions
 from frelon.gui.run_folders import run_config

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from frelon import events as ev
+from frelon.common import events as ev
 
 HEAD_BYTES = 256 << 10
 TAIL_BYTES = 256 << 10

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from frelon import events as ev
+from frelon.common import events as ev
 
 SMOOTHING = 0.9   # exponential moving average of the step loss (bias-corrected)
 

@@ -1,7 +1,7 @@
 """What the app remembers between launches (QSettings), and where its defaults come from.
 
 First launch on a fresh machine: the bundled sample (`frelon/assets/sample/classify`, package data
-found by frelon/samples.py) and the offline backbone are preselected, so Start just works. FRELON_SETTINGS
+found by common/samples.py) and the offline backbone are preselected, so Start just works. FRELON_SETTINGS
 names an INI file to use instead of the user's settings (tests, benchmarks).
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 from frelon.gui.options import TrainOptions
-from frelon.samples import sample_dir
+from frelon.common.samples import sample_dir
 
 
 def make_settings() -> QSettings:

@@ -41,7 +41,7 @@ def _key(item: dict) -> dict:
     return {"image_id": item["image_id"]} if item.get("image_id") is not None else {"file_name": item["file_name"]}
 
 
-def _category_ids(loaded) -> list[int]:
+def category_ids(loaded) -> list[int]:
     ids = (loaded.info.get("detector") or {}).get("category_ids") or []
     return ids if len(ids) == len(loaded.classes) else list(range(1, len(loaded.classes) + 1))
 
@@ -76,7 +76,7 @@ def predict_detection(loaded, items: Sequence[dict], draw: str | None = None,
                       heatmaps: str | None = None) -> tuple[list[dict], list[dict]]:
     """(COCO results, skipped [{path, reason}]) for `items` [{path, file_name, image_id?}]."""
     transform = eval_transform(loaded.size, loaded.mean, loaded.std)
-    ids = _category_ids(loaded)
+    ids = category_ids(loaded)
     results: list[dict] = []
     skipped: list[dict] = []
     for batch in image_batches(items, skipped, transform, loaded.size):

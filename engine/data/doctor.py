@@ -32,7 +32,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-from frelon.exclusions import EXCLUDED, excluded_files
+from frelon.common.exclusions import EXCLUDED, excluded_files
 
 from .class_folders import LAYOUT_HINT, ClassificationData, Layout, find_layout, stratified_split
 from .files import list_subdirs, list_top_files, walk_files

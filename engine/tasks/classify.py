@@ -1,7 +1,7 @@
 """Image classification: a pretrained backbone with a new head for the user's classes.
 
 Loss: cross-entropy. Evaluation: loss, accuracy, per-class accuracy, per-class precision and
-recall (frelon/metrics.py) and the confusion matrix (rows = true class, columns = predicted),
+recall (common/metrics.py) and the confusion matrix (rows = true class, columns = predicted),
 summed over ranks so that several ranks report exactly what one process would. For the best epoch, every validation image's prediction is written to
 predictions/val.json and the matrix to confusion_matrix.json (the app shows the misclassified).
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from frelon.metrics import precision_recall
+from frelon.common.metrics import precision_recall
 
 from .. import backbones, transforms
 from ..data.mirror import flip_wanted

@@ -2,7 +2,7 @@
 
 Fed plain data from the run folder (the last `epoch_end`, confusion_matrix.json,
 predictions/val.json) or from `frelon predict` on the user's own pictures. Precision and recall
-come from the confusion matrix through frelon/metrics.py (the engine's definition); recall is what
+come from the confusion matrix through common/metrics.py (the engine's definition); recall is what
 was called per-class accuracy. Clicking a class shows only the pictures that are it or were taken
 for it; clicking it again shows all. A validation picture's context menu moves it to another class
 or excludes it from training (gui/class_fixes.py: confirmed first, undone with Undo / Ctrl+Z,
@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QMenu, QMessage
 from frelon.gui.class_fixes import FixRecord, MoveFile, excluded_path, moved_path
 
 from frelon.gui.widgets.confusion_matrix import ConfusionMatrixView
-from frelon.metrics import precision_recall
+from frelon.common.metrics import precision_recall
 from frelon.gui.widgets.thumbnail_grid import Thumb, ThumbnailGrid, class_colour
 
 

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 
 from frelon.gui import theme
 from frelon.gui.lr_schedule import SCHEDULE_HELP, plan, preview
-from frelon import lr_policy
+from frelon.common import lr_policy
 from frelon.gui.options import (AUGMENTS, CHECKPOINTING, DEFAULT_BACKBONE, DETECTORS, FLIPS, OPTIMIZERS,
                                 SCHEDULES, TASK_CHOICES, TrainOptions)
 from frelon.gui.panels.training_tips import TIPS
@@ -173,7 +173,7 @@ class TrainingPanel(QWidget):
 
     @staticmethod
     def _combo(values, labels: dict[str, str] | None = None) -> QComboBox:
-        """One item per choice (frelon/choices.py, in its order); `labels`: the words shown for some."""
+        """One item per choice (common/choices.py, in its order); `labels`: the words shown for some."""
         c = QComboBox()
         for value in values:
             c.addItem((labels or {}).get(value, value), value)

@@ -18,7 +18,7 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
-from frelon.choices import ATTACKS
+from frelon.common.choices import ATTACKS
 from frelon.gui import theme
 from frelon.gui.engine_command import JsonCommand
 from frelon.gui.run_folders import read_json

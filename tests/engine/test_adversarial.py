@@ -10,8 +10,8 @@ import torch
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
-from frelon import events
-from frelon.choices import ATTACKS
+from frelon.common import events
+from frelon.common.choices import ATTACKS
 from frelon.engine import attacks
 from runhelp import TINY, events_of, make_colour_folder, only_run, run_cli
 

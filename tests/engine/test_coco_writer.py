@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
-from frelon import coco_doc
+from frelon.common import coco_doc
 from frelon.engine.coco_writer import write_reviewed
 
 

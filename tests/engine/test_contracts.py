@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from frelon import events
-from frelon import schedule
+from frelon.common import events
+from frelon.common import schedule
 from frelon.engine.config import ConfigError, TrainConfig, from_dict
 
 SAMPLES = {

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from frelon import events
+from frelon.common import events
 from frelon.engine.centernet import shapes
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}     # tiny models: one thread is fastest, and no spinning

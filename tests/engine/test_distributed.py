@@ -125,7 +125,7 @@ def test_resume_on_two_ranks_rescales_the_lr_from_the_resume_point(colour_data, 
 def test_a_rank_that_aborts_after_the_run_ended_does_not_undo_it(tmp_path, monkeypatch, capsys, status, ok):
     """Gloo can abort a rank at interpreter exit, after run_finished is written: the launcher
     then reports what the run did, not the rank's exit."""
-    from frelon import events
+    from frelon.common import events
     from frelon.engine import launch
     finished = events.dumps(events.make("run_finished", status=status, epochs_done=1, best=None,
                                         duration_s=1.0, run_dir=str(tmp_path)))

@@ -18,7 +18,7 @@ ROOT = str(Path(__file__).resolve().parents[2])
 if ROOT not in sys.path:  # so that `tests.awkward` imports however pytest was started
     sys.path.insert(0, ROOT)
 
-from frelon import events  # noqa: E402
+from frelon.common import events  # noqa: E402
 from frelon.engine.data.class_folders import ClassificationData, find_layout, stratified_split, val_count  # noqa: E402
 from frelon.engine.data.classify import scan_classification  # noqa: E402
 from frelon.engine.data.doctor import check_classification  # noqa: E402

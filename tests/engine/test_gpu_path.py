@@ -373,7 +373,7 @@ def test_an_oom_on_another_rank_is_left_for_the_launcher(tmp_path, monkeypatch):
     said = rundir.read_rank_error(tmp_path, 1)
     assert said["kind"] == "oom" and "out of memory" in said["message"]
 
-    from frelon import events
+    from frelon.common import events
     from frelon.engine import launch
     torchrun_says = ("Root Cause (first observed failure):\n[0]:\n  rank      : 1 (local_rank: 1)\n"
                      "  exitcode  : 1 (pid: 4242)\n")

@@ -8,7 +8,7 @@ import torch
 from frelon.engine.centernet.decode import Detections
 from frelon.engine.cocoeval import coco_map
 from frelon.engine.data.detection import DetectionRecord
-from frelon.metrics import precision_recall
+from frelon.common.metrics import precision_recall
 
 
 def _dets(rows):

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from frelon import lr_policy
+from frelon.common import lr_policy
 from frelon.engine.config import TrainConfig, auto_image_size, from_dict
 from frelon.engine.data.mirror import asymmetric_classes, flip_wanted, mirror_note
 from frelon.gui.options import TrainOptions

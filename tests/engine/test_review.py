@@ -14,7 +14,7 @@ import pytest
 import torch
 from pycocotools.coco import COCO
 
-from frelon import coco_doc
+from frelon.common import coco_doc
 from frelon.engine.centernet import shapes
 from frelon.engine.review import CONFLICT, LOOSE, MISSED, MISSING, disagreements
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from frelon import events as ev  # noqa: E402
+from frelon.common import events as ev  # noqa: E402
 
 MODE = os.environ.get("FAKE_ENGINE_MODE", "normal")
 STOP = threading.Event()

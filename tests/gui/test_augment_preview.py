@@ -12,7 +12,7 @@ from PySide6.QtGui import QImage
 from frelon.gui.main_window import MainWindow
 from frelon.gui.options import TrainOptions
 from frelon.gui.widgets.augment_preview import COUNT, IMAGES, AugmentPreview, drawn
-from frelon.samples import sample_dir
+from frelon.common.samples import sample_dir
 
 pytestmark = [pytest.mark.slow]
 

@@ -160,12 +160,12 @@ def test_the_window_opens_the_data_s_boxes_in_the_annotations_tab(qtbot, coco_se
     editor.view.edited.emit([*editor.view.boxes], "nothing")      # an edit, then closing the window saves it
     editor.annotations.set_position(12)
     window.close()
-    from frelon import coco_doc
+    from frelon.common import coco_doc
     assert coco_doc.position(coco_doc.load(coco_set.with_name("annotations.reviewed.json"))) == 12
 
 
 def test_drafts_are_edited_accepted_and_join_the_set(qtbot, coco_set, tmp_path):
-    from frelon import coco_doc
+    from frelon.common import coco_doc
     editor = open_editor(qtbot, coco_set)
     target = editor.annotations
     photos = tmp_path / "unlabelled"

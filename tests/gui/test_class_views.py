@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from frelon import events as ev
+from frelon.common import events as ev
 from frelon.gui.panels.classification_results import ClassificationResults
 from frelon.gui.panels.results_panel import ResultsPanel
 

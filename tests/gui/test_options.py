@@ -77,7 +77,7 @@ def test_preview_keeps_corners_of_long_runs():
 
 
 def test_plan_and_schedule_match_the_engine():
-    from frelon import schedule
+    from frelon.common import schedule
     for spe, epochs, warmup in ((10, 3, 1.0), (1, 5, 1.0), (7, 2, 0.5), (1, 1, 1.0), (100, 10, 0)):
         total, warm = plan(spe, epochs, warmup)
         engine_plan = schedule.Plan.for_run(0.1, spe, epochs, warmup, "cosine")

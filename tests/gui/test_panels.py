@@ -6,7 +6,7 @@ import sys
 
 from PySide6.QtGui import QColor, QImage
 
-from frelon import events as ev
+from frelon.common import events as ev
 from frelon.gui.panels.data_panel import DataPanel
 from frelon.gui.panels.detection_results import DetectionResults
 from frelon.gui.panels.results_panel import ResultsPanel
@@ -23,7 +23,7 @@ INFO = {"default_backbone": "efficientnet_lite0",
 
 
 def test_training_panel_offers_exactly_the_engines_choices(qtbot):
-    from frelon.choices import CHOICES
+    from frelon.common.choices import CHOICES
     panel = TrainingPanel()
     qtbot.addWidget(panel)
     for option in ("task", "detector", "schedule", "optimizer", "augment", "flip", "checkpointing"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from frelon import events as ev
+from frelon.common import events as ev
 from frelon.gui.panels.plots_panel import PlotsPanel
 from frelon.gui.run_history import RunHistory
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import time
 
-from frelon import events
+from frelon.common import events
 from frelon.gui import theme
 from frelon.gui.main_window import MainWindow
 from frelon.gui.widgets.rank_heartbeats import RankHeartbeats

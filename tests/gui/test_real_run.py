@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from frelon.gui.main_window import MainWindow
-from frelon.samples import sample_dir
+from frelon.common.samples import sample_dir
 
 SAMPLE = sample_dir("classify")        # package data: part of every installation, so never skipped
 

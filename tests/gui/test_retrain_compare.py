@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from frelon import events
+from frelon.common import events
 from frelon.gui.main_window import MainWindow
 
 

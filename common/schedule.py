@@ -1,7 +1,7 @@
 """The learning rate as a pure function of the step (nanoGPT's `get_lr(it)`, in Frelon's terms).
 
 Linear warmup from peak/(W+1) to the peak over the first W steps (`--warmup-epochs`, at most a
-quarter of the run: frelon/lr_policy.py's `warmup_steps`), then one of:
+quarter of the run: common/lr_policy.py's `warmup_steps`), then one of:
 - cosine: half a cosine from the peak down to 0 at the last step;
 - step: ×0.1 after a third and again after two thirds of the steps that follow the warmup;
 - constant: the peak.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from frelon.lr_policy import warmup_steps
+from frelon.common.lr_policy import warmup_steps
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ holds the defaults); "" for `task` means "inferred from the data".
 """
 from __future__ import annotations
 
-from frelon.lr_policy import OPTIMIZERS
+from frelon.common.lr_policy import OPTIMIZERS
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "task": ("", "classify", "detect"),
