@@ -78,12 +78,14 @@ def _add_train_options(p: argparse.ArgumentParser, out_help: str = "runs folder"
     a("--device", choices=CHOICES["device"], default=S)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="frelon",
-        description="Frelon: fine-tune image models on your own photos. With no command, opens the app.")
-    sub = parser.add_subparsers(dest="command")
+def _add_answer_options(p: argparse.ArgumentParser, json: bool = True) -> None:
+    """The last options of most commands: the answer as JSON on stdout, tracebacks on stderr."""
+    if json:
+        p.add_argument("--json", action="store_true")
+    p.add_argument("--debug", action="store_true")
 
+
+def _add_train(sub) -> None:
     p = sub.add_parser("train", help="fine-tune a classifier or train a CenterNet detector")
     _add_train_options(p)
     p.add_argument("--resume", default=None, help="a run folder to continue exactly")
@@ -93,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="tracebacks on stderr")
     p.add_argument("--run-dir", default=None, help=argparse.SUPPRESS)  # set by the multi-rank launcher
 
+
+def _add_check(sub) -> None:
     p = sub.add_parser("check", help="data doctor: counts, bad files, duplicates, leaks")
     p.add_argument("--data", required=True)
     p.add_argument("--task", choices=["classify", "detect"], default=None)
@@ -100,9 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-split", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--debug", action="store_true")
+    _add_answer_options(p)
 
+
+def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="run a trained model on images, a folder or a COCO JSON")
     p.add_argument("--run", required=True)
     p.add_argument("--input", required=True)
@@ -113,31 +118,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="detection: also write the boxes scoring >= --threshold as draft COCO annotations")
     p.add_argument("--threshold", type=float, default=0.3, help="score of a draft annotation (default 0.3)")
     _add_model_options(p)
-    p.add_argument("--debug", action="store_true")
+    _add_answer_options(p, json=False)
 
+
+def _add_eval_export_info(sub) -> None:
     p = sub.add_parser("eval", help="metrics of a trained model on a labelled set")
     p.add_argument("--run", required=True)
     p.add_argument("--data", required=True)
     _add_model_options(p)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--debug", action="store_true")
+    _add_answer_options(p)
 
     p = sub.add_parser("export", help="export a trained model (checked against PyTorch)")
     p.add_argument("--run", required=True)
     p.add_argument("--format", choices=["onnx"], default="onnx")
     p.add_argument("--checkpoint", choices=CHECKPOINTS, default="best")
     p.add_argument("--out", default=None)
-    p.add_argument("--debug", action="store_true")
+    _add_answer_options(p, json=False)
 
     p = sub.add_parser("info", help="devices, backbones and whether their weights are offline")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--debug", action="store_true")
+    _add_answer_options(p)
 
+
+def _add_plan_lr_find(sub) -> None:
     p = sub.add_parser("plan", help="memory forecast: peak per device, largest batch that fits")
     _add_train_options(p)
     p.add_argument("--budget", default=None, help="e.g. 8GiB (default: free GPU memory, or RAM)")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--debug", action="store_true")
+    _add_answer_options(p)
 
     p = sub.add_parser("lr-find", help="LR range test: loss against an exponentially growing LR, and a suggestion")
     _add_train_options(p)
@@ -145,9 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="optimizer steps of the sweep (default 100)")
     p.add_argument("--start-lr", type=float, default=None)
     p.add_argument("--end-lr", type=float, default=None)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--debug", action="store_true")
+    _add_answer_options(p)
 
+
+def _add_review_annotations(sub) -> None:
     p = sub.add_parser("review", help="detection: images ranked by how much a run disagrees with their annotations")
     p.add_argument("--run", required=True)
     p.add_argument("--data", default=None, help="the annotations to review (default: the run's training data)")
@@ -157,16 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a detection this sure counts as the model's word (default 0.3, the app's score slider)")
     p.add_argument("--out", default=None, help="also write the review as JSON to this file")
     _add_model_options(p)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--debug", action="store_true")
+    _add_answer_options(p)
 
     p = sub.add_parser("annotations", help="detection: a set of any layout saved as one COCO JSON (the reviewed copy)")
     p.add_argument("--data", required=True)
     p.add_argument("--out", default=None, help="default: annotations.reviewed.json beside the COCO JSON, or in the folder")
     p.add_argument("--force", action="store_true", help="rewrite an existing reviewed copy from the original")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--debug", action="store_true")
+    _add_answer_options(p)
 
+
+def _add_preview_augment(sub) -> None:
     p = sub.add_parser("preview-augment", help="training images as the training pipeline augments them (PNG)")
     _add_train_options(p, out_help="folder for the preview: <image>-<variant>.png and preview.json (required)")
     # defaults: engine/preview.py (2 images, 6 variants)
@@ -174,9 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=None, help="variants of each image (default 6)")
     p.add_argument("--epoch", type=int, default=0,
                    help="variant j is the image as epoch EPOCH + j would see it (a later epoch re-draws)")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--debug", action="store_true")
+    _add_answer_options(p)
 
+
+def _add_robustness(sub) -> None:
     p = sub.add_parser("robustness", help="accuracy (classifier) or mAP@0.5 (detector) under FGSM / PGD attacks of growing size ε")
     p.add_argument("--run", required=True)
     p.add_argument("--data", default=None, help="a labelled set (default: the run's validation split)")
@@ -188,9 +196,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--examples", type=int, default=None, help="flipped images drawn as triptychs (default 6)")
     _add_model_options(p)
     p.add_argument("--events", default=None, help="'-' streams robustness_eps / robustness_finished events")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--debug", action="store_true")
+    _add_answer_options(p)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="frelon",
+        description="Frelon: fine-tune image models on your own photos. With no command, opens the app.")
+    sub = parser.add_subparsers(dest="command")
+    # one builder per subcommand (or a few small ones), in the order `frelon --help` lists them
+    for add in (_add_train, _add_check, _add_predict, _add_eval_export_info, _add_plan_lr_find,
+                _add_review_annotations, _add_preview_augment, _add_robustness):
+        add(sub)
     p = sub.add_parser("gui", help="open the app (the same as no command)")
     p.add_argument("--runs", default=None, help="runs folder shown in the app")
     return parser
