@@ -34,8 +34,24 @@ class TrainingPanel(QWidget):
         self._weights_file = ""
         self._backbones: dict[str, dict] = {}
         self._cuda: list[dict] = []
+        self._cpu_text = ""                   # from `frelon info`
+        self._detected_task = ""              # from the data doctor
         self._building = True
+        # made in this order (the groups are laid out in another: model, hardware, training, regularisation)
+        self._make_model_widgets()
+        self._make_training_widgets()
+        self._make_regularisation_widgets()
+        self._make_hardware_widgets()
+        self._make_lr_widgets()
+        self._set_tooltips()
+        self._lay_out()
+        self._connect_edits()
+        self._building = False
+        self._update_devices()
+        self._changed()
 
+    # ---- the widgets, group by group ----
+    def _make_model_widgets(self) -> None:
         self.task = self._combo(TASK_CHOICES, {"": "Detect from data", "classify": "Classification",
                                                "detect": "Detection (CenterNet)"})
         self.backbone = QComboBox()
@@ -46,11 +62,13 @@ class TrainingPanel(QWidget):
         for text, value in (("ImageNet (pretrained)", "imagenet"), ("None (from scratch)", "none"),
                             ("File…", "file")):
             self.weights.addItem(text, value)
-        defaults = TrainOptions()
         self.image_size = self._spin(0, 2048, 0, step=32)
         self.image_size.setSpecialValueText("from the data")
         self.detector = self._combo(DETECTORS, {"ttf": "TTF (lateral neck, dense boxes)",
                                                 "centernet": "CenterNet (paper's ResNet variant)"})
+
+    def _make_training_widgets(self) -> None:
+        defaults = TrainOptions()
         self.epochs = self._spin(1, 10_000, defaults.epochs)
         self.batch = self._spin(1, 4096, defaults.batch_size)
         self.lr = SciSpinBox(minimum=0.0)
@@ -72,6 +90,8 @@ class TrainingPanel(QWidget):
         self.warmup.setValue(1.0)
         self.schedule = self._combo(SCHEDULES)
         self.optimizer = self._combo(OPTIMIZERS, {"adamw": "AdamW", "sgd": "SGD (momentum)"})
+
+    def _make_regularisation_widgets(self) -> None:
         self.freeze = QCheckBox("Train the head only")
         self.augment = self._combo(AUGMENTS)
         self.flip = self._combo(FLIPS, {"auto": "auto (off for digits, letters, signs)"})
@@ -81,6 +101,8 @@ class TrainingPanel(QWidget):
         self.noise.setSpecialValueText("0 (off)")
         self.noise.setSuffix(" levels")
         self.augment_preview = AugmentPreview(lambda: self.options().to_flags())
+
+    def _make_hardware_widgets(self) -> None:
         self.checkpointing = self._combo(CHECKPOINTING, {"off": "off (fastest)", "stages": "stages (less memory)",
                                                          "blocks": "blocks (least memory)"})
         self.gpus = self._spin(0, 0, 0)
@@ -90,6 +112,9 @@ class TrainingPanel(QWidget):
         self.amp = QCheckBox("Mixed precision")
         # the main window gives the forecast the whole command line (data folder included)
         self.forecast = MemoryForecast(lambda: self.options().to_flags())
+
+    def _make_lr_widgets(self) -> None:
+        """The LR finder, the schedule's preview curve and the plan under it (Training group)."""
         self.lr_finder = LrFinder(lambda: self.options().to_flags())
         self.lr_finder.lr_chosen.connect(self.lr.setValue)
         self.lr_plot = pg.PlotWidget(background="w")
@@ -105,6 +130,7 @@ class TrainingPanel(QWidget):
         self.plan = QLabel()
         self.plan.setWordWrap(True)
 
+    def _set_tooltips(self) -> None:
         tips = [(self.task, "task"), (self.backbone, "backbone"), (self.weights, "weights"),
                 (self.image_size, "image_size"), (self.epochs, "epochs"), (self.batch, "batch"), (self.lr, "lr"),
                 (self.ref_batch, "ref_batch"), (self.accumulate, "accumulate"), (self.warmup, "warmup"),
@@ -116,6 +142,7 @@ class TrainingPanel(QWidget):
             w.setToolTip(TIPS[key])
         self.schedule.setToolTip("\n\n".join(f"{k}: {v}" for k, v in SCHEDULE_HELP.items()))
 
+    def _lay_out(self) -> None:
         model = self._group("Model", [("Task", self.task), ("Backbone", self.backbone), ("", self.weights_status),
                                       ("Weights", self.weights), ("Image size", self.image_size),
                                       ("Detector", self.detector)])
@@ -145,6 +172,8 @@ class TrainingPanel(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
 
+    def _connect_edits(self) -> None:
+        """Every edit re-derives the options (``_changed``); the weights combo may ask for a file first."""
         for w in (self.task, self.backbone, self.schedule, self.optimizer, self.augment, self.checkpointing,
                   self.flip, self.detector):
             w.currentIndexChanged.connect(self._changed)
@@ -157,9 +186,6 @@ class TrainingPanel(QWidget):
         self.noise.valueChanged.connect(self._changed)
         self.freeze.toggled.connect(self._changed)
         self.amp.toggled.connect(self._changed)
-        self._building = False
-        self._update_devices()
-        self._changed()
 
     # ---- small builders ----
     @staticmethod
@@ -295,7 +321,7 @@ class TrainingPanel(QWidget):
         self.gpus.setMaximum(n)
         self.gpus.setEnabled(n > 0)
         if n == 0:
-            cpu = getattr(self, "_cpu_text", "")
+            cpu = self._cpu_text
             if cpu:
                 self.gpu_reason.setText(f"No CUDA GPU found, so training runs on the CPU ({cpu}).")
         else:
@@ -313,7 +339,7 @@ class TrainingPanel(QWidget):
         self.amp.setEnabled(on_gpu)
         self.amp.setToolTip(TIPS["amp"] if on_gpu else "Mixed precision needs a GPU: the engine refuses it on the CPU.")
         self._show_weights_status(o.backbone)
-        task = o.task or getattr(self, "_detected_task", "") or "classify"
+        task = o.task or self._detected_task or "classify"
         self.detector.setEnabled(task == "detect")
         rule = lr_policy.RULES[o.optimizer]
         self.lr.setSpecialValueText(f"auto ({rule.base:g})")
