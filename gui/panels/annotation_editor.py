@@ -7,12 +7,13 @@ on Save, on leaving an image and on closing, with the image the editor was on, s
 continues there.
 
 A review (`frelon review`, run in the background) turns the image list into a queue, worst
-disagreement first, each with its reasons; the model's boxes that no annotation matches are shown
-dashed (those the review flagged: missing, conflicting or loose), and one click accepts one as
-an annotation. Pre-annotating a folder (`frelon predict
---as-annotations`) opens the model's boxes as drafts (dashed): edit or delete them, Accept turns
-them into annotations and the image joins the set that was open (copied into its `added/`
-folder). Retrain starts a new run on the saved copy, from the shown run's weights or ImageNet.
+disagreement first, each with its reasons (gui/widgets/review_queue.py); the model's boxes that the
+review flagged (missing, conflicting or loose) are shown dashed, and one click accepts one as an
+annotation. Pre-annotating a folder (`frelon predict --as-annotations`, run by the row of run
+actions, gui/panels/annotation_actions.py) opens the model's boxes as drafts (dashed): edit or
+delete them, Accept turns them into annotations and the image joins the set that was open (copied
+into its `added/` folder). Retrain starts a new run on the saved copy, from the shown run's weights
+or ImageNet.
 
 Keys: ←/→ (PgUp/PgDn) previous / next image, Del delete the selected box, 1–9 class of the
 selected box (and of the next one drawn), Enter accept, Ctrl+Z / Ctrl+Shift+Z undo / redo,
@@ -20,24 +21,19 @@ Ctrl+S save, F fit; drag draws, the wheel zooms, middle button or Space + drag p
 """
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QUndoStack
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QListWidget,
-                               QListWidgetItem, QPushButton, QSplitter, QStyle, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QStyle, QVBoxLayout, QWidget
 
 from frelon.gui.annotation_set import AnnotationSet, Box
 from frelon.gui.box_commands import EditBoxes
 from frelon.gui.engine_command import JsonCommand
+from frelon.gui.panels.annotation_actions import AnnotationActions
 from frelon.gui.widgets.box_editor import BoxEditor
-
-
-def _norm(path: str) -> str:
-    return os.path.normcase(os.path.normpath(os.path.abspath(path)))
+from frelon.gui.widgets.review_queue import ReviewQueue, entries_by_path, review_order, suggestions
 
 
 class AnnotationEditor(QWidget):
@@ -49,9 +45,27 @@ class AnnotationEditor(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        style = self.style()
         self.view = BoxEditor()
         self.undo_stack = QUndoStack(self)
+        self._make_edit_bar()
+        self.actions = AnnotationActions()
+        self.queue = ReviewQueue()
+        self._lay_out()
+
+        self.annotations: AnnotationSet | None = None
+        self.order: list[int] = []                    # indices into annotations.images, queue order
+        self.review: dict[str, dict] = {}             # normalised image path -> review entry
+        self.pos = -1
+        self._pending_review = ""
+        self.join_target: AnnotationSet | None = None  # pre-annotating: the set accepted images join
+        self._make_commands()
+        self._connect()
+        self._add_shortcuts()
+
+    # ---- building
+    def _make_edit_bar(self) -> None:
+        """Previous / next, where the editor is, and the edits of the image shown."""
+        style = self.style()
         self.prev = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_ArrowLeft), "")
         self.prev.setToolTip("Previous image (Left / Page Up)")
         self.next = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_ArrowRight), "")
@@ -71,28 +85,8 @@ class AnnotationEditor(QWidget):
         self.save_button.setToolTip("Save to the reviewed copy (Ctrl+S); the original file is never changed")
         self.note = QLabel()
         self.note.setWordWrap(True)
-        self.review_button = QPushButton("Review with the shown run")
-        self.review_button.setToolTip("Order the images by how much the run shown in Results disagrees with "
-                                      "their boxes (frelon review); its unmatched boxes appear dashed")
-        self.preannotate_button = QPushButton("Pre-annotate a folder…")
-        self.preannotate_button.setToolTip("Let the shown run draw draft boxes on unlabelled photos; accepted "
-                                           "images join this set (copied into its added/ folder)")
-        self.threshold = QDoubleSpinBox()
-        self.threshold.setRange(0.05, 0.95)
-        self.threshold.setSingleStep(0.05)
-        self.threshold.setValue(0.3)
-        self.threshold.setPrefix("drafts ≥ ")
-        self.threshold.setToolTip("Boxes the model scores at least this become drafts")
-        self.retrain_from = QComboBox()
-        self.retrain_from.addItem("from the shown run's weights", True)
-        self.retrain_from.addItem("from ImageNet", False)
-        self.retrain_button = QPushButton("Retrain with these boxes")
-        self.retrain_button.setToolTip("Save, then start a new run on the reviewed annotations; "
-                                       "compare it with the previous one in Runs")
-        self.queue = QListWidget()
-        self.queue.setToolTip("Images, worst disagreement with the model first (after a review)")
-        self.queue.setMinimumWidth(220)
 
+    def _lay_out(self) -> None:
         bar = QHBoxLayout()
         for w in (self.prev, self.next, self.where):
             bar.addWidget(w)
@@ -100,17 +94,11 @@ class AnnotationEditor(QWidget):
         for w in (QLabel("Class"), self.class_box, self.delete, self.accept_button, self.undo_button,
                   self.redo_button, self.save_button):
             bar.addWidget(w)
-        actions = QHBoxLayout()
-        for w in (self.review_button, self.preannotate_button, self.threshold):
-            actions.addWidget(w)
-        actions.addStretch(1)
-        for w in (self.retrain_from, self.retrain_button):
-            actions.addWidget(w)
         right = QWidget()
         col = QVBoxLayout(right)
         col.setContentsMargins(0, 0, 0, 0)
         col.addLayout(bar)
-        col.addLayout(actions)
+        col.addWidget(self.actions)
         col.addWidget(self.view, 1)
         col.addWidget(self.note)
         split = QSplitter()
@@ -121,14 +109,8 @@ class AnnotationEditor(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
 
-        self.annotations: AnnotationSet | None = None
-        self.order: list[int] = []                    # indices into annotations.images, queue order
-        self.review: dict[str, dict] = {}             # normalised image path -> review entry
-        self.pos = -1
-        self._pending_review = ""
-        self.join_target: AnnotationSet | None = None  # pre-annotating: the set accepted images join
-        self._drafts = JsonCommand(self)
-        self._drafts.failed.connect(lambda why, _details: self._say(f"Pre-annotation failed: {why}"))
+    def _make_commands(self) -> None:
+        """Opening a set and reviewing it (pre-annotating a folder: self.actions)."""
         self._open = JsonCommand(self)
         self._open.done.connect(self._opened)
         self._open.failed.connect(lambda why, _details: self._say(f"Cannot open the annotations: {why}"))
@@ -136,6 +118,7 @@ class AnnotationEditor(QWidget):
         self._review.done.connect(self.set_review)
         self._review.failed.connect(lambda why, _details: self._say(f"Review failed: {why}"))
 
+    def _connect(self) -> None:
         self.view.edited.connect(self._edited)
         self.view.suggestion_clicked.connect(self.accept_suggestion)
         self.view.selection_changed.connect(self._selection_changed)
@@ -147,14 +130,18 @@ class AnnotationEditor(QWidget):
         self.undo_button.clicked.connect(self.undo_stack.undo)
         self.redo_button.clicked.connect(self.undo_stack.redo)
         self.save_button.clicked.connect(self.save)
-        self.review_button.clicked.connect(self.review_requested)
-        self.preannotate_button.clicked.connect(self._choose_folder)
-        self.retrain_button.clicked.connect(self._retrain)
+        self.actions.review_requested.connect(self.review_requested)
+        self.actions.preannotate_requested.connect(self.preannotate_requested)
+        self.actions.retrain_requested.connect(self._retrain)
+        self.actions.drafts_ready.connect(self._drafts_ready)
+        self.actions.status.connect(self._say)
         self.queue.currentRowChanged.connect(lambda row: row != self.pos and self.go(row))
         self.undo_stack.canUndoChanged.connect(self.undo_button.setEnabled)
         self.undo_stack.canRedoChanged.connect(self.redo_button.setEnabled)
         self.undo_button.setEnabled(False)
         self.redo_button.setEnabled(False)
+
+    def _add_shortcuts(self) -> None:
         keys = [("Left", lambda: self.go(self.pos - 1)), ("PgUp", lambda: self.go(self.pos - 1)),
                 ("Right", lambda: self.go(self.pos + 1)), ("PgDown", lambda: self.go(self.pos + 1)),
                 ("Delete", self.delete_selected), ("Backspace", self.delete_selected),
@@ -198,7 +185,7 @@ class AnnotationEditor(QWidget):
             self.class_box.addItem(f"{n}  {name}" if n < 10 else name)
         self.order = list(range(len(self.annotations.images)))
         self.review = {}
-        self._fill_queue()
+        self.queue.fill(self.annotations, self.order, self.review)
         start = self.annotations.index_of(self.annotations.position())
         self.note.setText(f"Editing {path} (the original annotations are never written)")
         self.go(self.order.index(start) if start in self.order else 0)
@@ -214,41 +201,12 @@ class AnnotationEditor(QWidget):
         """Order the images by the review's disagreement and show the model's unmatched boxes."""
         if self.annotations is None:
             return
-        self.review = {_norm(e["path"]): e for e in review.get("images", [])}
-        index = {_norm(self.annotations.image_path(im)): i for i, im in enumerate(self.annotations.images)}
-        ranked = [index[_norm(e["path"])] for e in review.get("images", []) if _norm(e["path"]) in index]
-        self.order = ranked + [i for i in range(len(self.annotations.images)) if i not in set(ranked)]
-        self._fill_queue()
+        self.review = entries_by_path(review)
+        self.order = review_order(self.annotations, review)
+        self.queue.fill(self.annotations, self.order, self.review)
         flagged = sum(1 for e in review.get("images", []) if e["disagreement"] > 0)
         self._say(f"Review: {flagged} of {len(review.get('images', []))} images disagree with the model; worst first")
         self.go(0)
-
-    def _fill_queue(self) -> None:
-        self.queue.blockSignals(True)
-        self.queue.clear()
-        reviewed = set(self.annotations.reviewed()) if self.annotations else set()
-        for i in self.order:
-            image = self.annotations.images[i]
-            entry = self.review.get(_norm(self.annotations.image_path(image)))
-            text = str(image.get("file_name"))
-            if entry is not None and entry["disagreement"] > 0:
-                text = f"{entry['disagreement']:.2f}  {text}\n      " + ", ".join(
-                    f"{r} ×{entry['counts'][r]}" for r in entry["reasons"])
-            drafts = self.annotations.drafts(image["id"])
-            if drafts:
-                text += f"  · {drafts} draft(s)"
-            item = QListWidgetItem(("✓ " if image["id"] in reviewed else "") + text)
-            self.queue.addItem(item)
-        self.queue.blockSignals(False)
-
-    def _suggestions(self, image: dict) -> list[Box]:
-        entry = self.review.get(_norm(self.annotations.image_path(image)))
-        if entry is None:
-            return []
-        flagged = sorted({i["detection"] for i in entry.get("issues", []) if i.get("detection") is not None})
-        dets = [entry["detections"][k] for k in flagged if k < len(entry["detections"])]
-        return [Box(int(d["category_id"]), tuple(d["bbox"]), score=d["score"]) for d in dets
-                if d.get("category_id") is not None]
 
     # ---- navigation
     def current_image(self) -> dict | None:
@@ -266,10 +224,8 @@ class AnnotationEditor(QWidget):
         image = self.current_image()
         self.annotations.set_position(image["id"])
         self.view.show_image(self.annotations.image_path(image), self.annotations.image_size(image),
-                             self.annotations.boxes(image["id"]), self._suggestions(image))
-        self.queue.blockSignals(True)
-        self.queue.setCurrentRow(pos)
-        self.queue.blockSignals(False)
+                             self.annotations.boxes(image["id"]), suggestions(self.annotations, self.review, image))
+        self.queue.show_row(pos)
         self.prev.setEnabled(pos > 0)
         self.next.setEnabled(pos < len(self.order) - 1)
         self._update_where()
@@ -344,31 +300,14 @@ class AnnotationEditor(QWidget):
             self.join_target.save()
             self._say(f"{Path(str(image.get('file_name'))).name} joined {self.join_target.path.name}"
                       + (f" ({dropped} box(es) of classes the set lacks left out)" if dropped else ""))
-        self._fill_queue()
+        self.queue.fill(self.annotations, self.order, self.review)
         self.go(self.pos + 1)
 
     # ---- pre-annotating a folder, retraining
-    def _choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of unlabelled photos to pre-annotate")
-        if folder:
-            self.preannotate_requested.emit(folder, self.threshold.value())
-
     def preannotate(self, run_dir: str, folder: str, threshold: float) -> None:
         """`frelon predict --as-annotations` on `folder`; its drafts then open here, and each image
         accepted (Enter) joins the set that was open."""
-        target = self.annotations
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        drafts = Path(run_dir) / "predictions" / f"drafts-{stamp}.json"
-        self._drafts_job = (str(drafts), target)
-        try:
-            self._drafts.done.disconnect()
-        except (RuntimeError, TypeError):
-            pass
-        self._drafts.done.connect(lambda _none: self._drafts_ready(*self._drafts_job))
-        self._say(f"Pre-annotating {folder} with {Path(run_dir).name}…")
-        self._drafts.start(["predict", "--run", str(run_dir), "--input", str(folder),
-                            "--out", str(drafts.with_name(drafts.stem + "-predictions.json")),
-                            "--as-annotations", str(drafts), "--threshold", f"{threshold:g}"], parse_json=False)
+        self.actions.preannotate(run_dir, folder, threshold, self.annotations)
 
     def _drafts_ready(self, drafts: str, target: AnnotationSet | None) -> None:
         if target is not None:
@@ -379,12 +318,12 @@ class AnnotationEditor(QWidget):
             "open the data's boxes first (Ctrl+E) for accepted images to join a set"
         self.note.setText(f"Drafts from the model (dashed): edit them, Delete a wrong box, → skips an image; {joins}.")
 
-    def _retrain(self) -> None:
+    def _retrain(self, from_run: bool) -> None:
         if self.annotations is None or self.join_target is not None:
             self._say("Open the data's boxes (Ctrl+E) to retrain on them")
             return
         self.save()
-        self.retrain_requested.emit(str(self.annotations.path), bool(self.retrain_from.currentData()))
+        self.retrain_requested.emit(str(self.annotations.path), from_run)
 
     # ---- saving
     def save(self) -> None:
@@ -404,7 +343,7 @@ class AnnotationEditor(QWidget):
         self.save_if_dirty()
         self._open.cancel()
         self._review.cancel()
-        self._drafts.cancel()
+        self.actions.cancel()
         super().closeEvent(event)
 
     def _say(self, text: str) -> None:
