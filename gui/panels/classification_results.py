@@ -40,18 +40,7 @@ class ClassificationResults(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.per_class = QTableWidget(0, 4)
-        self.per_class.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "Images"])
-        self.per_class.setToolTip("Precision: of the pictures taken for this class, the share that are it · "
-                                  "Recall: of the pictures of this class, the share found · click a class "
-                                  "to see only its pictures below")
-        self.per_class.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.per_class.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
-        self.per_class.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.per_class.verticalHeader().setVisible(False)
-        self.per_class.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.per_class.setMaximumWidth(380)
-        self.per_class.cellClicked.connect(lambda row, _c: self.filter_class(self.per_class.item(row, 0).text()))
+        self.per_class = self._make_per_class_table()
         self.class_filter = ""
         self._predictions: list[dict] = []
         self._classes: list[str] = []
@@ -94,6 +83,22 @@ class ClassificationResults(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
+
+    def _make_per_class_table(self) -> QTableWidget:
+        """Precision, recall and images per class; a click shows only that class's pictures."""
+        table = QTableWidget(0, 4)
+        table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "Images"])
+        table.setToolTip("Precision: of the pictures taken for this class, the share that are it · "
+                         "Recall: of the pictures of this class, the share found · click a class "
+                         "to see only its pictures below")
+        table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        table.verticalHeader().setVisible(False)
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        table.setMaximumWidth(380)
+        table.cellClicked.connect(lambda row, _c: self.filter_class(table.item(row, 0).text()))
+        return table
 
     def set_metrics(self, per_class: dict, classes: list[str], matrix: list[list[int]] | None) -> None:
         """Precision, recall and images per class from the matrix; without one (an old event), the

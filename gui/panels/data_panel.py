@@ -44,14 +44,23 @@ class DataPanel(QWidget):
         self.check.done.connect(self._on_report)
         self.check.failed.connect(self._on_failed)
 
+        row = self._make_path_row()
+        split = self._make_report_view()
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+        layout.addWidget(split, 1)
+
+    def _make_path_row(self) -> QHBoxLayout:
+        """The data's path, and the buttons that choose or re-check it."""
         self.path = QLineEdit()
         self.path.setPlaceholderText("A folder of class sub-folders, a COCO JSON, a VOC or YOLO folder — or drop it here")
         self.path.returnPressed.connect(lambda: self.set_path(self.path.text()))
         self.browse = QPushButton("Choose folder…")
         self.browse.clicked.connect(self.choose_folder)
         self.use_sample = QPushButton("Use the sample")
-        self.use_sample.setEnabled(bool(sample))
-        self.use_sample.setToolTip(sample or "The bundled sample was not found next to the app.")
+        self.use_sample.setEnabled(bool(self.sample))
+        self.use_sample.setToolTip(self.sample or "The bundled sample was not found next to the app.")
         self.use_sample.clicked.connect(lambda: self.set_path(self.sample))
         self.recheck = QPushButton("Check again")
         self.recheck.clicked.connect(lambda: self.set_path(self.path.text()))
@@ -64,7 +73,10 @@ class DataPanel(QWidget):
         for w in (self.path, self.browse, self.use_sample, self.recheck, self.edit_boxes):
             row.addWidget(w)
         row.setStretch(0, 1)
+        return row
 
+    def _make_report_view(self) -> QSplitter:
+        """The doctor's verdict: its status line (laid out above the rest), class bars and problems, thumbnails."""
         self.status = QLabel("Choose a folder to train on.")
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.TextFormat.RichText)
@@ -87,11 +99,7 @@ class DataPanel(QWidget):
         split.addWidget(top)
         split.addWidget(self.thumbs)
         split.setSizes([300, 400])
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(row)
-        layout.addWidget(self.status)
-        layout.addWidget(split, 1)
+        return split
 
     @staticmethod
     def _table(headers: list[str]) -> QTableWidget:

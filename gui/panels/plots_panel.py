@@ -69,7 +69,15 @@ class PlotsPanel(QWidget):
         self.ranks = RankHeartbeats()           # several ranks: their heartbeats, a stall
         layout.addWidget(self.ranks)
         layout.addWidget(self.graphics, 1)
+        self._make_plots()
+        self._make_curves()
+        self.timer = QTimer(self)
+        self.timer.setInterval(int(1000 / REFRESH_HZ))
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
 
+    def _make_plots(self) -> None:
+        """The six plots, two rows of three, sharing the step axis."""
         g = self.graphics
         self.loss_plot = self._plot(g.addPlot(row=0, col=0), "Loss (log scale)", "loss")
         self.val_plot = self._plot(g.addPlot(row=0, col=1), "Validation", "accuracy")
@@ -88,6 +96,8 @@ class PlotsPanel(QWidget):
         self.val_plot.setYRange(0, 1.0, padding=0.02)       # accuracy and mAP live in [0, 1]
         self.val_plot.enableAutoRange(axis="y", enable=False)
 
+    def _make_curves(self) -> None:
+        """Every curve, in the order the legends list them (per-part and per-rank ones come with the events)."""
         self.c_loss = _curve(self.loss_plot, "step loss", theme.LOSS_RAW, 1)
         self.c_smooth = _curve(self.loss_plot, "smoothed", theme.LOSS_SMOOTH, 2)
         self.c_train_epoch = _curve(self.loss_plot, "train (epoch)", theme.LOSS_SMOOTH, 1,
@@ -103,11 +113,6 @@ class PlotsPanel(QWidget):
         self.c_cmp_loss = _curve(self.loss_plot, "compared run", theme.COMPARE, 2, Qt.PenStyle.DashLine)
         self.c_cmp_metric = _curve(self.val_plot, "compared run", theme.COMPARE, 2, Qt.PenStyle.DashLine, "t")
         self.c_cmp_lr = _curve(self.lr_plot, "compared run", theme.COMPARE, 1.5, Qt.PenStyle.DashLine)
-
-        self.timer = QTimer(self)
-        self.timer.setInterval(int(1000 / REFRESH_HZ))
-        self.timer.timeout.connect(self.refresh)
-        self.timer.start()
 
     @staticmethod
     def _plot(plot: pg.PlotItem, title: str, left: str, units: str | None = None) -> pg.PlotItem:

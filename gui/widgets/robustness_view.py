@@ -52,6 +52,21 @@ class RobustnessView(QWidget):
         self.results: dict[str, dict] = {}
         self.compare_dir = ""
         self.compare_results: dict[str, dict] = {}
+        bar = self._make_bar()
+        split = self._make_results_view()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(split, 1)
+        self.command = JsonCommand(self)
+        self.command.done.connect(self._done)
+        self.command.failed.connect(self._failed)
+        self.run_button.clicked.connect(self.run_check)
+        self.attack.currentTextChanged.connect(lambda _a: self._fill_flips())
+        self.flips.currentItemChanged.connect(lambda item, _old: self._show(item))
+
+    def _make_bar(self) -> QHBoxLayout:
+        """Which attack, which ε, Run check, and what the check is doing."""
         self.attack = QComboBox()
         self.attack.addItems(list(ATTACKS))
         self.attack.setToolTip("FGSM: one step along the gradient's sign (Goodfellow et al. 2015) · "
@@ -66,6 +81,14 @@ class RobustnessView(QWidget):
         self.status = QLabel("How far does a small, invisible change of the pixels move this model? "
                              "Run a check to see its accuracy (or mAP) against ε.")
         self.status.setWordWrap(True)
+        bar = QHBoxLayout()
+        for w in (QLabel("Attack"), self.attack, QLabel("ε"), self.eps, self.run_button):
+            bar.addWidget(w)
+        bar.addWidget(self.status, 1)
+        return bar
+
+    def _make_results_view(self) -> QSplitter:
+        """The accuracy (or mAP) against ε and the flipped images on the left, a flip's triptych on the right."""
         self.plot = pg.PlotWidget()
         self.plot.setLabel("bottom", "ε (8-bit pixel levels)")
         self.plot.setLabel("left", "accuracy")
@@ -78,10 +101,6 @@ class RobustnessView(QWidget):
         self.picture = QLabel()
         self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.picture.setMinimumHeight(200)
-        bar = QHBoxLayout()
-        for w in (QLabel("Attack"), self.attack, QLabel("ε"), self.eps, self.run_button):
-            bar.addWidget(w)
-        bar.addWidget(self.status, 1)
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(self.plot)
         left.addWidget(self.flips)
@@ -89,16 +108,7 @@ class RobustnessView(QWidget):
         split.addWidget(left)
         split.addWidget(self.picture)
         split.setSizes([420, 760])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(bar)
-        layout.addWidget(split, 1)
-        self.command = JsonCommand(self)
-        self.command.done.connect(self._done)
-        self.command.failed.connect(self._failed)
-        self.run_button.clicked.connect(self.run_check)
-        self.attack.currentTextChanged.connect(lambda _a: self._fill_flips())
-        self.flips.currentItemChanged.connect(lambda item, _old: self._show(item))
+        return split
 
     def load_run(self, run_dir: str) -> None:
         self.run_dir = run_dir
