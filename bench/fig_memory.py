@@ -20,7 +20,7 @@ from frelon.engine import memory, plan
 from frelon.engine.config import TrainConfig
 from frelon.engine.control import EventWriter
 from frelon.engine.tasks import get_task
-from frelon.engine.train import run_training
+from frelon.engine.training.run import run_training
 
 from harness import Figure, interleaved, median
 from workloads import tiny_folder

@@ -78,7 +78,7 @@ def p2_jpeg_loading(quick: bool, device: str = "cpu", size=None, batch=None, ste
             "jpeg": lambda: rate(run_engine(jpeg_cfg, StepClock()), batch, warmup, how),
             "memory": lambda: rate(run_engine(mem_cfg, StepClock(), batches), batch, warmup, how),
         }, repeats)
-    from frelon.engine.train import auto_workers
+    from frelon.engine.training.loaders import auto_workers
     value = median(ratios(r, "jpeg", "memory"))
     detail = {"model": "resnet18", "image_size": size, "batch": batch, "steps": steps, "repeats": repeats,
               "data": source, "augment": "default (random resized crop, flip, colour jitter)",

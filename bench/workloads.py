@@ -21,7 +21,7 @@ from PIL import Image
 
 from frelon.engine import backbones
 from frelon.engine.config import TrainConfig
-from frelon.engine.train import Trainer
+from frelon.engine.training.run import Trainer
 
 from harness import StepClock
 

@@ -117,7 +117,7 @@ def _argv_from(args) -> list[str]:
 
 def _train_here(args, cfg, given) -> int:
     from .control import EventWriter, StopFlag
-    from .train import RunFailed, run_training
+    from .training.run import RunFailed, run_training
     rank = int(os.environ.get("RANK", "0"))
     events_stream = None
     if args.events == "-":

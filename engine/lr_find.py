@@ -58,7 +58,7 @@ def valley(lrs: list[float], losses: list[float]) -> int:
 def lr_find(cfg: TrainConfig, steps: int = DEFAULT_STEPS, start_lr: float = START_LR, end_lr: float = END_LR,
             progress: Callable[[int, float, float], None] | None = None) -> dict:
     """Sweep the LR; return {"lrs", "losses" (smoothed), "raw_losses", "suggestion", …} (see module)."""
-    from .train import Trainer
+    from .training.run import Trainer
     if not 0 < start_lr < end_lr:
         from .config import ConfigError
         raise ConfigError(f"lr-find: need 0 < --start-lr < --end-lr, got {start_lr} and {end_lr}")
@@ -78,7 +78,7 @@ def lr_find(cfg: TrainConfig, steps: int = DEFAULT_STEPS, start_lr: float = STAR
 
 
 def _sweep(trainer, steps: int, start_lr: float, end_lr: float, progress) -> dict:
-    from .step import train_mode
+    from .training.step import train_mode
     cfg = trainer.cfg
     ratio = (end_lr / start_lr) ** (1.0 / (steps - 1))
     lrs, raw, smooth = [], [], []

@@ -41,7 +41,7 @@ from torch import nn
 
 from .config import ConfigError, TrainConfig
 from .errors import ConfigurationError, OutOfMemory
-from .step import Step, check_device_options, freeze_body, make_optimizer, train_mode
+from .training.step import Step, check_device_options, freeze_body, make_optimizer, train_mode
 
 MEASURED_BATCHES = (4, 12)       # two small batches; the wider apart, the truer the slope
 FALLBACK_BATCHES = ((2, 6), (2, 3))   # when the first pair does not fit (BatchNorm needs 2)

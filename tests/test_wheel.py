@@ -53,7 +53,7 @@ def test_the_wheel_carries_the_samples(wheel):
     assert len([n for n in in_checkout if n.endswith(".jpg")]) >= 48
     assert in_checkout <= names, sorted(in_checkout - names)[:5]
     assert {n for n in names if n.startswith("frelon/assets/")} == in_checkout   # the samples only
-    assert {"frelon/cli.py", "frelon/common/samples.py", "frelon/engine/train.py", "frelon/gui/app.py"} <= names
+    assert {"frelon/cli.py", "frelon/common/samples.py", "frelon/engine/training/run.py", "frelon/gui/app.py"} <= names
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from frelon.engine import distributed as D
 from frelon.engine.backbones import build_classifier
 from frelon.engine.config import TrainConfig
-from frelon.engine.step import Step
+from frelon.engine.training.step import Step
 from frelon.engine.tasks.classify import ClassifyTask
 
 ACCUMULATE, MICRO = 3, 2            # 3 micro-batches of 2 images per rank, 2 ranks: 12 images a step

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from runhelp import recording_writer  # noqa: E402
 
 from frelon.engine.config import from_dict  # noqa: E402
-from frelon.engine.train import run_training  # noqa: E402
+from frelon.engine.training.run import run_training  # noqa: E402
 
 
 def status(key: str) -> int:

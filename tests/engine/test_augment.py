@@ -9,7 +9,7 @@ from torchvision.transforms import v2
 
 from frelon.engine import transforms as T
 from frelon.engine.config import from_dict
-from frelon.engine.train import Trainer, run_training
+from frelon.engine.training.run import Trainer, run_training
 
 from runhelp import recording_writer
 

@@ -86,7 +86,7 @@ def test_config_validation_names_the_key():
         from_dict({"batch_size": "big"})
 
 
-@pytest.mark.parametrize("module, forbidden", [("frelon.engine.train", ("PySide6", "pyqtgraph")),
+@pytest.mark.parametrize("module, forbidden", [("frelon.engine.training.run", ("PySide6", "pyqtgraph")),
                                                ("frelon.engine.commands", ("PySide6", "pyqtgraph")),
                                                ("frelon.cli", ("torch", "PySide6"))])
 def test_import_boundaries(module, forbidden):

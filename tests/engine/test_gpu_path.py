@@ -18,13 +18,15 @@ from torch import nn
 
 from frelon.engine import distributed as D
 from frelon.engine import info, memory, rundir
-from frelon.engine import train as train_mod
 from frelon.engine.backbones import build_classifier, sync_batchnorm
 from frelon.engine.config import TrainConfig
 from frelon.engine.sampling import Seeded
-from frelon.engine import step as step_mod
-from frelon.engine.step import amp
-from frelon.engine.train import Progress, Trainer
+from frelon.engine.training import loop
+from frelon.engine.training import run as run_mod
+from frelon.engine.training import step as step_mod
+from frelon.engine.training.checkpoints import Progress, save_last
+from frelon.engine.training.run import Trainer
+from frelon.engine.training.step import amp
 
 from runhelp import make_colour_folder, recording_writer
 
@@ -61,19 +63,19 @@ def _bare_trainer(ranks: D.Ranks) -> Trainer:
 
 def test_the_per_step_agreement_reduces_on_the_ranks_device(collectives):
     with pytest.raises(Reached):
-        _bare_trainer(META_RANKS)._agree(False, True, False)
+        loop.agree(META_RANKS, Trainer.heartbeat, False, True, False)
     assert collectives == [torch.device("meta")]
 
 
 def test_the_epoch_loss_sums_are_reduced_on_the_ranks_device(collectives):
     with pytest.raises(Reached):
-        _bare_trainer(META_RANKS)._end_epoch(torch.zeros(2, dtype=torch.float64), 0.0)
+        loop.end_epoch(_bare_trainer(META_RANKS), torch.zeros(2, dtype=torch.float64), 0.0)
     assert collectives == [torch.device("meta")]
 
 
 def test_a_logged_steps_memory_travels_as_one_tensor_gather_on_the_device(collectives):
     with pytest.raises(Reached):
-        _bare_trainer(META_RANKS)._memory()
+        loop.ranks_memory(META_RANKS, Trainer.heartbeat)
     assert collectives and set(collectives) == {torch.device("meta")}
 
 
@@ -309,7 +311,7 @@ def test_a_scaled_runs_loss_scale_survives_a_resume(tmp_path, monkeypatch):
     trainer.setup()
     trainer.step.scaler.scale(torch.ones(()))              # the scale exists from the first step on
     trainer.step.scaler.update(1024.0)
-    trainer._save_last(0)
+    save_last(trainer, 0)
     resumed = Trainer(cfg, recording_writer()[0], lambda: False, resume=str(trainer.run_dir))
     resumed.setup()
     assert resumed.step.scaler.get_scale() == 1024.0
@@ -368,8 +370,8 @@ def test_an_oom_on_another_rank_is_left_for_the_launcher(tmp_path, monkeypatch):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
     monkeypatch.setattr(Trainer, "setup", setup)
     monkeypatch.setattr(D, "teardown", lambda **k: None)
-    with pytest.raises(train_mod.RunFailed):
-        train_mod.run_training(TrainConfig(), recording_writer()[0], lambda: False)
+    with pytest.raises(run_mod.RunFailed):
+        run_mod.run_training(TrainConfig(), recording_writer()[0], lambda: False)
     said = rundir.read_rank_error(tmp_path, 1)
     assert said["kind"] == "oom" and "out of memory" in said["message"]
 

@@ -12,7 +12,7 @@ from frelon.engine import plan
 from frelon.engine.config import ConfigError, TrainConfig
 from frelon.engine.control import EventWriter
 from frelon.engine.errors import OutOfMemory
-from frelon.engine.train import run_training
+from frelon.engine.training.run import run_training
 
 from runhelp import events_of, only_run, run_cli
 

@@ -98,14 +98,15 @@ def test_flip_reaches_the_transforms():
 def test_new_parts_train_at_the_multiplier_and_run_started_says_so(tmp_path):
     """After a real step, the optimizer's groups hold the body at the planned LR and the head at
     ×head_lr_mult; run_started reports the rule and the multiplier."""
-    from frelon.engine.train import Trainer
+    from frelon.engine.training.reports import run_started_fields
+    from frelon.engine.training.run import Trainer
     data = make_colour_folder(tmp_path / "data")
     cfg = TrainConfig(data=str(data), backbone="resnet18", image_size=32, batch_size=4, epochs=1, weights="none", workers=0,
                       warmup_epochs=0, schedule="constant", head_lr_mult=7.0, out=str(tmp_path / "runs"))
     writer, emitted = recording_writer()
     trainer = Trainer(cfg, writer, lambda: False)
     trainer.setup()
-    trainer._run_started()
+    writer.emit("run_started", **run_started_fields(trainer))
     # weights "none": nothing is pretrained, one LR for all
     assert {g["lr_scale"] for g in trainer.optimizer.param_groups} == {1.0}
 
@@ -113,7 +114,7 @@ def test_new_parts_train_at_the_multiplier_and_run_started_says_so(tmp_path):
     writer, emitted = recording_writer()
     trainer = Trainer(cfg, writer, lambda: False)
     trainer.setup()
-    trainer._run_started()
+    writer.emit("run_started", **run_started_fields(trainer))
     started = next(e for e in emitted if e["type"] == "run_started")
     assert started["head_lr_mult"] == 7.0
     assert started["effective_lr"] == pytest.approx(1e-3 * math.sqrt(4 / 32))
@@ -169,7 +170,7 @@ def test_a_runs_checkpoint_as_weights_starts_the_whole_model_from_it(tmp_path):
     the new parts too (here the classifier head), not only the backbone."""
     from safetensors.torch import load_file
 
-    from frelon.engine.train import Trainer
+    from frelon.engine.training.run import Trainer
     data = make_colour_folder(tmp_path / "data")
     cfg = TrainConfig(data=str(data), backbone="resnet18", image_size=32, batch_size=4, epochs=1, weights="none",
                       workers=0, out=str(tmp_path / "runs"))

@@ -96,9 +96,9 @@ def test_detection_boxes_in_the_images_own_pixels(tmp_path):
 
 
 def test_the_loop_records_every_epoch_cheaply(tmp_path, monkeypatch):
-    """engine/train.py calls record_epoch at each epoch end (rank 0, after the evaluation) with that
-    evaluation's details; timed here by wrapping it."""
-    from frelon.engine import train as T
+    """The training loop calls record_epoch at each epoch end (rank 0, after the evaluation) with
+    that evaluation's details; timed here by wrapping it."""
+    from frelon.engine.training.run import run_training
     from frelon.engine.config import resolve
     spent = []
     record = timelapse.record_epoch
@@ -113,7 +113,7 @@ def test_the_loop_records_every_epoch_cheaply(tmp_path, monkeypatch):
     cfg = resolve({"data": str(data), "out": str(tmp_path / "runs"), "epochs": 2, "image_size": 32,
                    "batch_size": 4, "weights": "none", "workers": 0, "backbone": "resnet18"})
     writer, emitted = recording_writer()
-    fields = T.run_training(cfg, writer, lambda: False)
+    fields = run_training(cfg, writer, lambda: False)
     assert fields["status"] == "completed"
     doc = json.loads((tmp_path / "runs" / next((tmp_path / "runs").iterdir()).name / "timelapse.json").read_text())
     assert [e["epoch"] for e in doc["epochs"]] == [0, 1] and len(doc["images"]) == 4     # every val image (4 < 8)

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from frelon.engine.config import from_dict
-from frelon.engine.train import RunFailed, run_training
+from frelon.engine.training.run import RunFailed, run_training
 
 from runhelp import TINY, events_of, only_run, recording_writer, run_cli
 

@@ -19,7 +19,7 @@ from runhelp import TINY, events_of, make_colour_folder, only_run, recording_wri
 
 from frelon.engine import rundir  # noqa: E402
 from frelon.engine.config import from_dict  # noqa: E402
-from frelon.engine.train import RunFailed, run_training  # noqa: E402
+from frelon.engine.training.run import RunFailed, run_training  # noqa: E402
 
 
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}    # tiny models: one thread is fastest, and no spinning

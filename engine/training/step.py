@@ -11,9 +11,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from . import memory, precision
-from .config import TrainConfig
-from .errors import ConfigurationError
+from .. import memory, precision
+from ..config import TrainConfig
+from ..errors import ConfigurationError
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -1,0 +1,109 @@
+"""A run's checkpoints and the counters they carry.
+
+`checkpoints/last.safetensors`: the weights, the optimizer, `Progress`, the config, every rank's
+random states and the loss scale — what an exact resume needs, on the same or another number of
+ranks. `checkpoints/best.safetensors`: the weights of the best epoch and its score. Each function
+takes the set-up `Trainer` (run.py) whose state it saves or restores.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import distributed as D
+from .. import rundir
+from ..errors import FrelonError
+from .step import unwrap
+
+
+@dataclass
+class Progress:
+    """The counters a checkpoint stores and a resume restores."""
+    epoch: int = 0                  # the epoch in progress (0-based)
+    step: int = 0                   # optimizer steps done in the whole run
+    batch_in_epoch: int = 0         # micro-batches done in the epoch in progress
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    epochs_done: int = 0
+    history: list = field(default_factory=list)
+
+
+class CheckpointWriteError(FrelonError):
+    kind = "io"
+
+
+def write_checkpoint(path: Path, *args, **kwargs) -> None:
+    """rundir.save_checkpoint, a failed write an `io` error that says how to go on."""
+    try:
+        rundir.save_checkpoint(path, *args, **kwargs)
+    except OSError as e:
+        raise CheckpointWriteError(
+            f"could not write the checkpoint {path}: {e.strerror or e}",
+            hint=f"free space on that disk (or fix its permissions), then continue with "
+                 f"frelon train --resume {path.parent.parent}; the previous checkpoint is intact") from None
+
+
+def save_last(trainer, epoch: int) -> None:
+    """Every rank calls this (its random states go into the checkpoint); rank 0 writes."""
+    trainer.heartbeat.beat("checkpoint")
+    rng = D.gather_objects(rundir.rng_state(trainer.ranks.device), trainer.ranks)
+    if trainer.ranks.is_main:
+        write_last(trainer, epoch, rng)
+
+
+def write_last(trainer, epoch: int, rng: list[dict]) -> Path:
+    """Write last.safetensors with these random states (one per rank) and emit `checkpoint`."""
+    t = trainer
+    path = t.run_dir / "checkpoints" / "last.safetensors"
+    meta = {"progress": t.progress.__dict__, "config": t.cfg.to_dict(),
+            "world_size": t.ranks.world_size, "micro_batches_per_epoch": len(t.train_loader),
+            "classes": t.classes, "scaler": t.step.scaler.state_dict() if t.step.scaler else None}
+    with t.saving:        # the stall watchdog's thread may save too
+        write_checkpoint(path, unwrap(t.model).state_dict(), meta, t.optimizer, rng=rng)
+    t.writer.emit("checkpoint", path=str(path), epoch=epoch, step=t.progress.step, best=False,
+                  epoch_complete=t.progress.batch_in_epoch == 0)
+    return path
+
+
+def save_best(trainer, epoch: int) -> None:
+    t = trainer
+    path = t.run_dir / "checkpoints" / "best.safetensors"
+    meta = {"epoch": epoch, "step": t.progress.step, "score": t.progress.best_score,
+            "metric": t.task.best_metric, "classes": t.classes}
+    write_checkpoint(path, unwrap(t.model).state_dict(), meta)
+    t.writer.emit("checkpoint", path=str(path), epoch=epoch, step=t.progress.step, best=True,
+                  epoch_complete=True)
+
+
+def emergency_save(trainer) -> dict:
+    """The stall watchdog's last resort, run on rank 0 by RescueWatcher's thread while the
+    ranks are stuck in a collective: the weights and optimizer are those of the last
+    completed step (every rank holds the same), so rank 0 alone saves them — with its own
+    random states only. Not while this rank is inside an optimizer step or a save."""
+    phase = trainer.heartbeat.phase
+    if phase in ("optimizer", "checkpoint", "setup"):
+        return {"saved": False, "reason": f"rank 0 is in phase {phase}"}
+    path = write_last(trainer, trainer.progress.epoch, [rundir.rng_state(trainer.ranks.device)])
+    return {"saved": True, "step": trainer.progress.step, "path": str(path)}
+
+
+def restore(trainer) -> dict:
+    """Load last.safetensors into the trainer's model, optimizer, progress, random states and loss
+    scale; return run_started's `resumed_from`."""
+    t = trainer
+    weights, meta, rest = rundir.load_checkpoint(t.run_dir / "checkpoints" / "last.safetensors")
+    t.model.load_state_dict(weights)
+    rundir.restore_optimizer(t.optimizer, meta, rest)
+    t.progress = Progress(**meta["progress"])
+    old_ws = meta.get("world_size", 1)
+    if old_ws != t.ranks.world_size and t.progress.batch_in_epoch:
+        # another number of ranks reorders the epoch: start the interrupted epoch's remaining
+        # share at the same fraction of the epoch
+        frac = t.progress.batch_in_epoch / max(1, meta.get("micro_batches_per_epoch", 1))
+        t.progress.batch_in_epoch = int(frac * len(t.train_loader)) // t.cfg.accumulate * t.cfg.accumulate
+    rundir.set_rng_state(rest, meta["rng"], t.ranks.rank, t.ranks.device)
+    if t.step.scaler and meta.get("scaler"):
+        t.step.scaler.load_state_dict(meta["scaler"])
+    return {"epoch": t.progress.epoch, "step": t.progress.step,
+            "world_size_before": old_ws, "world_size": t.ranks.world_size}
