@@ -115,16 +115,39 @@ def _terminate(proc: subprocess.Popen, grace_s: float = 10) -> None:
 def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stream_events: bool,
               control_stdin: bool, run_dir: str | None = None, stall_timeout: float = 0.0) -> int:
     """Run `frelon train argv` on nproc ranks; `run_dir` given = a resumed run's folder;
-    `stall_timeout` > 0 turns the stall watchdog on (see watchdog.py)."""
-    run_dir = Path(run_dir) if run_dir else new_run_dir(runs_dir, name)
-    events_path = run_dir / "events.jsonl"
+    `stall_timeout` > 0 turns the stall watchdog on (see watchdog.py). Returns the exit code."""
+    run_dir = _clear_rank_files(Path(run_dir) if run_dir else new_run_dir(runs_dir, name))
+    writer = EventWriter(stream=sys.stdout if stream_events else None)
+    writer.attach(run_dir / "events.jsonl")
+    watchdog = Watchdog(run_dir, nproc, stall_timeout, writer.emit)
+    cmd = launch_command(argv, nproc, str(run_dir))
+    env = _rank_environment(nproc, run_dir)
+    started = time.time()
+    proc = _start_torchrun(cmd, env, stream_events)
+    stop = StopFlag()                  # the engine's own: `stop` / end of stdin, SIGINT, SIGTERM
+    stop.watch_signals()
+    if control_stdin:
+        stop.watch_stdin()
+    tail, relaying = _relay_output(proc, writer, stream_events)
+    stall = _supervise(proc, watchdog, stop, writer, nproc, run_dir)
+    code = proc.wait()
+    if relaying.is_alive():
+        relaying.join(timeout=5)       # rank 0's last events before the launcher's own
+    time.sleep(0.1)
+    ended = _Ended(writer, run_dir, nproc, started)
+    if stall is not None:
+        return ended.stalled(stall)
+    return ended.exited(code, list(tail))
+
+
+def _clear_rank_files(run_dir: Path) -> Path:
     for stale in (run_dir / "ranks").glob("rank*"):     # heartbeats, stacks, errors of an earlier attempt
         stale.unlink(missing_ok=True)
-    writer = EventWriter(stream=sys.stdout if stream_events else None)
-    writer.attach(events_path)
-    watchdog = Watchdog(run_dir, nproc, stall_timeout, writer.emit)
-    stall = None
-    cmd = launch_command(argv, nproc, str(run_dir))
+    return run_dir
+
+
+def _rank_environment(nproc: int, run_dir: Path) -> dict:
+    """The ranks' environment: the CPU threads shared between them, NCCL's flight recorder."""
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get(
         "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc))))
     # NCCL ranks: PyTorch's flight recorder keeps the last collectives and, when a collective
@@ -132,18 +155,21 @@ def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stre
     env.setdefault("TORCH_NCCL_TRACE_BUFFER_SIZE", "2000")
     env.setdefault("TORCH_NCCL_DUMP_ON_TIMEOUT", "1")
     env.setdefault("TORCH_NCCL_DEBUG_INFO_TEMP_FILE", str(run_dir / "ranks" / "nccl_trace_rank_"))
-    started = time.time()
+    return env
+
+
+def _start_torchrun(cmd: list[str], env: dict, stream_events: bool) -> subprocess.Popen:
     # rank 0's events come through here: the launcher is the one writer of stdout, so its own
     # events (heartbeat, error) never land inside one of rank 0's lines
-    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE,
+    return subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE if stream_events else subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, bufsize=1, start_new_session=True)
+
+
+def _relay_output(proc: subprocess.Popen, writer: EventWriter, stream_events: bool) -> tuple[deque, threading.Thread]:
+    """Two threads: torchrun's stderr passed on (its last 200 lines kept: the tail), and with
+    `stream_events` rank 0's event lines relayed through the writer. Returns (tail, relaying thread)."""
     tail: deque[str] = deque(maxlen=200)
-    stop = StopFlag()                  # the engine's own: `stop` / end of stdin, SIGINT, SIGTERM
-    stop.watch_signals()
-    if control_stdin:
-        stop.watch_stdin()
-    stop_sent = False
 
     def pump_stderr():
         for line in proc.stderr:
@@ -158,67 +184,93 @@ def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stre
     relaying = threading.Thread(target=pump_stdout, daemon=True)
     if stream_events:
         relaying.start()
+    return tail, relaying
 
-    deadline = None
+
+def _supervise(proc: subprocess.Popen, watchdog: Watchdog, stop: StopFlag, writer: EventWriter,
+               nproc: int, run_dir: Path):
+    """Until torchrun ends: the watchdog looks every second (a stall is reported and ends the
+    ranks at once); a stop request goes to rank 0, and ranks still running STOP_GRACE_S after it
+    are ended. Returns the stall, or None."""
+    stop_sent, deadline = False, None
     next_look = time.time() + 1.0
     while proc.poll() is None:
         time.sleep(0.2)
-        if stall is None and time.time() >= next_look:
+        if time.time() >= next_look:
             next_look = time.time() + 1.0
             stall = watchdog.check()
             if stall is not None:
                 writer.emit("error", **stall_error(stall, nproc, run_dir))
                 _terminate(proc, grace_s=0)     # hung ranks do not heed SIGTERM; rank 0 has saved
-                break
+                return stall
         if stop() and not stop_sent:      # rank 0 hears it and tells the others at the next step
             stop_sent = True
-            try:
-                proc.stdin.write("stop\n")
-                proc.stdin.flush()
-            except (BrokenPipeError, ValueError, OSError):
-                pass
+            _send_stop(proc)
         if stop_sent:
             deadline = deadline or time.time() + STOP_GRACE_S
             if time.time() > deadline:     # the ranks did not end: escalate
                 _terminate(proc)
-    code = proc.wait()
-    if relaying.is_alive():
-        relaying.join(timeout=5)       # rank 0's last events before the launcher's own
-    time.sleep(0.1)
-    if stall is not None:
-        writer.emit("run_finished", status="failed", epochs_done=None, best=None,
-                    duration_s=time.time() - started, run_dir=str(run_dir))
-        writer.close()
+    return None
+
+
+def _send_stop(proc: subprocess.Popen) -> None:
+    try:
+        proc.stdin.write("stop\n")
+        proc.stdin.flush()
+    except (BrokenPipeError, ValueError, OSError):
+        pass
+
+
+class _Ended:
+    """The launcher's last words once torchrun has ended: its own `error` and `run_finished`
+    when the ranks could not say them, a line on stderr, the exit code."""
+
+    def __init__(self, writer: EventWriter, run_dir: Path, nproc: int, started: float):
+        self.writer, self.run_dir, self.nproc, self.started = writer, run_dir, nproc, started
+
+    def stalled(self, stall) -> int:
+        self._failed()
         print(f"frelon: error: rank {stall.beat.rank} stalled in {stall.beat.phase}; stacks in {stall.stack_file.parent}",
               file=sys.stderr)
         return 1
-    last = _last_event(events_path) or {}
-    if code != 0 and last.get("type") == "run_finished" and last.get("status") in ("completed", "stopped"):
-        # the run ended and its checkpoint is saved; a rank that then fails while tearing down
-        # (gloo can abort at interpreter exit) does not undo that
-        print(f"frelon: warning: a rank ended badly after the run {last['status']} ({_describe_exit(code)}); "
-              f"the run folder is complete: {run_dir}", file=sys.stderr)
-        writer.close()
-        return 0
-    if code != 0 and last.get("type") != "run_finished":
-        lines = list(tail)
-        culprit = _culprit(lines)
-        rank = culprit[0] if culprit else None
-        who = f"rank {rank}" if rank is not None else "a rank"
-        how = _describe_exit(culprit[1]) if culprit else "ended"
-        resume = f"continue from the last checkpoint with: frelon train --resume {run_dir}"
-        error = dict(kind="distributed", message=f"{who} of {nproc} failed ({how}); the other ranks were stopped",
-                     hint=f"see the messages above; {resume}", traceback="\n".join(lines[-40:]))
-        said = read_rank_error(run_dir, rank) if rank is not None and culprit[1] > 0 else None
-        if said:       # the rank said why (e.g. out of memory): that is the run's error
-            error.update(kind=said["kind"], message=f"{who} of {nproc}: {said['message']}",
-                         hint=f"{said['hint']}; then {resume}" if said.get("hint") else resume,
-                         traceback=said.get("traceback") or error["traceback"])
-        writer.emit("error", **error, rank=rank)
-        writer.emit("run_finished", status="failed", epochs_done=None, best=None,
-                    duration_s=time.time() - started, run_dir=str(run_dir))
-        writer.close()
-        print(f"frelon: error: {error['message']}", file=sys.stderr)
-        return 1
-    writer.close()
-    return code
+
+    def exited(self, code: int, tail: list[str]) -> int:
+        last = _last_event(self.run_dir / "events.jsonl") or {}
+        if code != 0 and last.get("type") == "run_finished" and last.get("status") in ("completed", "stopped"):
+            # the run ended and its checkpoint is saved; a rank that then fails while tearing down
+            # (gloo can abort at interpreter exit) does not undo that
+            print(f"frelon: warning: a rank ended badly after the run {last['status']} ({_describe_exit(code)}); "
+                  f"the run folder is complete: {self.run_dir}", file=sys.stderr)
+            self.writer.close()
+            return 0
+        if code != 0 and last.get("type") != "run_finished":
+            error, rank = _rank_failure(tail, self.nproc, self.run_dir)
+            self.writer.emit("error", **error, rank=rank)
+            self._failed()
+            print(f"frelon: error: {error['message']}", file=sys.stderr)
+            return 1
+        self.writer.close()
+        return code
+
+    def _failed(self) -> None:
+        self.writer.emit("run_finished", status="failed", epochs_done=None, best=None,
+                         duration_s=time.time() - self.started, run_dir=str(self.run_dir))
+        self.writer.close()
+
+
+def _rank_failure(tail: list[str], nproc: int, run_dir: Path) -> tuple[dict, int | None]:
+    """The `error` fields of a run whose rank failed, and that rank: from torchrun's summary, in
+    the rank's own words when it left them in the run folder (e.g. out of memory)."""
+    culprit = _culprit(tail)
+    rank = culprit[0] if culprit else None
+    who = f"rank {rank}" if rank is not None else "a rank"
+    how = _describe_exit(culprit[1]) if culprit else "ended"
+    resume = f"continue from the last checkpoint with: frelon train --resume {run_dir}"
+    error = dict(kind="distributed", message=f"{who} of {nproc} failed ({how}); the other ranks were stopped",
+                 hint=f"see the messages above; {resume}", traceback="\n".join(tail[-40:]))
+    said = read_rank_error(run_dir, rank) if rank is not None and culprit[1] > 0 else None
+    if said:       # the rank said why (e.g. out of memory): that is the run's error
+        error.update(kind=said["kind"], message=f"{who} of {nproc}: {said['message']}",
+                     hint=f"{said['hint']}; then {resume}" if said.get("hint") else resume,
+                     traceback=said.get("traceback") or error["traceback"])
+    return error, rank

@@ -21,7 +21,7 @@ ENV = {"OMP_NUM_THREADS": "1"}
 
 
 def _training_set(options: dict):
-    """The training dataset as engine/train.py makes it: task.scan, the size from the data, the
+    """The training dataset as engine/training/run.py makes it: task.scan, the size from the data, the
     backbone's own preprocessing (build_backbone), task.datasets."""
     cfg = resolve(options)
     task = get_task(cfg.task)

@@ -95,11 +95,11 @@ def test_top_frames_pick_the_training_thread():
             "  File \"/x/threading.py\", line 320 in wait\n\n"
             "Thread 0x00007f02 (most recent call first):\n"
             "  File \"/x/heartbeat.py\", line 9 in delay_for_tests\n"
-            "  File \"/x/engine/train.py\", line 361 in _micro_step\n\n"
+            "  File \"/x/engine/training/step.py\", line 361 in micro\n\n"
             "Current thread 0x00007f03 (most recent call first):\n"
             "  File \"/x/selectors.py\", line 1 in select\n")
     assert H.top_frames(dump, 2) == ['File "/x/heartbeat.py", line 9 in delay_for_tests',
-                                     'File "/x/engine/train.py", line 361 in _micro_step']
+                                     'File "/x/engine/training/step.py", line 361 in micro']
     assert H.top_frames("", 2) == []
 
 
