@@ -7,8 +7,13 @@ from __future__ import annotations
 
 from frelon.common.lr_policy import OPTIMIZERS
 
+# the tasks' names: engine/tasks/ has one class for each; data files and reports carry these words
+CLASSIFY = "classify"
+DETECT = "detect"
+TASKS: tuple[str, ...] = (CLASSIFY, DETECT)
+
 CHOICES: dict[str, tuple[str, ...]] = {
-    "task": ("", "classify", "detect"),
+    "task": ("", *TASKS),
     "schedule": ("cosine", "step", "constant"),
     "optimizer": OPTIMIZERS,
     "checkpointing": ("off", "stages", "blocks"),

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from frelon.common import lr_policy
-from frelon.common.choices import CHOICES
+from frelon.common.choices import CHOICES, CLASSIFY, DETECT
 from frelon.common.lr_policy import HEAD_LR_MULT
 
 
@@ -92,15 +92,16 @@ class TrainConfig:
 # bounds. Up-sampling small pictures to 224 px costs (224/side)² the compute and adds no detail;
 # large photos are brought down to the usual fine-tuning resolution. Classification looks at the
 # short side (what the centre crop keeps), detection at the long side (what the letterbox keeps).
-AUTO_IMAGE_SIZE = {"classify": (64, 224), "detect": (128, 512)}
+# Each task's row, by its name (the one table: no torch here; engine/tasks/ reads it as `auto_size`).
+AUTO_IMAGE_SIZE: dict[str, tuple[int, int, Any]] = {CLASSIFY: (64, 224, min), DETECT: (128, 512, max)}
 
 
 def auto_image_size(task: str, median_size: list[int] | None = None) -> int:
-    low, high = AUTO_IMAGE_SIZE["detect" if task == "detect" else "classify"]
+    """The automatic image size of `task` (unknown or empty: classification's rule)."""
+    low, high, side = AUTO_IMAGE_SIZE.get(task, AUTO_IMAGE_SIZE[CLASSIFY])
     if not median_size:
         return high
-    side = min(median_size) if task != "detect" else max(median_size)
-    return min(high, max(low, -(-int(side) // 32) * 32))
+    return min(high, max(low, -(-int(side(median_size)) // 32) * 32))
 
 
 _POSITIVE = ("epochs", "accumulate", "log_every")

@@ -18,6 +18,8 @@ from typing import Any, Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
+from frelon.common.choices import DETECT
+
 from ..data.detection import relabel, safe_join
 from ..data.images import BadImage, load_rgb
 from .decode import decode_to_original
@@ -165,7 +167,7 @@ def evaluate_detection(loaded, data: str, val_data: str = "") -> dict[str, Any]:
     if dropped:
         warnings.append(f"{sum(dropped.values())} box(es) of classes the model does not know were left out: "
                         + ", ".join(f"{c} ({n})" for c, n in sorted(dropped.items())))
-    return {"task": "detect", **metrics, "images": len(kept), "classes": list(loaded.classes),
+    return {"task": DETECT, **metrics, "images": len(kept), "classes": list(loaded.classes),
             "layout": scanned.layout, "skipped": skipped, "warnings": warnings}
 
 

@@ -32,6 +32,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
+from frelon.common.choices import CLASSIFY
 from frelon.common.exclusions import EXCLUDED, excluded_files
 
 from .class_folders import LAYOUT_HINT, ClassificationData, Layout, find_layout, stratified_split
@@ -94,7 +95,7 @@ def check_classification(data: PathLike, val_data: PathLike = "", val_split: flo
     if excluded:
         warnings.append(f"{len(excluded)} picture(s) you excluded (in {EXCLUDED}/) are not trained on")
     report: Dict[str, Any] = {
-        "task": "classify",
+        "task": CLASSIFY,
         "root": printable_path(layout.root),
         "val_root": printable_path(layout.val_root) if layout.val_root else "",
         "layout": layout.kind,

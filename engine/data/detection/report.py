@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from frelon.common.choices import DETECT
+
 from ..images import median_size, printable_path
 from ..mirror import mirror_note
 from ..probing import same_bytes
@@ -91,7 +93,7 @@ def build_report(root: Path, layout: str, classes: list[str], train: list[Detect
     stats = {"train": _split_stats(train, classes), "val": _split_stats(val, classes)}
     warnings, empty_classes = _warnings(train, val, stats, log, classes)
     warnings += [n for n in [mirror_note(list(classes))] if n]
-    return {"task": "detect", "root": str(root), "layout": layout, "classes": list(classes),
+    return {"task": DETECT, "root": str(root), "layout": layout, "classes": list(classes),
             "splits": stats, "median_size": median_size([(r.width, r.height) for r in train]),
             "skipped": log.skipped, "clipped": log.clipped, "warnings": warnings,
             "empty_classes": empty_classes, "duplicates": _duplicates(train, val, log.sha1),
