@@ -173,16 +173,10 @@ def _human_line(event: dict) -> None:
 # ---------------------------------------------------------------- check / info
 
 def cmd_check(args) -> int:
-    from .tasks import infer_task
-    task = args.task or infer_task(args.data)
-    if task == "detect":
-        from .data.detection import check_detection
-        report = check_detection(args.data, val_data=args.val_data or "", val_split=args.val_split, seed=args.seed,
-                                 workers=args.workers)
-    else:
-        from .data.doctor import check_classification
-        report, _ = check_classification(args.data, val_data=args.val_data or "", val_split=args.val_split,
-                                         seed=args.seed, workers=args.workers)
+    from .tasks import get_task, infer_task
+    task = get_task(args.task or infer_task(args.data))          # no torch: `check` stays quick
+    report = task.check(args.data, val_data=args.val_data or "", val_split=args.val_split, seed=args.seed,
+                        workers=args.workers)
     if args.json:
         _json_out(report)
     else:

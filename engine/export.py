@@ -32,13 +32,7 @@ def export_onnx(run: str, out: str | None = None, checkpoint: str = "best") -> d
         raise ConfigurationError("ONNX export needs onnx and onnxruntime",
                                  hint="pip install 'frelon[export]'") from None
     loaded = load_run(run, checkpoint, device="cpu")
-    model = loaded.model
-    if loaded.task_name == "detect":
-        from .centernet.predict import onnx_module
-        model, names = onnx_module(model)
-        outputs = list(names)
-    else:
-        outputs = ["logits"]
+    model, outputs = loaded.task.export_module(loaded.model)     # (logits) or the three CenterNet maps
     model.eval()
     target = Path(out) if out else loaded.run_dir / "export" / "model.onnx"
     size = loaded.size

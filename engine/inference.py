@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -86,21 +86,3 @@ def list_inputs(path: str | Path) -> tuple[list[dict[str, Any]], Path]:
                           "image_id": im["id"]})
         return items, p.parent
     return [{"path": str(p), "file_name": p.name}], p.parent
-
-
-def run_validation_split(loaded: LoadedRun, scan: Callable, task: str) -> tuple[list, str]:
-    """The run's own validation split of its own data (`scan`: the task's scanner, e.g.
-    scan_classification), and what it is in words; refused when it is empty or its classes
-    changed since the run was trained."""
-    from frelon.common.samples import default_sample_data
-    cfg = loaded.config
-    source = cfg.data or default_sample_data(task)
-    scanned = scan(source, val_data=cfg.val_data, val_split=cfg.val_split, seed=cfg.seed)
-    if not scanned.val:
-        raise DataError(f"{source}: the run has no validation images to attack",
-                        hint="pass a labelled set with --data")
-    if list(scanned.classes) != list(loaded.classes):
-        raise DataError(f"{source}: its classes changed since the run was trained "
-                        f"({', '.join(scanned.classes)} now, {', '.join(loaded.classes)} then)",
-                        hint="pass a labelled set with --data (classes are then matched by name)")
-    return list(scanned.val), f"{source} (the run's validation split)"

@@ -9,6 +9,7 @@ import torch
 
 from frelon import __version__
 from . import backbones, precision
+from .tasks import TASK_NAMES
 
 
 def devices() -> dict:
@@ -36,5 +37,5 @@ def gather() -> dict:
                     "mean": list(spec.weights.mean), "std": list(spec.weights.std),
                     "default": name == backbones.DEFAULT_BACKBONE})
     return {"version": __version__, "default_backbone": backbones.DEFAULT_BACKBONE,
-            "tasks": ["classify", "detect"], "torch": torch.__version__,
+            "tasks": list(TASK_NAMES), "torch": torch.__version__,
             "backbones": out, "devices": devices()}

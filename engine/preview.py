@@ -22,7 +22,7 @@ import torch
 from . import backbones
 from .config import TrainConfig
 from .rundir import atomic_write_json
-from .sampling import sample_seed, seeded
+from .sampling import sample_seed
 from .tasks import get_task, infer_task
 
 DEFAULT_IMAGES = 2
@@ -38,7 +38,7 @@ def to_pixels(tensor: torch.Tensor, mean, std) -> torch.Tensor:
 
 
 def training_dataset(cfg: TrainConfig, workers: int = 0):
-    """(task name, scanned data, image size, preprocessing, training dataset) as training makes them."""
+    """(task, scanned data, image size, preprocessing, training dataset) as training makes them."""
     from frelon.common.samples import default_sample_data
     cfg = cfg.replace(data=cfg.data or default_sample_data(cfg.task))
     task_name = cfg.task or infer_task(cfg.data)
@@ -49,22 +49,13 @@ def training_dataset(cfg: TrainConfig, workers: int = 0):
     weights = backbones.get_spec(cfg.backbone).weights          # preprocessing = the weights' mean / std
     pre = {"mean": list(weights.mean), "std": list(weights.std)}
     train, _, _ = task.datasets(scanned, cfg.replace(image_size=size), size, pre)
-    return task_name, scanned, size, pre, train
-
-
-def sample(train, task_name: str, index: int, seed: int):
-    """(image tensor, boxes (N, 4) or None, labels) of training sample `index` drawn with `seed`."""
-    if task_name == "detect":
-        tensor, target, _, _ = seeded(seed, train.transformed, index)
-        return tensor, target["boxes"].as_subclass(torch.Tensor), target["labels"]
-    tensor, label = seeded(seed, train.__getitem__, index)
-    return tensor, None, label
+    return task, scanned, size, pre, train
 
 
 def preview_augment(cfg: TrainConfig, out: str | Path, images: int = DEFAULT_IMAGES, count: int = DEFAULT_COUNT,
                     epoch: int = 0, workers: int = 0) -> dict:
     from PIL import Image
-    task_name, scanned, size, pre, train = training_dataset(cfg, workers)
+    task, scanned, size, pre, train = training_dataset(cfg, workers)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.iterdir():
@@ -75,16 +66,11 @@ def preview_augment(cfg: TrainConfig, out: str | Path, images: int = DEFAULT_IMA
     classes = list(scanned.classes)
     shown = []
     for k, index in enumerate(picks):
-        entry: dict = {"index": index, "variants": []}
-        if task_name == "detect":
-            entry["path"] = str(train.records[index].path)
-        else:
-            path, label = train.samples[index]
-            entry.update(path=str(path), label=classes[label])
+        entry: dict = {"index": index, "variants": [], **task.describe(scanned.train[index], classes)}
         for j in range(max(1, count)):
             e = epoch + j
             seed = sample_seed(cfg.seed, e, index)
-            tensor, boxes, labels = sample(train, task_name, index, seed)
+            tensor, boxes, labels = task.sample(train, index, seed)   # (image, boxes (N, 4) | None, labels)
             name = f"{k:02d}-{j:02d}.png"
             Image.fromarray(to_pixels(tensor, pre["mean"], pre["std"]).permute(1, 2, 0).numpy(), "RGB").save(out / name)
             variant = {"file": name, "epoch": e, "seed": seed}
@@ -93,7 +79,7 @@ def preview_augment(cfg: TrainConfig, out: str | Path, images: int = DEFAULT_IMA
                                     for b, c in zip(boxes.tolist(), labels.tolist())]
             entry["variants"].append(variant)
         shown.append(entry)
-    result = {"task": task_name, "size": size, "seed": cfg.seed, "epoch": epoch, "augment": cfg.augment,
+    result = {"task": task.name, "size": size, "seed": cfg.seed, "epoch": epoch, "augment": cfg.augment,
               "flip": cfg.flip, "noise": cfg.noise, "random_erasing": cfg.random_erasing, "classes": classes,
               "out": str(out), "images": shown}
     atomic_write_json(out / "preview.json", result)

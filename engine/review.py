@@ -102,11 +102,11 @@ def review_run(run: str, data: str | None = None, splits: str = "val", checkpoin
     from .data.detection import scan_detection
     from frelon.common.samples import default_sample_data
     loaded = load_run(run, checkpoint, device)
-    if loaded.task_name != "detect":
+    if not loaded.task.boxes:
         raise DataError(f"{run}: a {loaded.task_name} run; review ranks detection annotations",
                         hint="for classification, the Results tab's misclassified gallery shows the doubtful labels")
     cfg = loaded.config
-    data = data or cfg.data or default_sample_data("detect")
+    data = data or cfg.data or default_sample_data(loaded.task_name)
     scanned = scan_detection(data, val_data=(cfg.val_data or "") if data == cfg.data else "",
                              val_split=cfg.val_split, seed=cfg.seed)
     chosen = {"val": scanned.val, "train": scanned.train, "all": scanned.train + scanned.val}[splits]

@@ -24,7 +24,6 @@ from .centernet.decode import Detections, decode_to_original
 from .centernet.loss import focal_loss
 from .centernet.transforms import eval_pixels
 from .sampling import Seeded, ShardSampler
-from .tasks.detect import DETECTORS
 
 BATCH = 8
 
@@ -34,20 +33,10 @@ def heatmap_loss(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tens
     return focal_loss(outputs["heatmap"], targets["heatmap"], torch.ones((), device=outputs["heatmap"].device))
 
 
-def _records(loaded, data: str | None):
-    if data:
-        from .centernet.predict import labelled_records
-        return labelled_records(loaded, data)[0], str(data)
-    from .data.detection import scan_detection
-    from .inference import run_validation_split
-    return run_validation_split(loaded, scan_detection, "detect")
-
-
-def detection_sweep(loaded, data: str | None, eps: Sequence[float], normalize: Callable, attack: str,
-                    steps: int, step_size: float | None, emit: Callable) -> dict:
+def detection_sweep(loaded, records, source: str, recipe: str, eps: Sequence[float], normalize: Callable,
+                    attack: str, steps: int, step_size: float | None, emit: Callable) -> dict:
+    """The sweep over `records` (what `source` says they are), targets drawn by the run's `recipe`."""
     from .cocoeval import coco_map
-    records, source = _records(loaded, data)
-    recipe = DETECTORS[(loaded.info.get("detector") or {}).get("recipe", "centernet")][1]
     dataset = DetectionDataset(records, eval_pixels(loaded.size), len(loaded.classes), loaded.size, targets=recipe)
     loader = DataLoader(Seeded(dataset), batch_size=BATCH, sampler=ShardSampler(len(dataset), 1, 0),
                         collate_fn=collate)

@@ -18,11 +18,12 @@ epoch recorded again (a resume redoing it) replaces its entry.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 
 from .rundir import atomic_write_json, read_json
+from .tasks import get_task
 
 COUNT = 8
 TOP = 3
@@ -36,38 +37,23 @@ def chosen(n: int, seed: int, count: int = COUNT) -> list[int]:
     return sorted(torch.randperm(n, generator=g)[:count].tolist())
 
 
-def _describe(task: str, val_samples, index: int, classes: Sequence[str]) -> dict[str, Any]:
-    if task == "detect":
-        return {"index": index, "path": str(val_samples[index].path)}
-    path, label = val_samples[index]
-    return {"index": index, "path": str(path), "label": classes[label]}
-
-
-def _predictions(task: str, details, indices: list[int], classes: Sequence[str]) -> list:
+def _predictions(task, details, indices: list[int], classes: Sequence[str]) -> list:
     rows = {row[0]: row[1:] for row in details}
-    out = []
-    for i in indices:
-        if task == "detect":
-            boxes, scores, labels = rows[i]
-            keep = (torch.as_tensor(scores) >= MIN_SCORE).nonzero().flatten()[:MAX_BOXES].tolist()
-            out.append([[*(round(v, 1) for v in boxes[k].tolist()), classes[int(labels[k])],
-                         round(float(scores[k]), 4)] for k in keep])
-        else:
-            (probs,) = rows[i]
-            top = sorted(range(len(probs)), key=lambda c: -probs[c])[:TOP]
-            out.append([[classes[c], round(float(probs[c]), 4)] for c in top])
-    return out
+    return [task.summarize(rows[i], classes, top=TOP, min_score=MIN_SCORE, max_boxes=MAX_BOXES) for i in indices]
 
 
 def record_epoch(run_dir: str | Path, task: str, details, val_samples, classes: Sequence[str], epoch: int,
                  seed: int) -> dict:
-    """Store epoch `epoch`'s predictions of the fixed images (from the evaluation's `details`)."""
+    """Store epoch `epoch`'s predictions of the fixed images (from the evaluation's `details`);
+    `task` is the run's task name (tasks/: what an image and its predictions are)."""
     path = Path(run_dir) / FILE
+    kind = get_task(task)
     doc = read_json(path) if path.is_file() else None
     if not doc or not doc.get("images"):
         doc = {"task": task, "classes": list(classes), "epochs": [],
-               "images": [_describe(task, val_samples, i, classes) for i in chosen(len(val_samples), seed)]}
-    predictions = _predictions(task, details, [im["index"] for im in doc["images"]], classes)
+               "images": [{"index": i, **kind.describe(val_samples[i], classes)}
+                          for i in chosen(len(val_samples), seed)]}
+    predictions = _predictions(kind, details, [im["index"] for im in doc["images"]], classes)
     doc["epochs"] = [e for e in doc["epochs"] if e["epoch"] != epoch] + [{"epoch": epoch, "predictions": predictions}]
     doc["epochs"].sort(key=lambda e: e["epoch"])
     atomic_write_json(path, doc)

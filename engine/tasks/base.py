@@ -1,14 +1,44 @@
-"""What a task provides to the shared training loop (train.py).
+"""What a task is: everything of Frelon that differs by task, asked of the task object (commands
+never compare its name). tasks/__init__.py is the registry (`get_task(name)`, `TASK_NAMES`).
 
-A task is a small object with these methods, called in this order:
+A task module imports no torch when it is imported (its methods import what they use), so that
+`frelon check` stays torch-free. A task class has:
+
+    name, best_metric                 its name (common/choices.TASKS); the metric picking `best`
+    boxes                             whether it predicts boxes (`frelon review`, --as-annotations)
+
+the data (no torch):
+
+    check(data, val_data, val_split, seed, workers) -> report   `frelon check`: the data report
+    class_count(cfg)                  -> the configured data's number of classes, quickly (`plan`)
+    check_image_size(size)            raises ConfigurationError for a size its model cannot take
+    (the automatic --image-size range: config.AUTO_IMAGE_SIZE[name], a table without torch)
+
+training, in the order the shared loop (train.py) calls them:
 
     scan(cfg, workers)                -> Scanned: classes, data_report fields, task-private data
     build_model(cfg, classes)         -> (nn.Module, preprocessing {mean, std, weights})
     datasets(scanned, cfg, size, pre) -> (train Dataset, val Dataset | None, collate | None)
     loss(model, batch, device)        -> (loss tensor, parts {name: float} | None, batch size)
     evaluate(model, loader, device, ranks, classes) -> Evaluation (reduced over ranks)
-    write_results(run_dir, evaluation, classes)     (rank 0, when the epoch is the best so far)
+    write_results(run_dir, evaluation, classes, val_samples)  (rank 0, when the epoch is the best so far)
     model_info()                      -> extra fields for model.json
+
+what other commands show of it:
+
+    synthetic_batch(batch, size, num_classes)   a batch shaped like its loader's (`plan`)
+    describe(sample, classes)         -> {path, label?} of one of its samples (preview, time-lapse)
+    sample(train, index, seed)        -> (tensor, boxes (N, 4) | None, labels): `preview-augment`
+    summarize(row, classes, top, min_score, max_boxes) -> one image's time-lapse predictions
+                                         from an Evaluation.details row without its index
+
+a finished run (`loaded`: inference.LoadedRun):
+
+    predict(loaded, items, root, draw, heatmaps, as_annotations, threshold) -> (results, skipped)
+    evaluate_run(loaded, data)        -> `frelon eval`'s metrics
+    export_module(model)              -> (the module ONNX exports, its output names)
+    robustness(loaded, data, eps, normalize, attack, steps, step_size, examples, emit, out_dir)
+                                      -> the sweep's fields of `frelon robustness`
 
 Datasets are indexed by (index, seed) through sampling.Seeded; the loop owns samplers, loaders,
 the optimizer, the schedule, AMP, DDP, events and checkpoints.
@@ -16,7 +46,9 @@ the optimizer, the schedule, AMP, DDP, events and checkpoints.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
+
+from ..errors import DataError
 
 
 @dataclass
@@ -34,3 +66,21 @@ class Evaluation:
     score: float                      # higher is better: chooses the best checkpoint
     details: Any = None               # per-image results for write_results (rank 0 only)
     curves: Any = None                # what is too big for an event (detection: PR curves), for write_results
+
+
+def run_validation_split(loaded, scan: Callable, task: str) -> tuple[list, str]:
+    """The run's own validation split of its own data (`scan`: the task's scanner, e.g.
+    scan_classification), and what it is in words; refused when it is empty or its classes
+    changed since the run was trained."""
+    from frelon.common.samples import default_sample_data
+    cfg = loaded.config
+    source = cfg.data or default_sample_data(task)
+    scanned = scan(source, val_data=cfg.val_data, val_split=cfg.val_split, seed=cfg.seed)
+    if not scanned.val:
+        raise DataError(f"{source}: the run has no validation images to attack",
+                        hint="pass a labelled set with --data")
+    if list(scanned.classes) != list(loaded.classes):
+        raise DataError(f"{source}: its classes changed since the run was trained "
+                        f"({', '.join(scanned.classes)} now, {', '.join(loaded.classes)} then)",
+                        hint="pass a labelled set with --data (classes are then matched by name)")
+    return list(scanned.val), f"{source} (the run's validation split)"

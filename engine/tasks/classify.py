@@ -4,26 +4,42 @@ Loss: cross-entropy. Evaluation: loss, accuracy, per-class accuracy, per-class p
 recall (common/metrics.py) and the confusion matrix (rows = true class, columns = predicted),
 summed over ranks so that several ranks report exactly what one process would. For the best epoch, every validation image's prediction is written to
 predictions/val.json and the matrix to confusion_matrix.json (the app shows the misclassified).
+A finished run: classifier.py (predict, eval), robustness_classify.py (the ε sweep).
+
+No torch at import (tasks/base.py): each method imports what it uses.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-
+from frelon.common.choices import CLASSIFY
 from frelon.common.metrics import precision_recall
 
-from .. import backbones, transforms
-from ..data.mirror import flip_wanted
-from ..distributed import all_reduce_sum, gather_objects
-from ..rundir import atomic_write_json
-from .base import Evaluation, Scanned
+from ..errors import ConfigurationError
+from .base import Evaluation, Scanned, run_validation_split
 
 
 class ClassifyTask:
-    name = "classify"
+    name = CLASSIFY
     best_metric = "accuracy"
+    boxes = False
+
+    # ---------------------------------------------------------------- data
+
+    def check(self, data: str, val_data: str = "", val_split: float = 0.2, seed: int = 0, workers: int = 0) -> dict:
+        from ..data.doctor import check_classification
+        report, _ = check_classification(data, val_data=val_data, val_split=val_split, seed=seed, workers=workers)
+        return report
+
+    def class_count(self, cfg) -> int:
+        """The class folders of the configured data (at least 2: a head needs two outputs)."""
+        from frelon.common.samples import default_sample_data
+        from ..data.classify import find_layout
+        root = Path(find_layout(cfg.data or default_sample_data(), cfg.val_data).train_root)
+        return max(2, sum(1 for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")))
+
+    def check_image_size(self, size: int) -> None:
+        """Any size: the centre crop makes it."""
 
     def scan(self, cfg, workers: int) -> Scanned:
         from ..data.classify import scan_classification
@@ -32,12 +48,17 @@ class ClassifyTask:
         return Scanned(classes=data.classes, report=data.report, train=data.train, val=data.val,
                        extra={"layout": data.layout, "root": data.root})
 
+    # ---------------------------------------------------------------- training
+
     def build_model(self, cfg, classes):
+        from .. import backbones
         model, pre = backbones.build_classifier(cfg.backbone, len(classes), cfg.weights)
         return model, pre
 
     def datasets(self, scanned: Scanned, cfg, size: int, pre: dict):
+        from .. import transforms
         from ..data.classify import ImageDataset
+        from ..data.mirror import flip_wanted
         train = ImageDataset(scanned.train, transforms.train_transform(
             size, pre["mean"], pre["std"], cfg.augment, cfg.random_erasing, flip_wanted(cfg.flip, scanned.classes),
             cfg.noise))
@@ -45,14 +66,22 @@ class ClassifyTask:
         return train, val, None
 
     def loss(self, model, batch, device):
+        import torch.nn.functional as F
         images, labels = batch
         images = images.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         logits = model(images)
         return F.cross_entropy(logits.float(), labels), None, images.shape[0]
 
-    @torch.no_grad()
     def evaluate(self, model, loader, device, ranks, classes) -> Evaluation:
+        import torch
+        with torch.no_grad():
+            return self._evaluate(model, loader, device, ranks, classes)
+
+    def _evaluate(self, model, loader, device, ranks, classes) -> Evaluation:
+        import torch
+        import torch.nn.functional as F
+        from ..distributed import all_reduce_sum, gather_objects
         n = len(classes)
         confusion = torch.zeros(n, n, dtype=torch.float64, device=device)
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -79,6 +108,7 @@ class ClassifyTask:
         return Evaluation(metrics=metrics, score=metrics["accuracy"], details=details)
 
     def write_results(self, run_dir: Path, evaluation: Evaluation, classes, val_samples) -> None:
+        from ..rundir import atomic_write_json
         preds = []
         for index, probs in evaluation.details:
             path, label = val_samples[index]
@@ -92,3 +122,54 @@ class ClassifyTask:
 
     def model_info(self) -> dict:
         return {}
+
+    # ---------------------------------------------------------------- what other commands show
+
+    def synthetic_batch(self, batch: int, size: int, num_classes: int):
+        """(images, labels) as the loader yields them, seeded."""
+        import torch
+        g = torch.Generator().manual_seed(0)
+        images = torch.randn(batch, 3, size, size, generator=g)
+        return images, torch.randint(0, num_classes, (batch,), generator=g)
+
+    def describe(self, sample, classes) -> dict:
+        path, label = sample
+        return {"path": str(path), "label": classes[label]}
+
+    def sample(self, train, index: int, seed: int):
+        from ..sampling import seeded
+        tensor, label = seeded(seed, train.__getitem__, index)
+        return tensor, None, label
+
+    def summarize(self, row, classes, top: int, min_score: float, max_boxes: int) -> list:
+        """The `top` classes, [[class, probability]]."""
+        (probs,) = row
+        best = sorted(range(len(probs)), key=lambda c: -probs[c])[:top]
+        return [[classes[c], round(float(probs[c]), 4)] for c in best]
+
+    # ---------------------------------------------------------------- a finished run
+
+    def predict(self, loaded, items, root, draw=None, heatmaps=None, as_annotations=None, threshold=0.3):
+        if as_annotations:
+            raise ConfigurationError("--as-annotations writes boxes: it needs a detection run",
+                                     hint="for a classifier, --out holds each image's predicted class")
+        from ..classifier import predict_classification
+        return predict_classification(loaded, items, draw)
+
+    def evaluate_run(self, loaded, data: str) -> dict:
+        from ..classifier import evaluate_classification
+        return evaluate_classification(loaded, data)
+
+    def export_module(self, model):
+        return model, ["logits"]
+
+    def robustness(self, loaded, data, eps, normalize, attack, steps, step_size, examples, emit, out_dir) -> dict:
+        from ..robustness_classify import classification_sweep
+        if data:
+            from ..classifier import labelled_samples
+            samples, source = labelled_samples(loaded, data)[0], str(data)
+        else:
+            from ..data.classify import scan_classification
+            samples, source = run_validation_split(loaded, scan_classification, self.name)
+        return classification_sweep(loaded, samples, source, eps, normalize, attack, steps, step_size, examples,
+                                    emit, out_dir)

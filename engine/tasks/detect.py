@@ -7,25 +7,19 @@ and scored with pycocotools (`map` — AP over IoU 0.5:0.95, which picks the bes
 `map_50`, per-class AP at both). For the best epoch, every validation detection is written to
 predictions/val.json (COCO results, plus file names and class names, for the app) and the
 precision–recall curves to pr_curves.json (cocoeval.pr_curves; too big for each epoch's event).
+A finished run: centernet/predict.py (predict, eval, ONNX), robustness_detect.py (the ε sweep).
+
+No torch at import (tasks/base.py): each method imports what it uses.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import torch
+from frelon.common.choices import DETECT
 
-from .. import backbones
-from ..centernet import transforms as T
-from ..centernet.dataset import DetectionDataset, collate
-from ..centernet.decode import SCORE_FLOOR, TOP_K, decode_to_original
-from ..centernet.loss import detection_loss
-from ..centernet.model import NECK_CHANNELS, STRIDE, CenterNet
-from ..distributed import all_reduce_sum, gather_objects
 from ..errors import ConfigurationError, DataError
-from ..data.mirror import flip_wanted
-from ..rundir import atomic_write_json
-from .base import Evaluation, Scanned
+from .base import Evaluation, Scanned, run_validation_split
 
 SIZE_MULTIPLE = 32      # the backbone's stride: the neck up-samples its map exactly ×8
 
@@ -45,27 +39,46 @@ DETECTORS = {"ttf": ("lateral", "ttf"), "centernet": ("plain", "centernet")}
 
 
 def build_detector(backbone: str, num_classes: int, weights: str = "imagenet",
-                   detector: str = "ttf") -> tuple[CenterNet, dict]:
+                   detector: str = "ttf") -> tuple[Any, dict]:
     """CenterNet on a registry backbone, and the backbone's preprocessing {mean, std, ...}."""
+    from .. import backbones
+    from ..centernet.model import CenterNet
     features, channels, pre = backbones.build_feature_extractor(backbone, weights)   # head dropped
     return CenterNet(features, channels, num_classes, neck=DETECTORS[detector][0]), pre
 
 
-def _to(targets: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
+def _to(targets: dict[str, Any], device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) for k, v in targets.items()}
 
 
 class DetectTask:
-    name = "detect"
+    name = DETECT
     best_metric = "map"
+    boxes = True
 
     def __init__(self) -> None:
         self.category_ids: list[int] = []
         self.detector = "ttf"
 
+    # ---------------------------------------------------------------- data
+
+    def check(self, data: str, val_data: str = "", val_split: float = 0.2, seed: int = 0, workers: int = 0) -> dict:
+        from ..data.detection import check_detection
+        return check_detection(data, val_data=val_data, val_split=val_split, seed=seed, workers=workers)
+
+    def class_count(self, cfg) -> int:
+        """The classes of the configured data (the heatmap has one map per class)."""
+        from frelon.common.samples import default_sample_data
+        from ..data.detection import scan_detection
+        data = cfg.data or default_sample_data()
+        return len(scan_detection(data, val_data=cfg.val_data, val_split=cfg.val_split, seed=cfg.seed).classes)
+
+    def check_image_size(self, size: int) -> None:
+        check_image_size(size)
+
     def scan(self, cfg, workers: int) -> Scanned:
         from ..data.detection import scan_detection
-        check_image_size(cfg.resolved_image_size("detect"))
+        check_image_size(cfg.resolved_image_size(self.name))
         data = scan_detection(cfg.data, val_data=cfg.val_data, val_split=cfg.val_split, seed=cfg.seed,
                               workers=workers or None)
         if not any(not c for rec in data.train for c in rec.iscrowd):
@@ -75,11 +88,16 @@ class DetectTask:
         return Scanned(classes=data.classes, report=data.report, train=data.train, val=data.val,
                        extra={"layout": data.layout, "root": data.root, "category_ids": data.category_ids})
 
+    # ---------------------------------------------------------------- training
+
     def build_model(self, cfg, classes):
         self.detector = cfg.detector
         return build_detector(cfg.backbone, len(classes), cfg.weights, cfg.detector)
 
     def datasets(self, scanned: Scanned, cfg, size: int, pre: dict):
+        from ..centernet import transforms as T
+        from ..centernet.dataset import DetectionDataset, collate
+        from ..data.mirror import flip_wanted
         check_image_size(size)
         n = len(scanned.classes)
         targets = DETECTORS[cfg.detector][1]
@@ -93,13 +111,22 @@ class DetectTask:
         return train, val, collate
 
     def loss(self, model, batch, device):
+        from ..centernet.loss import detection_loss
         images, targets, _ = batch
         images = images.to(device, non_blocking=True)
         total, parts = detection_loss(model(images), _to(targets, device))
         return total, parts, images.shape[0]
 
-    @torch.no_grad()
     def evaluate(self, model, loader, device, ranks, classes) -> Evaluation:
+        import torch
+        with torch.no_grad():
+            return self._evaluate(model, loader, device, ranks, classes)
+
+    def _evaluate(self, model, loader, device, ranks, classes) -> Evaluation:
+        import torch
+        from ..centernet.decode import decode_to_original
+        from ..centernet.loss import detection_loss
+        from ..distributed import all_reduce_sum, gather_objects
         loss_sum = torch.zeros(2, dtype=torch.float64, device=device)     # sum, images
         rows = []
         for images, targets, metas in loader:
@@ -120,6 +147,7 @@ class DetectTask:
     def write_results(self, run_dir: Path, evaluation: Evaluation, classes, val_samples) -> None:
         from ..centernet.decode import Detections
         from ..centernet.predict import detections_json
+        from ..rundir import atomic_write_json
         ids = self.category_ids or list(range(1, len(classes) + 1))
         preds = []
         for index, boxes, scores, labels in evaluation.details:
@@ -130,15 +158,80 @@ class DetectTask:
         atomic_write_json(Path(run_dir) / "pr_curves.json", evaluation.curves)
 
     def model_info(self) -> dict:
+        from ..centernet.decode import SCORE_FLOOR, TOP_K
+        from ..centernet.model import NECK_CHANNELS, STRIDE
         return {"detector": {"name": "centernet", "recipe": self.detector, "neck_kind": DETECTORS[self.detector][0],
                              "stride": STRIDE, "neck": list(NECK_CHANNELS),
                              "top_k": TOP_K, "score_floor": SCORE_FLOOR, "letterbox": "right-bottom",
                              "category_ids": self.category_ids}}
 
+    # ---------------------------------------------------------------- what other commands show
+
+    def synthetic_batch(self, batch: int, size: int, num_classes: int):
+        """(images, targets, metas) as the loader yields them, seeded: one box per image."""
+        import torch
+        from ..centernet.targets import collate_targets, encode
+        g = torch.Generator().manual_seed(0)
+        images = torch.randn(batch, 3, size, size, generator=g)
+        out = size // 4
+        box = torch.tensor([[size * 0.25, size * 0.25, size * 0.75, size * 0.6]])
+        targets = [encode(box, torch.tensor([i % num_classes]), num_classes, (out, out)) for i in range(batch)]
+        return images, collate_targets(targets), [{} for _ in range(batch)]
+
+    def describe(self, sample, classes) -> dict:
+        return {"path": str(sample.path)}
+
+    def sample(self, train, index: int, seed: int):
+        import torch
+        from ..sampling import seeded
+        tensor, target, _, _ = seeded(seed, train.transformed, index)
+        return tensor, target["boxes"].as_subclass(torch.Tensor), target["labels"]
+
+    def summarize(self, row, classes, top: int, min_score: float, max_boxes: int) -> list:
+        """[[x1, y1, x2, y2, class, score]]: the boxes scoring at least `min_score`, at most `max_boxes`."""
+        import torch
+        boxes, scores, labels = row
+        keep = (torch.as_tensor(scores) >= min_score).nonzero().flatten()[:max_boxes].tolist()
+        return [[*(round(v, 1) for v in boxes[k].tolist()), classes[int(labels[k])], round(float(scores[k]), 4)]
+                for k in keep]
+
+    # ---------------------------------------------------------------- a finished run
+
+    def predict(self, loaded, items, root, draw=None, heatmaps=None, as_annotations=None, threshold=0.3):
+        from ..centernet.predict import category_ids, predict_detection
+        results, skipped = predict_detection(loaded, items, draw=draw, heatmaps=heatmaps)
+        if as_annotations:
+            from frelon.common import coco_doc
+            from ..coco_writer import drafts_document
+            coco_doc.save(drafts_document(results, items, loaded.classes, category_ids(loaded), threshold,
+                                          root, str(loaded.run_dir)), as_annotations)
+        return results, skipped
+
+    def evaluate_run(self, loaded, data: str) -> dict:
+        from ..centernet.predict import evaluate_detection
+        return evaluate_detection(loaded, data)
+
+    def export_module(self, model):
+        from ..centernet.predict import onnx_module
+        model, names = onnx_module(model)
+        return model, list(names)
+
+    def robustness(self, loaded, data, eps, normalize, attack, steps, step_size, examples, emit, out_dir) -> dict:
+        from ..robustness_detect import detection_sweep
+        if data:
+            from ..centernet.predict import labelled_records
+            records, source = labelled_records(loaded, data)[0], str(data)
+        else:
+            from ..data.detection import scan_detection
+            records, source = run_validation_split(loaded, scan_detection, self.name)
+        recipe = DETECTORS[(loaded.info.get("detector") or {}).get("recipe", "centernet")][1]
+        return detection_sweep(loaded, records, source, recipe, eps, normalize, attack, steps, step_size, emit)
+
 
 def evaluate_detections(records, rows, classes) -> dict[str, Any]:
     """COCO metrics for rows (index, boxes, scores, labels) on records[index] (every record counts,
     a record without a row is an image with no detection)."""
+    import torch
     from ..centernet.decode import Detections
     from ..cocoeval import coco_map
     by_index = {r[0]: Detections(r[1], r[2], r[3]) for r in rows}
