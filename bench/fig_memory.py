@@ -2,7 +2,7 @@
 forecast ÷ the peak of a real training run).
 
 Peak memory. CUDA: torch.cuda.max_memory_allocated. CPU: the torch profiler's allocation events
-(profile_memory=True) summed in time order — the same meter engine/plan.py uses. For P4 the
+(profile_memory=True) summed in time order — the same meter engine/plan.py uses (engine/peaks.py). For P4 the
 measured side is independent of the forecast's shortcuts: the whole `run_training` (data scan,
 model build, real data loader, two steps, epoch-end checkpoints) runs under the meter at the full
 batch, where the forecast only ran two small batches of synthetic data and extrapolated.
@@ -16,10 +16,9 @@ from pathlib import Path
 
 import torch
 
-from frelon.engine import memory, plan
+from frelon.engine import memory, peaks, plan
 from frelon.engine.config import TrainConfig
 from frelon.engine.control import EventWriter
-from frelon.engine.tasks import get_task
 from frelon.engine.training.run import run_training
 
 from harness import Figure, interleaved, median
@@ -31,7 +30,7 @@ MODES = ("off", "stages", "blocks")
 # ---------------------------------------------------------------- P3
 
 def _activation_bytes(run: plan.Run, batch) -> int:
-    task = get_task(run.task)
+    task = run.task
     counter = memory.ActivationCounter(run.model)
     run.model.train()
     with counter.counting():
@@ -42,13 +41,13 @@ def _activation_bytes(run: plan.Run, batch) -> int:
 
 def _step_peak(run: plan.Run, batch_size: int) -> int:
     """Peak bytes of a training step (forward, backward, optimizer), at this batch."""
-    peaks = plan.measure(run, (batch_size,), checkpoint_phase=False)
-    return max(v[0] for v in peaks.values())
+    measured = plan.measure(run, (batch_size,), checkpoint_phase=False)
+    return max(v[0] for v in measured.values())
 
 
 def _step_timer(run: plan.Run, batch):
     """A function timing one training step (seconds) on the run's model, whatever its mode."""
-    task = get_task(run.task)
+    task = run.task
     optimizer = torch.optim.AdamW(run.model.parameters(), lr=1e-5)
 
     def step() -> float:
@@ -73,7 +72,7 @@ def checkpointing_case(backbone: str, batch: int, size: int, repeats: int, devic
     cfg = TrainConfig(backbone=backbone, task="classify", weights="none", image_size=size,
                       batch_size=batch, device=device)
     run = plan.prepare(cfg, torch.device(device))
-    data = plan.synthetic_batch("classify", batch, size, run.num_classes)
+    data = run.task.synthetic_batch(batch, size, run.num_classes)
     out: dict = {m: {} for m in MODES}
     for mode in MODES:
         run.model.set_checkpointing(mode)
@@ -147,7 +146,7 @@ def measured_peak(device: torch.device):
     from torch.profiler import ProfilerActivity, profile
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         yield result
-    result["peak"] = plan.phase_peaks(prof, 0, "")["all"]
+    result["peak"] = peaks.phase_peaks(prof, 0, "")["all"]
 
 
 def forecast_case(backbone: str, batch: int, size: int, device: str, checkpointing: str = "off",

@@ -26,21 +26,20 @@ share the machine's RAM, so on CPU the budget is divided by the number of ranks.
 """
 from __future__ import annotations
 
-import bisect
-import contextlib
 import gc
 import math
-import os
 import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from .config import ConfigError, TrainConfig
 from .errors import ConfigurationError, OutOfMemory
+from .peaks import CpuMeter, CudaMeter, storage_bytes
 from .training.step import Step, check_device_options, freeze_body, make_optimizer, train_mode
 
 MEASURED_BATCHES = (4, 12)       # two small batches; the wider apart, the truer the slope
@@ -48,7 +47,6 @@ FALLBACK_BATCHES = ((2, 6), (2, 3))   # when the first pair does not fit (BatchN
 SAFETY_MARGIN = 0.10             # of the budget, kept free (allocator cache, fragmentation, code)
 MAX_BATCH = 1024                 # the largest batch the forecast proposes
 STEPS = 2                        # step 2 runs with the optimizer state that step 1 created
-_MARK = "frelon.plan."
 _OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3, "tb": 1000 ** 4,
@@ -95,87 +93,6 @@ def _warm_up(device: torch.device) -> None:
     torch.cuda.synchronize(device)
 
 
-# ---------------------------------------------------------------- peak meters
-
-class _CudaMeter:
-    """Peak bytes per phase from the caching allocator's statistics: reserved, not allocated —
-    what the allocator holds (fragmentation and rounding included) is what runs out."""
-
-    def __init__(self, device: torch.device, live_before: int):
-        self.device, self.base = device, live_before
-        self.peaks: dict[str, int] = {}
-
-    @contextlib.contextmanager
-    def session(self):
-        yield
-
-    @contextlib.contextmanager
-    def phase(self, name: str):
-        torch.cuda.synchronize(self.device)
-        torch.cuda.reset_peak_memory_stats(self.device)
-        yield
-        torch.cuda.synchronize(self.device)
-        peak = torch.cuda.max_memory_reserved(self.device) - self.base
-        self.peaks[name] = max(self.peaks.get(name, 0), peak)
-
-
-class _CpuMeter:
-    """Peak bytes per phase from the torch profiler's allocation events (CPU tensors)."""
-
-    def __init__(self, live_at_start: int):
-        self.live = live_at_start
-        self.peaks: dict[str, int] = {}
-
-    @contextlib.contextmanager
-    def session(self):
-        from torch.profiler import ProfilerActivity, profile
-        os.environ.setdefault("KINETO_LOG_LEVEL", "5")     # keep kineto's chatter off stderr
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-            yield
-        for name, peak in phase_peaks(prof, self.live, _MARK).items():
-            self.peaks[name] = max(self.peaks.get(name, 0), peak)
-
-    def phase(self, name: str):
-        return torch.profiler.record_function(_MARK + name)
-
-
-def phase_peaks(prof, live_at_start: int, prefix: str = "") -> dict[str, int]:
-    """{range name without prefix: peak live CPU bytes inside it} for the profiler's
-    record_function ranges named `prefix…`; "" = the whole session under key "all"."""
-    cpu = torch.autograd.DeviceType.CPU
-    events = prof.profiler.kineto_results.events()
-    memory = sorted((e.start_ns(), e.nbytes()) for e in events
-                    if e.name() == "[memory]" and e.device_type() == cpu)
-    times = [t for t, _ in memory]
-    levels, level = [], live_at_start
-    for _, nbytes in memory:
-        level += nbytes
-        levels.append(level)
-    windows = [(e.name()[len(prefix):], e.start_ns(), e.end_ns()) for e in events
-               if prefix and e.name().startswith(prefix)]
-    if not prefix:
-        windows = [("all", -1, math.inf)]
-    peaks: dict[str, int] = {}
-    for name, start, end in windows:
-        i0, i1 = bisect.bisect_right(times, start), bisect.bisect_right(times, end)
-        at_start = levels[i0 - 1] if i0 > 0 else live_at_start
-        peaks[name] = max([peaks.get(name, 0), at_start, *levels[i0:i1]])
-    return peaks
-
-
-def storage_bytes(tensors) -> int:
-    """Bytes of the distinct storages behind `tensors` (shared storage counted once)."""
-    seen, total = set(), 0
-    for t in tensors:
-        if t is None:
-            continue
-        s = t.untyped_storage()
-        if s.data_ptr() not in seen:
-            seen.add(s.data_ptr())
-            total += s.nbytes()
-    return total
-
-
 # ---------------------------------------------------------------- the measured steps
 
 def resolve_task(cfg: TrainConfig) -> str:
@@ -186,51 +103,25 @@ def resolve_task(cfg: TrainConfig) -> str:
     return infer_task(cfg.data or default_sample_data())
 
 
-def class_count(cfg: TrainConfig, task: str) -> int:
-    """The number of classes of the configured data (detection: its heatmap has one map per class)."""
-    from frelon.common.samples import default_sample_data
-    data = cfg.data or default_sample_data()
-    if task == "detect":
-        from .data.detection import scan_detection
-        return len(scan_detection(data, val_data=cfg.val_data, val_split=cfg.val_split, seed=cfg.seed).classes)
-    from .data.classify import find_layout
-    root = Path(find_layout(data, cfg.val_data).train_root)
-    return max(2, sum(1 for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")))
-
-
-def build_model(cfg: TrainConfig, task: str, num_classes: int) -> nn.Module:
-    """The model the run would train, with random weights, checkpointing and freezing applied."""
-    from .tasks import get_task
+def build_model(cfg: TrainConfig, task, num_classes: int) -> nn.Module:
+    """The model the run would train (`task`: a tasks/ object), with random weights, checkpointing
+    and freezing applied."""
     try:
-        task_obj = get_task(task)
+        model, _ = task.build_model(cfg.replace(weights="none"), [f"c{i}" for i in range(num_classes)])
     except ImportError as e:
-        raise ConfigurationError(f"the {task} task is not available in this installation ({e})",
+        raise ConfigurationError(f"the {task.name} task is not available in this installation ({e})",
                                  hint="use --task classify") from None
-    model, _ = task_obj.build_model(cfg.replace(weights="none"), [f"c{i}" for i in range(num_classes)])
     model.set_checkpointing(cfg.checkpointing)
     if cfg.freeze_backbone:
         freeze_body(model)
     return model
 
 
-def synthetic_batch(task: str, batch: int, size: int, num_classes: int):
-    """A batch shaped like the task's loader output (classify: images, labels; detect: + targets)."""
-    g = torch.Generator().manual_seed(0)
-    images = torch.randn(batch, 3, size, size, generator=g)
-    if task != "detect":
-        return images, torch.randint(0, num_classes, (batch,), generator=g)
-    from .centernet.targets import collate_targets, encode
-    out = size // 4
-    box = torch.tensor([[size * 0.25, size * 0.25, size * 0.75, size * 0.6]])
-    targets = [encode(box, torch.tensor([i % num_classes]), num_classes, (out, out)) for i in range(batch)]
-    return images, collate_targets(targets), [{} for _ in range(batch)]
-
-
 @dataclass
 class Run:
     """What the measured steps share."""
     cfg: TrainConfig
-    task: str
+    task: Any                  # the tasks/ object: its loss, model and batches
     size: int
     num_classes: int
     device: torch.device
@@ -240,16 +131,15 @@ class Run:
 
 def _training_steps(run: Run, batch_size: int, meter, with_checkpoint: bool) -> None:
     """STEPS optimizer steps at `batch_size` as the training loop runs them, phases measured."""
-    from .tasks import get_task
     from . import rundir
     cfg = run.cfg
     micro = min(cfg.accumulate, 2)     # from the 2nd micro-batch on, gradients are alive in forward
     train_mode(run.model, cfg.freeze_backbone)
     try:
         with meter.session():
-            batch = synthetic_batch(run.task, batch_size, run.size, run.num_classes)
+            batch = run.task.synthetic_batch(batch_size, run.size, run.num_classes)
             optimizer = make_optimizer(cfg, run.model)
-            step = Step(run.model, get_task(run.task), optimizer, cfg, run.device)
+            step = Step(run.model, run.task, optimizer, cfg, run.device)
             for _ in range(STEPS):
                 with meter.phase("forward_backward"):
                     for _ in range(micro):
@@ -282,9 +172,9 @@ def measure(run: Run, batch_sizes=MEASURED_BATCHES, checkpoint_phase: bool | Non
     peaks: dict[str, list[int]] = {}
     for i, b in enumerate(batch_sizes):
         if cuda:
-            meter = _CudaMeter(run.device, run.base_bytes)
+            meter = CudaMeter(run.device, run.base_bytes)
         else:
-            meter = _CpuMeter(storage_bytes([*run.model.parameters(), *run.model.buffers()]))
+            meter = CpuMeter(storage_bytes([*run.model.parameters(), *run.model.buffers()]))
         _training_steps(run, b, meter, with_checkpoint=checkpoint_phase and i == len(batch_sizes) - 1)
         for name, value in meter.peaks.items():
             peaks.setdefault(name, []).append(value)
@@ -347,13 +237,12 @@ class Forecast:
 
 def prepare(cfg: TrainConfig, device: torch.device) -> Run:
     """The configured model on `device`, ready to be measured (random weights, global RNG untouched)."""
+    from .tasks import get_task
     check_device_options(cfg, device)
-    task = resolve_task(cfg)
-    size = cfg.resolved_image_size(task)
-    if task == "detect":
-        from .tasks.detect import check_image_size
-        check_image_size(size)
-    n = class_count(cfg, task)
+    task = get_task(resolve_task(cfg))
+    size = cfg.resolved_image_size(task.name)
+    task.check_image_size(size)
+    n = task.class_count(cfg)
     if device.type == "cuda":
         _release(device)
     base = torch.cuda.memory_reserved(device) if device.type == "cuda" else 0
@@ -433,7 +322,7 @@ def plan_memory(cfg: TrainConfig, budget: str | int | None = None) -> dict:
     device = D.pick_device(cfg.device, cfg.gpus)
     limit = resolve_budget(budget, device, cfg.world_size)
     fc, run = forecast(cfg, device)
-    task, size, classes = run.task, run.size, run.num_classes
+    task, size, classes = run.task.name, run.size, run.num_classes
     del run
     _release(device)
     max_batch = fc.largest_batch(limit.usable)

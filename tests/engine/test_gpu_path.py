@@ -416,12 +416,12 @@ def test_free_memory_is_read_after_the_cuda_libraries_made_their_workspaces(monk
 def test_the_cuda_forecast_measures_reserved_memory(monkeypatch):
     """What runs out is what the caching allocator reserves (rounding, fragmentation), not the
     bytes of live tensors."""
-    from frelon.engine import plan
+    from frelon.engine import peaks
     monkeypatch.setattr(torch.cuda, "synchronize", lambda d=None: None)
     monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda d=None: None)
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda d=None: 700)
     monkeypatch.setattr(torch.cuda, "max_memory_reserved", lambda d=None: 1000)
-    meter = plan._CudaMeter(torch.device("cuda", 0), live_before=100)
+    meter = peaks.CudaMeter(torch.device("cuda", 0), live_before=100)
     with meter.phase("forward_backward"):
         pass
     assert meter.peaks == {"forward_backward": 900}

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from frelon.engine import plan
+from frelon.engine import peaks, plan
 from frelon.engine.config import ConfigError, TrainConfig
 from frelon.engine.control import EventWriter
 from frelon.engine.errors import OutOfMemory
@@ -72,9 +72,9 @@ def test_phase_peaks_follow_allocations_in_time_order():
         with record_function("t.two"):
             c = torch.ones(mib // 4)
         del c
-    peaks = plan.phase_peaks(prof, 10 * mib, "t.")
-    assert peaks["one"] == pytest.approx(13 * mib, abs=64 * 1024)
-    assert peaks["two"] == pytest.approx(11 * mib, abs=64 * 1024)
+    found = peaks.phase_peaks(prof, 10 * mib, "t.")
+    assert found["one"] == pytest.approx(13 * mib, abs=64 * 1024)
+    assert found["two"] == pytest.approx(11 * mib, abs=64 * 1024)
 
 
 def test_the_fit_extrapolates_to_a_directly_measured_batch():
@@ -98,7 +98,7 @@ def test_forecast_matches_the_peak_of_a_real_training_run(tmp_path):
     assert forecast["peak_phase"] == "forward_backward"
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         run_training(cfg, EventWriter(), lambda: False)
-    measured = plan.phase_peaks(prof, 0, "")["all"]
+    measured = peaks.phase_peaks(prof, 0, "")["all"]
     assert 0.90 <= forecast["predicted_peak_bytes"] / measured <= 1.10, (forecast, measured)
 
 
