@@ -2,7 +2,7 @@
 forecast ÷ the peak of a real training run).
 
 Peak memory. CUDA: torch.cuda.max_memory_allocated. CPU: the torch profiler's allocation events
-(profile_memory=True) summed in time order — the same meter engine/plan.py uses (engine/peaks.py). For P4 the
+(profile_memory=True) summed in time order — the same meter engine/training/plan.py uses (engine/peaks.py). For P4 the
 measured side is independent of the forecast's shortcuts: the whole `run_training` (data scan,
 model build, real data loader, two steps, epoch-end checkpoints) runs under the meter at the full
 batch, where the forecast only ran two small batches of synthetic data and extrapolated.
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from frelon.engine import memory, peaks, plan
+from frelon.engine import memory, peaks
+from frelon.engine.training import plan
 from frelon.engine.config import TrainConfig
 from frelon.engine.control import EventWriter
 from frelon.engine.training.run import run_training

@@ -246,7 +246,7 @@ def cmd_export(args) -> int:
 
 def cmd_plan(args) -> int:
     from . import config as C
-    from .plan import plan_memory
+    from .training.plan import plan_memory
     cfg = C.resolve(_given_train_options(args))
     result = plan_memory(cfg, budget=args.budget)
     if args.json:

@@ -3,7 +3,7 @@
 `record_epoch` is the whole interface: the training loop calls it once per epoch on rank 0 after
 the evaluation, with what that evaluation already computed for every validation image
 (`Evaluation.details`: classification (index, probabilities); detection (index, boxes, scores,
-labels) in the image's own pixels) and the validation samples (engine/train.py). Nothing is run
+labels) in the image's own pixels) and the validation samples (engine/training/loop.py). Nothing is run
 again: the cost is picking COUNT rows and one small JSON write. It keeps RUN_DIR/timelapse.json:
 
     {"task", "classes", "images": [{"index", "path", "label"? (classification)}],

@@ -2,6 +2,7 @@
 
 `step.py`        one training step (optimizer, AMP, train mode, `Step`): what the loop, the memory
                  forecast (plan.py) and the LR finder all run
+`plan.py`        the memory forecast (`frelon plan`) and `--batch-size auto`, measured on the real step
 `loaders.py`     the training and validation loaders: seeded samplers, workers, the batch per rank
 `checkpoints.py` `Progress` and the `last` / `best` checkpoints: save, exact resume, the stall
                  watchdog's emergency save

@@ -111,7 +111,7 @@ class Trainer:
         check_device_options(cfg, self.ranks.device)
         precision.fast_kernels(self.ranks.device)
         if cfg.batch_size == "auto":
-            from ..plan import auto_batch_size
+            from .plan import auto_batch_size
             cfg = cfg.replace(batch_size=auto_batch_size(cfg, self.ranks.device, ranks=self.ranks))
         seed_everything(cfg.seed + self.ranks.rank)   # the new head's initialisation, dropout…
         self.cfg = cfg.replace(task=cfg.task or infer_task(cfg.data))

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from frelon.engine import peaks, plan
+from frelon.engine import peaks
+from frelon.engine.training import plan
 from frelon.engine.config import ConfigError, TrainConfig
 from frelon.engine.control import EventWriter
 from frelon.engine.errors import OutOfMemory

@@ -37,10 +37,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import ConfigError, TrainConfig
-from .errors import ConfigurationError, OutOfMemory
-from .peaks import CpuMeter, CudaMeter, storage_bytes
-from .training.step import Step, check_device_options, freeze_body, make_optimizer, train_mode
+from ..config import ConfigError, TrainConfig
+from ..errors import ConfigurationError, OutOfMemory
+from ..peaks import CpuMeter, CudaMeter, storage_bytes
+from .step import Step, check_device_options, freeze_body, make_optimizer, train_mode
 
 MEASURED_BATCHES = (4, 12)       # two small batches; the wider apart, the truer the slope
 FALLBACK_BATCHES = ((2, 6), (2, 3))   # when the first pair does not fit (BatchNorm needs 2)
@@ -98,7 +98,7 @@ def _warm_up(device: torch.device) -> None:
 def resolve_task(cfg: TrainConfig) -> str:
     if cfg.task:
         return cfg.task
-    from .tasks import infer_task
+    from ..tasks import infer_task
     from frelon.common.samples import default_sample_data
     return infer_task(cfg.data or default_sample_data())
 
@@ -131,7 +131,7 @@ class Run:
 
 def _training_steps(run: Run, batch_size: int, meter, with_checkpoint: bool) -> None:
     """STEPS optimizer steps at `batch_size` as the training loop runs them, phases measured."""
-    from . import rundir
+    from .. import rundir
     cfg = run.cfg
     micro = min(cfg.accumulate, 2)     # from the 2nd micro-batch on, gradients are alive in forward
     train_mode(run.model, cfg.freeze_backbone)
@@ -237,7 +237,7 @@ class Forecast:
 
 def prepare(cfg: TrainConfig, device: torch.device) -> Run:
     """The configured model on `device`, ready to be measured (random weights, global RNG untouched)."""
-    from .tasks import get_task
+    from ..tasks import get_task
     check_device_options(cfg, device)
     task = get_task(resolve_task(cfg))
     size = cfg.resolved_image_size(task.name)
@@ -318,7 +318,7 @@ def resolve_budget(budget: str | int | None, device: torch.device, world_size: i
 
 def plan_memory(cfg: TrainConfig, budget: str | int | None = None) -> dict:
     """`frelon plan --json`: the forecast peak per device and the largest batch within the budget."""
-    from . import distributed as D
+    from .. import distributed as D
     device = D.pick_device(cfg.device, cfg.gpus)
     limit = resolve_budget(budget, device, cfg.world_size)
     fc, run = forecast(cfg, device)
@@ -356,7 +356,7 @@ def auto_batch_size(cfg: TrainConfig, device: torch.device, budget: str | int | 
     _release(device)
     best = fc.largest_batch(limit.usable)
     if ranks is not None and ranks.distributed:
-        from . import distributed as D
+        from .. import distributed as D
         best = int(D.all_reduce(torch.tensor([best], dtype=torch.int64), ranks, dist.ReduceOp.MIN))
     if best < 1:
         peak, _ = fc.peak(1)
