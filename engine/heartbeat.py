@@ -168,9 +168,12 @@ def stuck_rank(beats: list[Beat], frames: dict[int, list[str]] | None = None) ->
     return min(candidates, key=lambda b: (b.step, b.time))
 
 
+TRAINING_CODE = "engine/training/"      # in a frame's path: the training thread's code
+
+
 def top_frames(stack_text: str, n: int = 6) -> list[str]:
     """The innermost frames ("File …, line … in f", innermost first) of the training thread in a
-    faulthandler dump: the last thread block running engine code (train.py), else the last
+    faulthandler dump: the last thread block running the training package (engine/training/), else the last
     block of the thread that took the signal."""
     blocks, current = [], None
     for line in stack_text.splitlines():
@@ -181,6 +184,6 @@ def top_frames(stack_text: str, n: int = 6) -> list[str]:
             current.append(line.strip())
     if not blocks:
         return []
-    chosen = next((b for b in reversed(blocks) if any("train.py" in f for f in b[1:])), None) \
+    chosen = next((b for b in reversed(blocks) if any(TRAINING_CODE in f for f in b[1:])), None) \
         or next((b for b in reversed(blocks) if b[0].startswith("Current thread")), blocks[-1])
     return chosen[1:n + 1]
