@@ -14,7 +14,7 @@ the data (no torch):
     check_image_size(size)            raises ConfigurationError for a size its model cannot take
     (the automatic --image-size range: config.AUTO_IMAGE_SIZE[name], a table without torch)
 
-training, in the order the shared loop (train.py) calls them:
+training, in the order the shared loop (training/) calls them:
 
     scan(cfg, workers)                -> Scanned: classes, data_report fields, task-private data
     build_model(cfg, classes)         -> (nn.Module, preprocessing {mean, std, weights})

@@ -1,5 +1,5 @@
 """`frelon preview-augment` shows what trains: each picture equals the training dataset's sample
-for that image, seed and epoch (built here as train.py builds it, drawn through the loader's
+for that image, seed and epoch (built here as training/run.py builds it, drawn through the loader's
 `Seeded`), boxes follow the image, and `--noise` adds the Gaussian noise it says."""
 from __future__ import annotations
 
