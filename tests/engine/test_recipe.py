@@ -146,11 +146,12 @@ def test_a_short_run_learns_an_easy_set(tmp_path):
     run = only_run(tmp_path / "runs")
     ends = [e for e in events_of(run) if e["type"] == "epoch_end"]
     assert max(e["val"]["accuracy"] for e in ends) >= 0.9, [e["val"]["accuracy"] for e in ends]
-    held_out = make_colour_folder(tmp_path / "held-out", per_class=8, seed=7)    # never trained on
+    held_out = make_colour_folder(tmp_path / "held-out", per_class=16, seed=7)   # never trained on; 32 images, so one
+    # borderline picture moves the score by 3 points, not 6
     r = run_cli("predict", "--run", run, "--input", held_out, "--out", tmp_path / "p.json")
     assert r.returncode == 0, r.stderr
     preds = json.loads((tmp_path / "p.json").read_text())
-    assert len(preds) == 16
+    assert len(preds) == 32
     right = sum(1 for p in preds if p["file_name"].split("/")[0] == p["predicted"])
     assert right / len(preds) >= 0.9, preds
 
