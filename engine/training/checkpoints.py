@@ -25,8 +25,20 @@ class Progress:
     batch_in_epoch: int = 0         # micro-batches done in the epoch in progress
     best_score: float = -math.inf
     best_epoch: int = -1
+    best_loss: float = math.inf     # the best epoch's validation loss: breaks ties of the score
     epochs_done: int = 0
     history: list = field(default_factory=list)
+
+    def improves(self, score: float, loss: float | None) -> bool:
+        """Whether an epoch's validation beats the best so far: a higher score, or the same score
+        at a lower validation loss. On a small validation split the accuracy ties often (20
+        pictures move it in steps of 5 %), and the first of equal epochs is rarely the best
+        trained: on bench/learn.py's faces (20 validation pictures, 6 epochs, seeds 0-2) the first
+        of the tied was epoch 2, 6, 1 (test 0.98, 0.96, 0.94); the lowest loss among them was
+        epoch 2, 6, 2 (0.98, 0.96, 0.98). Keras and fastai choose on the loss alone."""
+        if score != self.best_score:
+            return score > self.best_score
+        return loss is not None and loss < self.best_loss
 
 
 class CheckpointWriteError(FrelonError):

@@ -7,6 +7,7 @@ function takes the set-up `Trainer` (run.py); each phase a rank enters is told t
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple
@@ -176,9 +177,11 @@ def end_epoch(trainer, losses: torch.Tensor, started: float) -> None:
     score = evaluation.score if evaluation else -train_loss
     finished = p.epoch
     p.epochs_done, p.epoch, p.batch_in_epoch = finished + 1, finished + 1, 0
-    improved = score > p.best_score
+    loss = evaluation.metrics.get("loss") if evaluation else None
+    improved = p.improves(score, loss)
     if improved:
         p.best_score, p.best_epoch = score, finished
+        p.best_loss = loss if loss is not None else math.inf
     p.history.append({"epoch": finished, "train_loss": train_loss, "score": score})
     if t.ranks.is_main:
         t.writer.emit("epoch_end", epoch=finished, train_loss=train_loss, val=evaluation.metrics if evaluation else {},
