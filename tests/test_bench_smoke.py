@@ -136,8 +136,23 @@ def test_learn_table_reads_results(learn_bench):
     assert "0.900" in text and "0.850" in text and "0.5" in text and "failed" in text and "mAP@0.5" in text
     assert "quick" in text
     assert "0.800" in learn.curves(results)
-    assert learn.epochs_for(learn.SPECS["digits-det"], quick=False, scale=1.0) == 40
+    assert learn.epochs_for(learn.SPECS["digits-det"], quick=False, scale=1.0) == 26
     assert learn.epochs_for(learn.SPECS["faces"], quick=True, scale=0.01) == 1
+
+
+def test_learn_repeats_are_reported_as_their_mean_and_range(learn_bench):
+    """--repeats: a side's runs become one cell, the mean of those that ended and their range; a
+    failed run is counted, not averaged as zero."""
+    learn, _ = learn_bench
+    runs = [{"test": 0.9, "seconds": 10.0}, {"test": 0.7, "seconds": 20.0}, {"error": "boom"}]
+    side = learn.combine(runs)
+    assert side["test"] == pytest.approx(0.8) and side["seconds"] == pytest.approx(15.0)
+    assert side["failed_runs"] == 1
+    assert learn._cell(side) == "0.800 (0.700-0.900)"
+    assert learn.combine(runs[:1]) == runs[0] and learn._cell(runs[0]) == "0.900"
+    text = learn.table({"faces": {"metric": "accuracy", "options": "", "frelon": side, "reference": side}},
+                       quick=False, repeats=3)
+    assert "mean of 3 training seeds" in text
 
 
 def test_bench_modules_do_not_leak_onto_sys_path():
