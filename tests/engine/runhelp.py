@@ -17,6 +17,37 @@ def run_cli(*args, cwd=None, timeout=240, input=None, env=None) -> subprocess.Co
                           timeout=timeout, cwd=cwd, input=input, env=e)
 
 
+def train_here(*args, threads: int = 1) -> Path:
+    """`frelon train ARGS` run in this process; returns the run folder. For tests that need a
+    finished run as their input, not the training command under test: the same parser and
+    config resolution as the CLI and the same `run_training`, without a process start and
+    torch's import (~4 s each). One torch thread, like the OMP_NUM_THREADS=1 subprocesses; the
+    caller's thread count and random states are restored afterwards."""
+    import random
+
+    import torch
+
+    from frelon.cli import build_parser
+    from frelon.engine import config as C
+    from frelon.engine.commands import TRAIN_KEYS
+    from frelon.engine.control import EventWriter
+    from frelon.engine.training.run import run_training
+    parsed = build_parser().parse_args(["train", *map(str, args)])
+    assert not getattr(parsed, "resume", None), "train_here starts new runs only"
+    cfg = C.resolve({k: v for k, v in vars(parsed).items() if k in TRAIN_KEYS})
+    before = torch.get_num_threads(), random.getstate(), np.random.get_state()
+    torch.set_num_threads(threads)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            fields = run_training(cfg, EventWriter(), lambda: False)
+    finally:
+        torch.set_num_threads(before[0])
+        random.setstate(before[1])
+        np.random.set_state(before[2])
+    assert fields["status"] == "completed", fields
+    return Path(fields["run_dir"])
+
+
 def events_of(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (Path(run_dir) / "events.jsonl").read_text().splitlines()]
 

@@ -13,7 +13,7 @@ from torchvision.transforms.v2 import functional as TF
 from frelon.common import events
 from frelon.common.choices import ATTACKS
 from frelon.engine import attacks
-from runhelp import TINY, events_of, make_colour_folder, only_run, run_cli
+from runhelp import TINY, events_of, make_colour_folder, run_cli, train_here
 
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 ENV = {"OMP_NUM_THREADS": "1"}
@@ -86,10 +86,8 @@ def test_the_app_and_engine_know_the_same_attacks():
 def toy(tmp_path_factory):
     root = tmp_path_factory.mktemp("adversarial")
     data = make_colour_folder(root / "data", per_class=12)
-    r = run_cli("train", "--data", data, "--out", root / "runs", "--epochs", "3", *TINY, "--backbone", "resnet18",
-                env={"OMP_NUM_THREADS": "1"})
-    assert r.returncode == 0, r.stderr
-    return only_run(root / "runs"), data
+    # trained in this process: these tests attack a finished run, they do not test `frelon train`
+    return train_here("--data", data, "--out", root / "runs", "--epochs", "3", *TINY, "--backbone", "resnet18"), data
 
 
 def test_clean_accuracy_is_eval_and_fgsm_flips_are_drawn(toy):
@@ -190,10 +188,8 @@ def test_detection_fgsm_raises_the_heatmap_loss_within_eps():
 def test_detection_sweep_through_the_cli_starts_at_eval(tmp_path):
     from frelon.engine.centernet import shapes
     data = shapes.make_dataset(tmp_path / "shapes", 8, 4, size=64, seed=2)
-    r = run_cli("train", "--data", data, "--backbone", "resnet18", "--weights", "none", "--image-size", "64",
-                "--epochs", "1", "--batch-size", "4", "--workers", "0", "--out", tmp_path / "runs", env=ENV)
-    assert r.returncode == 0, r.stderr
-    run = only_run(tmp_path / "runs")
+    run = train_here("--data", data, "--backbone", "resnet18", "--weights", "none", "--image-size", "64",
+                     "--epochs", "1", "--batch-size", "4", "--workers", "0", "--out", tmp_path / "runs")
     r = run_cli("robustness", "--run", run, "--data", data / "val", "--eps", "0,2", "--json", env=ENV)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from runhelp import TINY, events_of, only_run
+from runhelp import TINY, events_of, only_run, train_here
 
 HERE = Path(__file__).parent
 
@@ -103,10 +103,7 @@ def test_sync_bn_on_cpu_is_refused(colour_data, tmp_path):
 def test_resume_on_two_ranks_rescales_the_lr_from_the_resume_point(colour_data, tmp_path):
     runs = tmp_path / "runs"
     common = [*TINY, "--batch-size", "2", "--backbone", "resnet18", "--log-interval", "0", "--ref-batch", "2"]
-    r = subprocess.run([sys.executable, "-m", "frelon", "train", "--data", str(colour_data), "--out", str(runs),
-                        "--epochs", "1", *common], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    run = only_run(runs)
+    run = train_here("--data", colour_data, "--out", runs, "--epochs", "1", *common)    # the one-rank run: setup
     first = events_of(run)
     one_rank = next(e for e in first if e["type"] == "run_started")
     r = subprocess.run([sys.executable, "-m", "frelon", "train", "--resume", str(run), "--epochs", "2",

@@ -216,17 +216,14 @@ def test_retrain_starts_a_run_on_the_reviewed_copy_from_the_run_s_weights(qtbot,
 def test_the_review_queue_comes_from_the_real_engine(qtbot, tmp_path):
     """Review with a (barely trained) run: `frelon annotations`, then `frelon review`, in the
     background; the queue follows the engine's order and names each image's reasons."""
-    import os
-    import subprocess
     import sys
     from frelon.engine.centernet import shapes
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
+    from runhelp import train_here
     data = shapes.make_dataset(tmp_path / "shapes", 8, 4, size=64, seed=1)
-    r = subprocess.run([sys.executable, "-m", "frelon", "train", "--data", str(data), "--backbone", "resnet18",
-                        "--weights", "none", "--image-size", "64", "--epochs", "1", "--batch-size", "4",
-                        "--workers", "0", "--out", str(tmp_path / "runs")], capture_output=True, text=True,
-                       timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert r.returncode == 0, r.stderr[-2000:]
-    run = next((tmp_path / "runs").iterdir())
+    # the run under review, trained in this process (the review is what runs in the background)
+    run = train_here("--data", data, "--backbone", "resnet18", "--weights", "none", "--image-size", "64",
+                     "--epochs", "1", "--batch-size", "4", "--workers", "0", "--out", tmp_path / "runs")
     editor = AnnotationEditor()
     qtbot.addWidget(editor)
     editor.review_with(str(run), str(data))

@@ -1,16 +1,19 @@
-"""The Robustness tab of Results with the real engine: a toy classifier trained by `frelon train`,
-"Run check" runs `frelon robustness` in the background, and the curve, the flipped images and the
-selected image's triptych come from what it wrote into the run folder."""
+"""The Robustness tab of Results with the real engine: a toy classifier trained (in this process,
+as `frelon train` would), "Run check" runs `frelon robustness` in the background, and the curve,
+the flipped images and the selected image's triptych come from what it wrote into the run folder."""
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from frelon.gui.panels.results_panel import ResultsPanel
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
+from runhelp import train_here  # noqa: E402
 
 pytestmark = [pytest.mark.slow]
 
@@ -31,13 +34,9 @@ def _colour_folder(root):
 def toy_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("robust_gui")
     data = _colour_folder(root / "data")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "frelon", "train", "--data", str(data), "--out", str(root / "runs"),
-                        "--epochs", "2", "--image-size", "32", "--batch-size", "4", "--weights", "none",
-                        "--workers", "0", "--backbone", "resnet18"], capture_output=True, text=True, env=env,
-                       timeout=300)
-    assert r.returncode == 0, r.stderr
-    return next((root / "runs").iterdir())
+    # trained in this process: what runs in the background under test is `frelon robustness`
+    return train_here("--data", data, "--out", root / "runs", "--epochs", "2", "--image-size", "32",
+                      "--batch-size", "4", "--weights", "none", "--workers", "0", "--backbone", "resnet18")
 
 
 def test_run_check_from_the_app_shows_curve_flips_and_triptych(qtbot, toy_run, monkeypatch):

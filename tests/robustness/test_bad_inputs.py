@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from awkward import make_awkward_corpus  # noqa: E402
-from runhelp import TINY, make_colour_folder, only_run  # noqa: E402
+from runhelp import TINY, make_colour_folder, train_here  # noqa: E402
 
 
 def _frelon(*args, timeout=300, **kw):
@@ -40,8 +40,7 @@ def test_training_on_the_awkward_corpus_skips_the_broken_and_uses_the_odd(tmp_pa
 
 def test_predict_on_hostile_coco_file_names_does_not_leave_the_folder(tmp_path):
     data = make_colour_folder(tmp_path / "data", per_class=4)
-    r = _frelon("train", "--data", data, "--out", tmp_path / "runs", "--epochs", "1", *TINY, "--backbone", "resnet18")
-    assert r.returncode == 0, r.stderr
+    run = train_here("--data", data, "--out", tmp_path / "runs", "--epochs", "1", *TINY, "--backbone", "resnet18")
     secret = tmp_path / "secret.png"
     (data / "red" / "000.png").replace(secret)                   # a picture outside the dataset folder
     inside = tmp_path / "set"
@@ -51,7 +50,7 @@ def test_predict_on_hostile_coco_file_names_does_not_leave_the_folder(tmp_path):
                        {"id": 3, "file_name": "ok.png"}], "annotations": [], "categories": []}
     (inside / "set.json").write_text(json.dumps(coco))
     out = tmp_path / "preds.json"
-    r = _frelon("predict", "--run", only_run(tmp_path / "runs"), "--input", inside / "set.json", "--out", out)
+    r = _frelon("predict", "--run", run, "--input", inside / "set.json", "--out", out)
     assert r.returncode == 0, r.stderr
     preds = json.loads(out.read_text())
     assert [p["image_id"] for p in preds] == [3]

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-from runhelp import TINY, events_of, make_colour_folder, only_run, recording_writer  # noqa: E402
+from runhelp import TINY, events_of, make_colour_folder, only_run, recording_writer, train_here  # noqa: E402
 
 from frelon.engine import rundir  # noqa: E402
 from frelon.engine.config import from_dict  # noqa: E402
@@ -44,10 +44,8 @@ def test_sigkill_then_resume_loses_only_steps_since_the_last_checkpoint(tmp_path
     data = make_colour_folder(tmp_path / "data", per_class=40)
     common = ["--data", data, *TINY, "--backbone", "resnet18", "--epochs", "1", "--log-interval", "0",
               "--val-split", "0.2"]
-    ref = subprocess.run([sys.executable, "-m", "frelon", "train", *map(str, common), "--out", str(tmp_path / "ref")],
-                         capture_output=True, text=True, timeout=300, env=ONE_THREAD)
-    assert ref.returncode == 0, ref.stderr
-    ref_events = events_of(only_run(tmp_path / "ref"))
+    # the reference: the same options trained without a kill (in this process: only its events are read)
+    ref_events = events_of(train_here(*common, "--out", tmp_path / "ref"))
     reference = _lr_by_step(ref_events)
     per_epoch = next(e for e in ref_events if e["type"] == "run_started")["steps_per_epoch"]
     assert per_epoch == 16
