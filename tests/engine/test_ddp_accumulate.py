@@ -4,21 +4,13 @@ gradient of one process on the joined batch."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-HERE = Path(__file__).parent
 
 
-def test_accumulation_on_two_ranks_matches_one_process_on_the_joined_batch(tmp_path):
-    out = tmp_path / "acc.json"
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                        str(HERE / "ddp_accumulate_check.py"), str(out)], timeout=240, capture_output=True, text=True,
-                       env=dict(os.environ, OMP_NUM_THREADS="1"))
+def test_accumulation_on_two_ranks_matches_one_process_on_the_joined_batch(ddp_checks):
+    """ddp_accumulate_check.py under torchrun (launched with ddp_check.py: conftest.py's ddp_checks)."""
+    r = ddp_checks["result"]
     assert r.returncode == 0, r.stderr[-3000:]
-    found = json.loads(out.read_text())
+    found = json.loads(ddp_checks["accumulate"].read_text())
     assert found["grad_scale"] > 1e-3                                   # a real gradient, not zeros
     assert found["max_grad_diff"] <= 1e-5 * max(1.0, found["grad_scale"])
     inner, last = found["rank_difference_after_each_micro_step"][:-1], found["rank_difference_after_each_micro_step"][-1]

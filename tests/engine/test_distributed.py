@@ -14,15 +14,11 @@ import pytest
 
 from runhelp import TINY, events_of, only_run, train_here
 
-HERE = Path(__file__).parent
 
-
-def test_two_ranks_match_one_process_on_the_joined_batch(tmp_path):
-    out = tmp_path / "ddp.json"
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                    str(HERE / "ddp_check.py"), str(out)], check=True, timeout=240, capture_output=True,
-                   env=dict(os.environ, OMP_NUM_THREADS="1"))
-    r = json.loads(out.read_text())
+def test_two_ranks_match_one_process_on_the_joined_batch(ddp_checks):
+    """ddp_check.py under torchrun (launched with ddp_accumulate_check.py: conftest.py's ddp_checks)."""
+    assert ddp_checks["result"].returncode == 0, ddp_checks["result"].stderr[-3000:]
+    r = json.loads(ddp_checks["ddp"].read_text())
     assert r["max_grad_diff"] <= 1e-5
     assert r["sharded"]["loss"] == pytest.approx(r["single"]["loss"], abs=1e-6)
     for key in ("accuracy", "confusion_matrix", "per_class", "images"):
