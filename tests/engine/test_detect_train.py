@@ -61,18 +61,27 @@ def test_training_events_checkpoints_and_val_predictions(trained):
     assert min(p["score"] for p in preds) >= 0.01
 
 
-def test_predict_coco_json_and_folder_with_drawings_and_heatmaps(trained, tmp_path):
-    data, run = trained["data"], trained["run"]
-    out = tmp_path / "preds.json"
+@pytest.fixture(scope="module")
+def val_predictions(trained):
+    """`frelon predict` on the validation COCO file, with drawings and heatmaps, run once: the
+    predict test checks all it wrote, the eval test gives its COCO results to pycocotools."""
+    root, data, run = trained["root"], trained["data"], trained["run"]
+    out = root / "val-preds.json"
     r = frelon("predict", "--run", str(run), "--input", str(data / "val" / "annotations.json"),
-               "--out", str(out), "--draw", str(tmp_path / "draw"), "--heatmaps", str(tmp_path / "heat"))
+               "--out", str(out), "--draw", str(root / "draw"), "--heatmaps", str(root / "heat"))
+    return {"result": r, "out": out, "draw": root / "draw", "heat": root / "heat"}
+
+
+def test_predict_coco_json_and_folder_with_drawings_and_heatmaps(trained, val_predictions, tmp_path):
+    data, run = trained["data"], trained["run"]
+    r = val_predictions["result"]
     assert r.returncode == 0, r.stderr[-3000:]
-    preds = json.loads(out.read_text())
+    preds = json.loads(val_predictions["out"].read_text())
     ids = {im["id"] for im in json.loads((data / "val" / "annotations.json").read_text())["images"]}
     assert preds and {p["image_id"] for p in preds} <= ids
     assert all(len(p["bbox"]) == 4 and p["category_id"] in (1, 2, 3) for p in preds)
-    drawn = sorted((tmp_path / "draw").iterdir())
-    heat = sorted((tmp_path / "heat").iterdir())
+    drawn = sorted(val_predictions["draw"].iterdir())
+    heat = sorted(val_predictions["heat"].iterdir())
     assert len(drawn) == len(heat) == 4
     assert Image.open(heat[0]).size == Image.open(data / "val" / "00000.png").size
     assert Image.open(heat[0]).mode == "L"
@@ -104,7 +113,7 @@ def test_check_reports_and_fatal_errors_exit_nonzero(trained, tmp_path):
     assert "bad.json" in r.stderr and "line 3" in r.stderr and r.stdout == ""
 
 
-def test_eval_through_the_cli_matches_pycocotools_on_its_predictions(trained, tmp_path):
+def test_eval_through_the_cli_matches_pycocotools_on_its_predictions(trained, val_predictions, tmp_path):
     """`frelon eval` against an independent oracle: pycocotools' COCOeval run here on
     `frelon predict`'s COCO results for the same images. A 2-epoch model scores 0 on the real
     boxes, which would make any comparison vacuous, so the ground truth is made from the model's
@@ -121,10 +130,9 @@ def test_eval_through_the_cli_matches_pycocotools_on_its_predictions(trained, tm
     folder = tmp_path / "set"
     shutil.copytree(data / "val", folder)
     real = json.loads((folder / "annotations.json").read_text())
-    out = tmp_path / "preds.json"
-    r = frelon("predict", "--run", str(run), "--input", str(folder / "annotations.json"), "--out", str(out))
+    r = val_predictions["result"]          # `frelon predict` on these images (the same ids)
     assert r.returncode == 0, r.stderr[-3000:]
-    preds = json.loads(out.read_text())
+    preds = json.loads(val_predictions["out"].read_text())
     anns = []
     for im in real["images"]:
         top = max((p for p in preds if p["image_id"] == im["id"]), key=lambda p: p["score"])
