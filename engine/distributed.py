@@ -19,11 +19,7 @@ import torch.distributed as dist
 
 from .errors import ConfigurationError
 
-# How long a collective waits for a peer. A rank that dies is noticed by torchrun within a
-# second or so; this only bounds a rank that hangs. It must outlast the longest thing one rank
-# does while the others wait: rank 0 scanning a large data set before the first collective,
-# writing a checkpoint, evaluating on a slow disk.
-TIMEOUT_S = int(os.environ.get("FRELON_DIST_TIMEOUT", "1800"))
+from .heartbeat import TIMEOUT_S  # noqa: F401  (defined beside the heartbeats: the launcher reads it without torch)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+# How long a collective waits for a peer (distributed.py's process group; the watchdog's bound on
+# long phases). A rank that dies is noticed by torchrun within a second or so; this only bounds a
+# rank that hangs. It must outlast the longest thing one rank does while the others wait: rank 0
+# scanning a large data set before the first collective, writing a checkpoint, evaluating on a
+# slow disk. Here, in a module without torch, because the launcher's watchdog reads it too.
+TIMEOUT_S = int(os.environ.get("FRELON_DIST_TIMEOUT", "1800"))
+
 # the phases of a rank's life, in the order a step goes through them
 PHASES = ("setup", "data", "forward", "backward", "collective", "optimizer", "checkpoint", "validation", "done")
 # a rank in these phases waits for the others: it is not the one that hangs

@@ -39,7 +39,7 @@ def launch_command(argv: list[str], nproc: int, run_dir: str | None, multinode: 
     rdzv = (["--nnodes", "$NNODES", "--node-rank", "$NODE_RANK", "--rdzv-backend", "c10d",
              "--rdzv-endpoint", "$MASTER_ADDR:29500", "--rdzv-id", "$JOB_ID"] if multinode else ["--standalone"])
     cmd = [sys.executable, "-m", "torch.distributed.run", *rdzv, "--nproc-per-node", str(nproc),
-           "--monitor-interval", "1", "-m", "frelon", "train", *argv]
+           "-m", "frelon", "train", *argv]
     if run_dir:
         cmd += ["--run-dir", run_dir]
     return cmd

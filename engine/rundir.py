@@ -24,12 +24,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from .errors import DataError, FrelonError
+
+if TYPE_CHECKING:
+    import torch
+
+# torch and safetensors are imported by the functions that need them: the launcher of several
+# ranks uses this module only to name the run folder and read the ranks' error files, and
+# importing torch there first would delay torchrun's start by the 3-4 s that import costs.
 
 OPTIM = "__optim__."
 RNG = "__rng__."
@@ -94,6 +100,7 @@ def read_json(path: Path) -> Any:
 def rng_state(device: torch.device | None = None) -> dict[str, Any]:
     """This process's random states: torch's CPU generator, the generator of its CUDA device (a
     rank drives one GPU), Python's and NumPy's."""
+    import torch
     cuda = None
     if device is not None and device.type == "cuda" and torch.cuda.is_initialized():
         cuda = torch.cuda.get_rng_state(device)
@@ -117,6 +124,7 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any], rank: 
                   device: torch.device | None = None) -> bool:
     """Restore `rank`'s saved random states; False (states left as they are) when the checkpoint
     has none for this rank (a resume on more ranks than were saved)."""
+    import torch
     if "ranks" in meta:
         if rank >= len(meta["ranks"]):
             return False
@@ -156,6 +164,8 @@ def save_checkpoint(path: Path, model_state: dict[str, torch.Tensor], meta: dict
                     rng: list[dict[str, Any]] | None = None) -> None:
     """Write weights (+ optimizer, and every rank's `rng_state()` in rank order, when given) and
     `meta` into one file, atomically."""
+    import torch
+    from safetensors.torch import save_file
     tensors = _contiguous(model_state)
     meta = dict(meta)
     if optimizer is not None:
@@ -180,8 +190,9 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found", hint="the run may not have finished an epoch yet")
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
     try:
-        from safetensors import safe_open
         with safe_open(str(path), framework="pt") as f:
             raw_meta = f.metadata() or {}
         tensors = load_file(str(path))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import heartbeat as H
-from .distributed import TIMEOUT_S
+from .heartbeat import TIMEOUT_S
 
 PACE = 10                 # × the median step time
 REPORT_EVERY_S = 5.0      # how often a `heartbeat` event is written
