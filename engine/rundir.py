@@ -159,13 +159,19 @@ def _contiguous(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in sd.items()}
 
 
+def save_file(tensors: dict[str, torch.Tensor], path: str, metadata: dict[str, str]) -> None:
+    """safetensors' writer, imported on first use (see the imports); the one place a checkpoint's
+    bytes are written, which the fault tests replace to cut a write short."""
+    from safetensors.torch import save_file as write
+    write(tensors, path, metadata=metadata)
+
+
 def save_checkpoint(path: Path, model_state: dict[str, torch.Tensor], meta: dict[str, Any],
                     optimizer: torch.optim.Optimizer | None = None,
                     rng: list[dict[str, Any]] | None = None) -> None:
     """Write weights (+ optimizer, and every rank's `rng_state()` in rank order, when given) and
     `meta` into one file, atomically."""
     import torch
-    from safetensors.torch import save_file
     tensors = _contiguous(model_state)
     meta = dict(meta)
     if optimizer is not None:
