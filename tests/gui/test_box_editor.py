@@ -4,6 +4,7 @@ original image's pixels, the original file byte-identical, and the editor reopen
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,9 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from pycocotools.coco import COCO
 
 from frelon.gui.panels.annotation_editor import AnnotationEditor
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
+from runhelp import train_here  # noqa: E402
 
 W, H = 1200, 800          # bigger than the view: the picture is shown at about half size
 
@@ -216,10 +220,7 @@ def test_retrain_starts_a_run_on_the_reviewed_copy_from_the_run_s_weights(qtbot,
 def test_the_review_queue_comes_from_the_real_engine(qtbot, tmp_path):
     """Review with a (barely trained) run: `frelon annotations`, then `frelon review`, in the
     background; the queue follows the engine's order and names each image's reasons."""
-    import sys
     from frelon.engine.centernet import shapes
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-    from runhelp import train_here
     data = shapes.make_dataset(tmp_path / "shapes", 8, 4, size=64, seed=1)
     # the run under review, trained in this process (the review is what runs in the background)
     run = train_here("--data", data, "--backbone", "resnet18", "--weights", "none", "--image-size", "64",
