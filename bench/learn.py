@@ -47,8 +47,8 @@ mirror-asymmetric: the reference flips them anyway (it is the plain recipe); Fre
 flip policy is one of its defaults).
 
 `--quick` uses fewer epochs (the figures in brackets above; the table says "quick") and ends in
-under 30 minutes on 2 CPU cores; the full run takes about 1.4 hours there (the detection sets
-about 14 and 13 Frelon minutes, each matched by the reference; digits-det's 26 and cat-det's 36
+under 30 minutes on 2 CPU cores; the full run takes about 1.1 hours there (the detection sets
+about 14 and 12 Frelon minutes, each matched by the reference; digits-det's 26 and cat-det's 36
 epochs are sized to end within the 20 and 15 minutes the goals allow). `--epochs-scale` and `--data-scale`
 shrink both further for smoke tests. Not part of the test run (tests/test_bench_smoke.py builds the
 sets at a tiny size and checks them).
