@@ -18,8 +18,7 @@ import torch
 import torch.distributed as dist
 
 from .errors import ConfigurationError
-
-from .heartbeat import TIMEOUT_S  # noqa: F401  (defined beside the heartbeats: the launcher reads it without torch)
+from .heartbeat import TIMEOUT_S   # defined beside the heartbeats: the launcher reads it without torch
 
 
 @dataclass(frozen=True)
