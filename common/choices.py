@@ -5,12 +5,11 @@ holds the defaults); "" for `task` means "inferred from the data".
 """
 from __future__ import annotations
 
-from frelon.common.lr_policy import OPTIMIZERS
-
 # the tasks' names: engine/tasks/ has one class for each; data files and reports carry these words
 CLASSIFY = "classify"
 DETECT = "detect"
 TASKS: tuple[str, ...] = (CLASSIFY, DETECT)
+OPTIMIZERS: tuple[str, ...] = ("adamw", "sgd")     # common/lr_policy.py holds each one's LR rule
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "task": ("", *TASKS),

@@ -78,8 +78,15 @@ class TrainConfig:
 
     def effective_lr(self, world_size: int | None = None) -> float:
         """The pretrained body's peak LR for this global batch: common/lr_policy.py's rule for the
-        optimizer (square root for AdamW, linear for SGD)."""
-        return lr_policy.effective_lr(self.optimizer, self.global_batch(world_size), self.lr, self.ref_batch)
+        optimizer (square root for AdamW, linear for SGD) and its base for the task."""
+        return lr_policy.effective_lr(self.optimizer, self.global_batch(world_size), self.lr, self.ref_batch, self.task)
+
+    def pinned_lr(self) -> "TrainConfig":
+        """This config with `lr` and `ref_batch` of 0 ("the optimizer's own") replaced by the values
+        they stand for now, for the run's config.json: a resumed run keeps its LR when a default
+        changes. Call once the task is known."""
+        return self.replace(lr=lr_policy.base_lr(self.optimizer, self.lr, self.task),
+                            ref_batch=lr_policy.reference_batch(self.optimizer, self.ref_batch))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -177,11 +184,17 @@ def from_dict(values: dict[str, Any], base: TrainConfig | None = None, source: s
 
 # What a run folder's config.json meant when a key did not exist yet: read old runs as they trained.
 LEGACY = {"detector": "centernet", "head_lr_mult": 1.0, "flip": "on"}
+# An `lr` of 0 in a config.json written before runs recorded the LR in force (2026-11-30) meant
+# the optimizer's own base of that time, for every task.
+LEGACY_AUTO_LR = {"adamw": 1e-3, "sgd": 0.1}
 
 
 def from_saved(values: dict[str, Any], source: str) -> TrainConfig:
     """A run folder's config.json as a config; keys added since it was written take their old meaning."""
-    return from_dict({**LEGACY, **values}, source=source)
+    values = {**LEGACY, **values}
+    if not values.get("lr") and values.get("optimizer", "adamw") in LEGACY_AUTO_LR:
+        values["lr"] = LEGACY_AUTO_LR[values.get("optimizer", "adamw")]
+    return from_dict(values, source=source)
 
 
 def load_file(path: str | os.PathLike) -> dict[str, Any]:

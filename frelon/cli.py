@@ -9,11 +9,13 @@ import argparse
 import sys
 
 from frelon.common.choices import ATTACKS, CHOICES
+from frelon.common.lr_policy import RULES
 
 TRAIN_OPTIONS_HELP = "see README.md, 'Command line', for every option and its default"
 
 
 CHECKPOINTS = ("best", "last")        # a run's two checkpoints
+ADAMW, SGD = RULES["adamw"], RULES["sgd"]
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -35,9 +37,11 @@ def _add_train_options(p: argparse.ArgumentParser, out_help: str = "runs folder"
     a("--epochs", type=int, default=S)
     a("--batch-size", default=S, help="per device; 'auto' picks the largest that fits (see `frelon plan`)")
     a("--lr", type=float, default=S,
-      help="base LR at --ref-batch (default: the optimizer's own); scaled with the global batch: "
-           "square root for AdamW, linear for SGD")
-    a("--ref-batch", type=int, default=S, help="the batch the base LR is for (default: AdamW 32, SGD 256)")
+      help=f"base LR at --ref-batch (default: the optimizer's own for the task: AdamW {ADAMW.classify:g} to "
+           f"classify, {ADAMW.detect:g} to detect; SGD {SGD.classify:g}); scaled with the global batch: square "
+           "root for AdamW, linear for SGD")
+    a("--ref-batch", type=int, default=S,
+      help=f"the batch the base LR is for (default: AdamW {ADAMW.ref_batch}, SGD {SGD.ref_batch})")
     a("--head-lr-mult", type=float, default=S,
       help="the new parts (classifier head, detector neck and heads) train at this × the LR (default 10)")
     a("--warmup-epochs", type=float, default=S)

@@ -67,12 +67,13 @@ class TrainOptions:
 
     @property
     def effective_lr(self) -> float:
-        """The engine's rule (common/lr_policy.py): square root for AdamW, linear for SGD."""
-        return lr_policy.effective_lr(self.optimizer, self.global_batch, self.lr, self.ref_batch)
+        """The engine's rule (common/lr_policy.py): square root for AdamW, linear for SGD, from the
+        task's base ("" = not known yet: classification's, as the engine reads it)."""
+        return lr_policy.effective_lr(self.optimizer, self.global_batch, self.lr, self.ref_batch, self.task)
 
     @property
     def lr_formula(self) -> str:
-        return lr_policy.formula(self.optimizer, self.global_batch, self.lr, self.ref_batch)
+        return lr_policy.formula(self.optimizer, self.global_batch, self.lr, self.ref_batch, self.task)
 
     def steps_per_epoch(self, train_images: int) -> int:
         """As the engine counts them: each rank gets ceil(n / ranks) images in full batches

@@ -36,7 +36,7 @@ def run_started_fields(trainer) -> dict:
         backbone=t.cfg.backbone, classes=t.classes, world_size=t.ranks.world_size,
         device=str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         effective_lr=t.effective_lr, global_batch=t.global_batch,
-        lr_rule=lr_policy.formula(t.cfg.optimizer, t.global_batch, t.cfg.lr, t.cfg.ref_batch),
+        lr_rule=lr_policy.formula(t.cfg.optimizer, t.global_batch, t.cfg.lr, t.cfg.ref_batch, t.cfg.task),
         head_lr_mult=max(g.get("lr_scale", 1.0) for g in t.optimizer.param_groups),
         batch_per_device=t.batch, accumulate=t.cfg.accumulate,
         steps_per_epoch=t.steps_per_epoch, total_steps=t.plan.end_step,

@@ -114,7 +114,7 @@ class Trainer:
             from .plan import auto_batch_size
             cfg = cfg.replace(batch_size=auto_batch_size(cfg, self.ranks.device, ranks=self.ranks))
         seed_everything(cfg.seed + self.ranks.rank)   # the new head's initialisation, dropout…
-        self.cfg = cfg.replace(task=cfg.task or infer_task(cfg.data))
+        self.cfg = cfg.replace(task=cfg.task or infer_task(cfg.data)).pinned_lr()
         self.task = get_task(self.cfg.task)
         self.workers = auto_workers(self.cfg)
 

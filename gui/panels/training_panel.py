@@ -7,6 +7,8 @@ effective LR and the LR-schedule preview are exact before Start.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
@@ -342,18 +344,19 @@ class TrainingPanel(QWidget):
         task = o.task or self._detected_task or "classify"
         self.detector.setEnabled(task == "detect")
         rule = lr_policy.RULES[o.optimizer]
-        self.lr.setSpecialValueText(f"auto ({rule.base:g})")
-        self.lr.auto_value = rule.base
+        self.lr.setSpecialValueText(f"auto ({rule.base(task):g})")
+        self.lr.auto_value = rule.base(task)
+        shown = dataclasses.replace(o, task=task)   # the LR the engine will use, for the task it will see
         self.ref_batch.setSpecialValueText(f"auto ({rule.ref_batch})")
-        value, formula = o.lr_formula.split(" = ", 1)
+        value, formula = shown.lr_formula.split(" = ", 1)
         self.effective.setText(
             f"<b>{value}</b> = {formula} <small>({rule.name})</small><br>"
             f"<small>global batch {o.global_batch} = {o.batch_size} per device × {o.world_size} "
             f"device{'s' if o.world_size > 1 else ''} × {o.accumulate} accumulation; new parts "
-            f"at {o.effective_lr * o.head_lr_mult:.3g}</small>")
+            f"at {shown.effective_lr * o.head_lr_mult:.3g}</small>")
         spe = o.steps_per_epoch(self._train_images)
         total, warm = plan(spe, o.epochs, o.warmup_epochs)
-        steps, lrs = preview(total, o.effective_lr, warm, o.schedule)
+        steps, lrs = preview(total, shown.effective_lr, warm, o.schedule)
         self.lr_curve.setData(steps, lrs)
         images = f"{self._train_images} training images" if self._train_images else "training images unknown yet"
         self.plan.setText(f"<small>{images} → {_n(spe, 'step')} per epoch, {_n(total, 'step')}, "

@@ -18,20 +18,23 @@ from runhelp import TINY, events_of, make_colour_folder, only_run, recording_wri
 
 # ---------------------------------------------------------------- the LR rule, by hand
 
-@pytest.mark.parametrize("optimizer, batch, lr, ref, expected", [
-    ("adamw", 32, 0, 0, 1e-3),                 # AdamW's own base at its own reference batch
-    ("adamw", 8, 0, 0, 5e-4),                  # 1e-3 × √(8/32)
-    ("adamw", 128, 0, 0, 2e-3),                # 1e-3 × √(128/32)
-    ("adamw", 16, 2e-3, 64, 1e-3),             # given base and reference: 2e-3 × √(16/64)
-    ("sgd", 256, 0, 0, 0.1),                   # Goyal et al.: 0.1 at 256
-    ("sgd", 64, 0, 0, 0.025),                  # linear: 0.1 × 64/256
-    ("sgd", 32, 0.05, 128, 0.0125),            # 0.05 × 32/128
+@pytest.mark.parametrize("optimizer, task, batch, lr, ref, expected", [
+    ("adamw", "classify", 32, 0, 0, 5e-4),     # AdamW's own classification base at its own reference batch
+    ("adamw", "", 8, 0, 0, 2.5e-4),            # task not known yet: classification's; 5e-4 × √(8/32)
+    ("adamw", "classify", 128, 0, 0, 1e-3),    # 5e-4 × √(128/32)
+    ("adamw", "detect", 32, 0, 0, 1e-3),       # a detector's new neck and heads: 1e-3 at 32
+    ("adamw", "detect", 8, 0, 0, 5e-4),        # 1e-3 × √(8/32)
+    ("adamw", "classify", 16, 2e-3, 64, 1e-3),  # given base and reference win: 2e-3 × √(16/64)
+    ("adamw", "detect", 16, 2e-3, 64, 1e-3),
+    ("sgd", "classify", 256, 0, 0, 0.1),       # Goyal et al.: 0.1 at 256
+    ("sgd", "detect", 64, 0, 0, 0.025),        # linear: 0.1 × 64/256
+    ("sgd", "classify", 32, 0.05, 128, 0.0125),  # 0.05 × 32/128
 ])
-def test_effective_lr_follows_each_optimizers_rule(optimizer, batch, lr, ref, expected):
-    cfg = TrainConfig(optimizer=optimizer, batch_size=batch, lr=lr, ref_batch=ref)
+def test_effective_lr_follows_each_optimizers_rule(optimizer, task, batch, lr, ref, expected):
+    cfg = TrainConfig(optimizer=optimizer, task=task, batch_size=batch, lr=lr, ref_batch=ref)
     assert cfg.effective_lr() == pytest.approx(expected)
     # the app computes the same number (the same function, and the same defaults)
-    gui = TrainOptions(optimizer=optimizer, batch_size=batch, lr=lr, ref_batch=ref)
+    gui = TrainOptions(optimizer=optimizer, task=task, batch_size=batch, lr=lr, ref_batch=ref)
     assert gui.effective_lr == pytest.approx(expected)
     assert gui.lr_formula.startswith(f"{expected:.3g} = ")
 
@@ -39,7 +42,7 @@ def test_effective_lr_follows_each_optimizers_rule(optimizer, batch, lr, ref, ex
 def test_global_batch_counts_ranks_and_accumulation():
     # 8 per device × 2 ranks × 2 accumulation = 32: AdamW's reference batch
     cfg = TrainConfig(batch_size=8, processes=2, accumulate=2)
-    assert cfg.effective_lr() == pytest.approx(1e-3)
+    assert cfg.effective_lr() == pytest.approx(5e-4)
     assert TrainConfig(batch_size=8, processes=2, accumulate=2, optimizer="sgd").effective_lr() == pytest.approx(0.1 * 32 / 256)
 
 
@@ -117,7 +120,7 @@ def test_new_parts_train_at_the_multiplier_and_run_started_says_so(tmp_path):
     writer.emit("run_started", **run_started_fields(trainer))
     started = next(e for e in emitted if e["type"] == "run_started")
     assert started["head_lr_mult"] == 7.0
-    assert started["effective_lr"] == pytest.approx(1e-3 * math.sqrt(4 / 32))
+    assert started["effective_lr"] == pytest.approx(5e-4 * math.sqrt(4 / 32))    # classification's base
     assert started["lr_rule"].endswith("× √(4 ÷ 32)")
     trainer.train()
     head = {id(p) for p in trainer.model.parameters()} - {id(p) for m in trainer.model.body_modules() for p in m.parameters()}
@@ -162,8 +165,11 @@ def test_old_run_folders_read_as_they_trained():
     from frelon.engine.config import from_saved
     old = from_saved({"epochs": 3, "lr": 0.001, "ref_batch": 256}, "old/config.json")
     assert (old.detector, old.head_lr_mult, old.flip) == ("centernet", 1.0, "on")
-    new = TrainConfig(detector="ttf", head_lr_mult=10.0, flip="auto")
+    new = TrainConfig(task="classify", detector="ttf", head_lr_mult=10.0, flip="auto").pinned_lr()
     assert from_saved(new.to_dict(), "new/config.json") == new
+    # "lr": 0 was written before runs recorded their LR; it meant AdamW's base of then, 1e-3 at 32
+    auto = from_saved({"task": "classify", "lr": 0.0, "ref_batch": 0}, "auto/config.json")
+    assert auto.effective_lr() == pytest.approx(1e-3 * math.sqrt(16 / 32))
 
 
 def test_a_runs_checkpoint_as_weights_starts_the_whole_model_from_it(tmp_path):

@@ -114,6 +114,26 @@ def test_resume_with_more_epochs_follows_the_longer_plan(colour_data, tmp_path):
         assert lr == pytest.approx(long_lr[step])
 
 
+def test_a_run_on_the_automatic_lr_resumes_at_it_after_the_default_changes(colour_data, tmp_path, monkeypatch):
+    """config.json records the base LR and reference batch in force, not "0 = the default": a run
+    resumed after an upgrade that changed the default keeps the LR it was planned with."""
+    from frelon.common import lr_policy
+    base = dict(data=str(colour_data), image_size=32, batch_size=4, weights="none", workers=0, epochs=2,
+                log_every=1, log_interval=0, backbone="resnet18", schedule="constant", warmup_epochs=0)
+    cut_events, cut = _train(from_dict(dict(base, out=str(tmp_path / "b"))), stop_after=2)
+    saved = json.loads((tmp_path / "b" / cut["run_dir"].split("/")[-1] / "config.json").read_text())
+    assert (saved["lr"], saved["ref_batch"]) == (5e-4, 32)       # AdamW's classification base, at 32
+    before = [lr for _, lr, _ in _steps(cut_events)]
+    assert before == [pytest.approx(5e-4 * (4 / 32) ** 0.5)] * len(before)
+    # a later version's defaults: another base and reference batch
+    monkeypatch.setitem(lr_policy.RULES, "adamw", lr_policy.LrRule(5e-3, 5e-3, 64, 0.5, "square-root rule"))
+    assert from_dict({"task": "classify", "batch_size": 4}).effective_lr() == pytest.approx(5e-3 * (4 / 64) ** 0.5)
+    rest_events, rest = _train(from_dict(dict(base, out=str(tmp_path / "b"))), resume=cut["run_dir"])
+    assert rest["status"] == "completed" and rest["steps_done"] > cut["steps_done"]
+    after = [lr for _, lr, _ in _steps(rest_events)]
+    assert after == [pytest.approx(before[0])] * len(after)
+
+
 def test_stop_on_stdin_saves_a_loadable_checkpoint(colour_data, tmp_path):
     runs = tmp_path / "runs"
     cmd = [sys.executable, "-m", "frelon", "train", "--data", str(colour_data), "--out", str(runs),

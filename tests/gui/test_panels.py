@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
 from PySide6.QtGui import QColor, QImage
 
 from frelon.common import events as ev
@@ -61,6 +62,22 @@ def test_training_panel_widgets_change_the_options(qtbot):
     panel.ref_batch.setValue(256)
     assert "0.0005" in panel.effective.text()                           # SGD: 2e-3 × 64 / 256, linear
     assert "third more compute" in panel.checkpointing.toolTip()
+
+
+def test_training_panel_shows_the_automatic_lr_of_the_task_it_will_train(qtbot):
+    """auto LR: AdamW's base is 5e-4 to fine-tune a classifier, 1e-3 to train a detector's new
+    parts; the panel shows the one the engine will use for the task the data doctor found."""
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.set_info(INFO)
+    panel.batch.setValue(32)                                           # AdamW's reference batch
+    assert panel.lr.text() == "auto (0.0005)" and "<b>0.0005</b>" in panel.effective.text()
+    panel.set_detected_task("detect")
+    assert panel.lr.text() == "auto (0.001)" and "<b>0.001</b>" in panel.effective.text()
+    assert max(panel.lr_preview()[1]) == pytest.approx(1e-3)
+    assert panel.options().task == ""                                  # still "from the data" on the command line
+    panel.task.setCurrentIndex(panel.task.findData("classify"))        # the user's choice wins
+    assert "<b>0.0005</b>" in panel.effective.text()
 
 
 def test_training_panel_gpus_and_preview(qtbot):
