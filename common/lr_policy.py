@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from frelon.common.choices import DETECT
+
 HEAD_LR_MULT = 10.0
 # Warmup lasts `--warmup-epochs`, but never more than this share of the run: on a short fine-tuning
 # run (2–6 epochs) a whole epoch of warmup spends a third of the budget below the useful LR.

@@ -192,8 +192,9 @@ LEGACY_AUTO_LR = {"adamw": 1e-3, "sgd": 0.1}
 def from_saved(values: dict[str, Any], source: str) -> TrainConfig:
     """A run folder's config.json as a config; keys added since it was written take their old meaning."""
     values = {**LEGACY, **values}
-    if not values.get("lr") and values.get("optimizer", "adamw") in LEGACY_AUTO_LR:
-        values["lr"] = LEGACY_AUTO_LR[values.get("optimizer", "adamw")]
+    optimizer = values.get("optimizer", TrainConfig.optimizer)
+    if not values.get("lr") and optimizer in LEGACY_AUTO_LR:
+        values["lr"] = LEGACY_AUTO_LR[optimizer]
     return from_dict(values, source=source)
 
 
