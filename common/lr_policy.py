@@ -59,6 +59,13 @@ RULES = {
 }
 
 
+def defaults_in_words() -> str:
+    """The automatic bases, for help texts: 'AdamW 0.0005 to fine-tune a classifier, …; SGD 0.1'."""
+    adamw, sgd = RULES["adamw"], RULES["sgd"]
+    return (f"AdamW {adamw.classify:g} to fine-tune a classifier, {adamw.detect:g} to train a detector; "
+            f"SGD {sgd.classify:g}")
+
+
 def base_lr(optimizer: str, lr: float = 0.0, task: str = "") -> float:
     """The base LR in force: `lr` when given (> 0), else the optimizer's own for `task`."""
     return lr if lr > 0 else RULES[optimizer].base(task)

@@ -9,13 +9,12 @@ import argparse
 import sys
 
 from frelon.common.choices import ATTACKS, CHOICES
-from frelon.common.lr_policy import RULES
+from frelon.common import lr_policy
 
 TRAIN_OPTIONS_HELP = "see README.md, 'Command line', for every option and its default"
 
 
 CHECKPOINTS = ("best", "last")        # a run's two checkpoints
-ADAMW, SGD = RULES["adamw"], RULES["sgd"]
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -37,11 +36,11 @@ def _add_train_options(p: argparse.ArgumentParser, out_help: str = "runs folder"
     a("--epochs", type=int, default=S)
     a("--batch-size", default=S, help="per device; 'auto' picks the largest that fits (see `frelon plan`)")
     a("--lr", type=float, default=S,
-      help=f"base LR at --ref-batch (default: the optimizer's own for the task: AdamW {ADAMW.classify:g} to "
-           f"classify, {ADAMW.detect:g} to detect; SGD {SGD.classify:g}); scaled with the global batch: square "
-           "root for AdamW, linear for SGD")
+      help=f"base LR at --ref-batch (default: the optimizer's own for the task: {lr_policy.defaults_in_words()}); "
+           "scaled with the global batch: square root for AdamW, linear for SGD")
     a("--ref-batch", type=int, default=S,
-      help=f"the batch the base LR is for (default: AdamW {ADAMW.ref_batch}, SGD {SGD.ref_batch})")
+      help=f"the batch the base LR is for (default: AdamW {lr_policy.RULES['adamw'].ref_batch}, "
+           f"SGD {lr_policy.RULES['sgd'].ref_batch})")
     a("--head-lr-mult", type=float, default=S,
       help="the new parts (classifier head, detector neck and heads) train at this × the LR (default 10)")
     a("--warmup-epochs", type=float, default=S)

@@ -1,7 +1,5 @@
 """The tooltips of the Model & training panel: what each choice does and what it costs."""
-from frelon.common.lr_policy import RULES
-
-_ADAMW, _SGD = RULES["adamw"], RULES["sgd"]
+from frelon.common.lr_policy import RULES, defaults_in_words
 
 TIPS = {
     "task": "Classification: one label per image (class sub-folders).\nDetection: boxes around objects "
@@ -17,12 +15,11 @@ TIPS = {
     "epochs": "Passes over the training images. More epochs can fit better but can also over-fit a small set.",
     "batch": "Images per step on each device. Larger batches use more memory; the LR is scaled with the "
              "global batch (see effective LR), so results stay comparable.",
-    "lr": f"Base learning rate at the reference batch; auto = the optimizer's own (AdamW {_ADAMW.classify:g} to "
-          f"fine-tune a classifier, {_ADAMW.detect:g} to train a detector's new neck and heads; SGD {_SGD.classify:g}).\n"
+    "lr": f"Base learning rate at the reference batch; auto = the optimizer's own ({defaults_in_words()}).\n"
           "The effective LR follows the global batch: AdamW by the square root of the batch ratio (timm), "
           "SGD linearly (Goyal et al., 2017). Arrows halve / double it; 'Find LR' measures it on your data.",
-    "ref_batch": f"The batch size the base LR is meant for; auto = the optimizer's own (AdamW {_ADAMW.ref_batch}, "
-                 f"SGD {_SGD.ref_batch}).",
+    "ref_batch": f"The batch size the base LR is meant for; auto = the optimizer's own (AdamW "
+                 f"{RULES['adamw'].ref_batch}, SGD {RULES['sgd'].ref_batch}).",
     "head_lr_mult": "The parts that start from scratch (the classifier head; the detector's neck and heads) "
                     "learn this many times faster than the pretrained backbone, which only needs nudging.",
     "flip": "Mirror training images left–right. auto: on, except when class names are digits, letters, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -121,7 +122,7 @@ def test_a_run_on_the_automatic_lr_resumes_at_it_after_the_default_changes(colou
     base = dict(data=str(colour_data), image_size=32, batch_size=4, weights="none", workers=0, epochs=2,
                 log_every=1, log_interval=0, backbone="resnet18", schedule="constant", warmup_epochs=0)
     cut_events, cut = _train(from_dict(dict(base, out=str(tmp_path / "b"))), stop_after=2)
-    saved = json.loads((tmp_path / "b" / cut["run_dir"].split("/")[-1] / "config.json").read_text())
+    saved = json.loads(Path(cut["run_dir"], "config.json").read_text())
     assert (saved["lr"], saved["ref_batch"]) == (5e-4, 32)       # AdamW's classification base, at 32
     before = [lr for _, lr, _ in _steps(cut_events)]
     assert before == [pytest.approx(5e-4 * (4 / 32) ** 0.5)] * len(before)
