@@ -172,7 +172,7 @@ def _settings(started: dict) -> dict:
     keep = ("batch_size", "lr", "ref_batch", "head_lr_mult", "warmup_epochs", "schedule", "optimizer",
             "weight_decay", "augment", "flip", "detector", "random_erasing", "image_size")
     out = {k: cfg[k] for k in keep if k in cfg}
-    for k in ("effective_lr", "global_batch", "steps_per_epoch", "total_steps", "device"):
+    for k in ("effective_lr", "global_batch", "steps_per_epoch", "total_steps", "device", "lr_choice"):
         if k in started:
             out[k] = started[k]
     return out

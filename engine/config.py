@@ -84,9 +84,11 @@ class TrainConfig:
     def pinned_lr(self) -> "TrainConfig":
         """This config with `lr` and `ref_batch` of 0 ("the optimizer's own") replaced by the values
         they stand for now, for the run's config.json: a resumed run keeps its LR when a default
-        changes. Call once the task is known."""
-        return self.replace(lr=lr_policy.base_lr(self.optimizer, self.lr, self.task),
-                            ref_batch=lr_policy.reference_batch(self.optimizer, self.ref_batch))
+        changes. Call once the task is known. A classifier's automatic LR stays 0 here: it waits
+        for the features' fit (lr_policy.fits_features), which the Trainer measures and pins."""
+        lr = self.lr if lr_policy.fits_features(self.optimizer, self.lr, self.task) else \
+            lr_policy.base_lr(self.optimizer, self.lr, self.task)
+        return self.replace(lr=lr, ref_batch=lr_policy.reference_batch(self.optimizer, self.ref_batch))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

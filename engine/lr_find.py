@@ -62,7 +62,10 @@ def lr_find(cfg: TrainConfig, steps: int = DEFAULT_STEPS, start_lr: float = STAR
     if not 0 < start_lr < end_lr:
         from .config import ConfigError
         raise ConfigError(f"lr-find: need 0 < --start-lr < --end-lr, got {start_lr} and {end_lr}")
-    cfg = cfg.replace(gpus=min(cfg.gpus, 1), processes=1, checkpoint_every=0, max_steps=0, epochs=1)
+    # the sweep sets every LR itself: a classifier's automatic base (and the features' fit that
+    # would choose it, lr_policy.fits_features) is not needed, only the batch rule's factor
+    cfg = cfg.replace(gpus=min(cfg.gpus, 1), processes=1, checkpoint_every=0, max_steps=0, epochs=1,
+                      lr=lr_policy.base_lr(cfg.optimizer, cfg.lr, cfg.task or "classify"))
     tmp = Path(tempfile.mkdtemp(prefix="frelon-lr-find-"))
     writer = EventWriter(None, enabled=False)
     try:

@@ -65,6 +65,13 @@ class ClassifyTask:
         val = ImageDataset(scanned.val, transforms.eval_transform(size, pre["mean"], pre["std"])) if scanned.val else None
         return train, val, None
 
+    def probe_dataset(self, scanned: Scanned, size: int, pre: dict):
+        """The training images at the evaluation transform: what the features' fit is measured on
+        (training/feature_fit.py), before the first step."""
+        from .. import transforms
+        from ..data.classify import ImageDataset
+        return ImageDataset(scanned.train, transforms.eval_transform(size, pre["mean"], pre["std"]))
+
     def loss(self, model, batch, device):
         import torch.nn.functional as F
         images, labels = batch

@@ -42,7 +42,7 @@ def run_started_fields(trainer) -> dict:
         steps_per_epoch=t.steps_per_epoch, total_steps=t.plan.end_step,
         warmup_steps=t.plan.warmup_steps, lr_schedule=schedule.curve(t.plan),
         preprocessing={"size": t.image_size, **t.preprocessing},
-        resumed_from=t.resumed_from,
+        resumed_from=t.resumed_from, lr_choice=getattr(t, "lr_choice", None),
         train_images=len(t.train_loader.dataset), val_images=len(t.val_loader.dataset) if t.val_loader else 0)
 
 

@@ -66,6 +66,7 @@ class Trainer:
         self._read_data()
         self.model = self._build_model()
         self._build_loaders()
+        self.lr_choice = self._choose_lr()
         cfg = self.cfg
         self.optimizer = make_optimizer(cfg, self.model)
         self.step = Step(self.model, self.task, self.optimizer, cfg, self.ranks.device, beat=self.heartbeat.beat)
@@ -160,6 +161,25 @@ class Trainer:
         loaders = build_loaders(datasets, self.cfg, self.ranks, self.workers, self.writer)
         self.train_loader, self.val_loader, self.train_sampler, self.batch = \
             loaders.train, loaders.val, loaders.sampler, loaders.batch
+
+    def _choose_lr(self) -> dict | None:
+        """A classifier's automatic base LR, from how well the start weights' features already
+        separate the training classes (lr_policy.fitted; training/feature_fit.py). Measured on rank
+        0, given to the others. None when the LR is given, pinned by a resumed run, or a detector's."""
+        cfg = self.cfg
+        if self.resume_dir or not lr_policy.fits_features(cfg.optimizer, cfg.lr, cfg.task):
+            return None
+        measured = None
+        if self.ranks.is_main:
+            from .feature_fit import feature_fit
+            dataset = self.task.probe_dataset(self.scanned, self.image_size, self.preprocessing)
+            measured = feature_fit(self.model, dataset, self.ranks.device, len(self.classes), cfg.seed)
+        measured = D.broadcast_object(measured, self.ranks)
+        self.cfg = cfg.replace(lr=lr_policy.base_lr(cfg.optimizer, 0.0, cfg.task, measured["fit"]))
+        choice = {**measured, "base_lr": self.cfg.lr}
+        if self.ranks.is_main:
+            self.writer.log(lr_policy.fit_in_words(cfg.optimizer, choice["fit"], choice["images"]))
+        return choice
 
     def _plan(self) -> schedule.Plan:
         """The LR plan, in this run's steps. After a resume on another number of ranks the steps

@@ -19,9 +19,6 @@ from runhelp import TINY, events_of, make_colour_folder, only_run, recording_wri
 # ---------------------------------------------------------------- the LR rule, by hand
 
 @pytest.mark.parametrize("optimizer, task, batch, lr, ref, expected", [
-    ("adamw", "classify", 32, 0, 0, 5e-4),     # AdamW's own classification base at its own reference batch
-    ("adamw", "", 8, 0, 0, 2.5e-4),            # task not known yet: classification's; 5e-4 × √(8/32)
-    ("adamw", "classify", 128, 0, 0, 1e-3),    # 5e-4 × √(128/32)
     ("adamw", "detect", 32, 0, 0, 1e-3),       # a detector's new neck and heads: 1e-3 at 32
     ("adamw", "detect", 8, 0, 0, 5e-4),        # 1e-3 × √(8/32)
     ("adamw", "classify", 16, 2e-3, 64, 1e-3),  # given base and reference win: 2e-3 × √(16/64)
@@ -39,9 +36,38 @@ def test_effective_lr_follows_each_optimizers_rule(optimizer, task, batch, lr, r
     assert gui.lr_formula.startswith(f"{expected:.3g} = ")
 
 
+@pytest.mark.parametrize("task, batch, low, high", [
+    ("classify", 32, 3e-4, 1e-3),              # AdamW at its reference batch: 3e-4 to 1e-3
+    ("", 8, 1.5e-4, 5e-4),                     # task not known yet: classification's; × √(8/32)
+    ("classify", 128, 6e-4, 2e-3),             # × √(128/32)
+])
+def test_an_automatic_classification_lr_is_a_range_until_the_fit_is_measured(task, batch, low, high):
+    """Before Start, the app and the engine agree on the range the automatic LR can take; the
+    engine's value without a fit is its top."""
+    cfg = TrainConfig(task=task, batch_size=batch)
+    assert cfg.effective_lr() == pytest.approx(high)
+    gui = TrainOptions(task=task, batch_size=batch)
+    assert gui.lr_formula.startswith(f"{low:.3g}–{high:.3g} = 0.0003–0.001 × √({batch} ÷ 32)")
+    assert cfg.pinned_lr().lr == 0                          # left for the Trainer to choose
+    assert cfg.replace(task="detect").pinned_lr().lr == 1e-3
+
+
+@pytest.mark.parametrize("fit, base", [
+    (None, 1e-3),                              # not measured: the top of the range
+    (0.0, 1e-3), (0.78, 1e-3), (0.85, 1e-3),   # features that do not separate the classes: the body must move
+    (0.90, math.sqrt(3e-4 * 1e-3)),            # halfway, log-linear
+    (0.95, 3e-4), (0.97, 3e-4), (1.0, 3e-4),   # features that already separate them: gently
+])
+def test_the_classification_base_follows_the_feature_fit(fit, base):
+    assert lr_policy.base_lr("adamw", 0.0, "classify", fit) == pytest.approx(base)
+    assert lr_policy.base_lr("adamw", 2e-3, "classify", fit) == 2e-3          # a given LR wins
+    assert lr_policy.base_lr("adamw", 0.0, "detect", fit) == 1e-3             # a detector's does not move
+    assert lr_policy.base_lr("sgd", 0.0, "classify", fit) == 0.1              # SGD: one base, not measured
+
+
 def test_global_batch_counts_ranks_and_accumulation():
     # 8 per device × 2 ranks × 2 accumulation = 32: AdamW's reference batch
-    cfg = TrainConfig(batch_size=8, processes=2, accumulate=2)
+    cfg = TrainConfig(batch_size=8, processes=2, accumulate=2, lr=5e-4)
     assert cfg.effective_lr() == pytest.approx(5e-4)
     assert TrainConfig(batch_size=8, processes=2, accumulate=2, optimizer="sgd").effective_lr() == pytest.approx(0.1 * 32 / 256)
 
@@ -120,7 +146,9 @@ def test_new_parts_train_at_the_multiplier_and_run_started_says_so(tmp_path):
     writer.emit("run_started", **run_started_fields(trainer))
     started = next(e for e in emitted if e["type"] == "run_started")
     assert started["head_lr_mult"] == 7.0
-    assert started["effective_lr"] == pytest.approx(5e-4 * math.sqrt(4 / 32))    # classification's base
+    base = started["lr_choice"]["base_lr"]                      # chosen from the features' fit
+    assert 3e-4 <= base <= 1e-3 and started["config"]["lr"] == base
+    assert started["effective_lr"] == pytest.approx(base * math.sqrt(4 / 32))
     assert started["lr_rule"].endswith("× √(4 ÷ 32)")
     trainer.train()
     head = {id(p) for p in trainer.model.parameters()} - {id(p) for m in trainer.model.body_modules() for p in m.parameters()}
@@ -165,7 +193,8 @@ def test_old_run_folders_read_as_they_trained():
     from frelon.engine.config import from_saved
     old = from_saved({"epochs": 3, "lr": 0.001, "ref_batch": 256}, "old/config.json")
     assert (old.detector, old.head_lr_mult, old.flip) == ("centernet", 1.0, "on")
-    new = TrainConfig(task="classify", detector="ttf", head_lr_mult=10.0, flip="auto").pinned_lr()
+    # what a Trainer writes: the LR pinned (a classifier's, once the features' fit has chosen it)
+    new = TrainConfig(task="classify", detector="ttf", head_lr_mult=10.0, flip="auto").pinned_lr().replace(lr=3e-4)
     assert from_saved(new.to_dict(), "new/config.json") == new
     # "lr": 0 was written before runs recorded their LR; it meant AdamW's base of then, 1e-3 at 32
     auto = from_saved({"task": "classify", "lr": 0.0, "ref_batch": 0}, "auto/config.json")

@@ -123,11 +123,13 @@ def test_a_run_on_the_automatic_lr_resumes_at_it_after_the_default_changes(colou
                 log_every=1, log_interval=0, backbone="resnet18", schedule="constant", warmup_epochs=0)
     cut_events, cut = _train(from_dict(dict(base, out=str(tmp_path / "b"))), stop_after=2)
     saved = json.loads(Path(cut["run_dir"], "config.json").read_text())
-    assert (saved["lr"], saved["ref_batch"]) == (5e-4, 32)       # AdamW's classification base, at 32
+    chosen = next(e for e in cut_events if e["type"] == "run_started")["lr_choice"]["base_lr"]
+    assert 3e-4 <= chosen <= 1e-3
+    assert (saved["lr"], saved["ref_batch"]) == (chosen, 32)     # AdamW's classification base, at 32
     before = [lr for _, lr, _ in _steps(cut_events)]
-    assert before == [pytest.approx(5e-4 * (4 / 32) ** 0.5)] * len(before)
+    assert before == [pytest.approx(chosen * (4 / 32) ** 0.5)] * len(before)
     # a later version's defaults: another base and reference batch
-    monkeypatch.setitem(lr_policy.RULES, "adamw", lr_policy.LrRule(5e-3, 5e-3, 64, 0.5, "square-root rule"))
+    monkeypatch.setitem(lr_policy.RULES, "adamw", lr_policy.LrRule(5e-3, 5e-3, 64, 0.5, "square-root rule", 5e-3))
     assert from_dict({"task": "classify", "batch_size": 4}).effective_lr() == pytest.approx(5e-3 * (4 / 64) ** 0.5)
     rest_events, rest = _train(from_dict(dict(base, out=str(tmp_path / "b"))), resume=cut["run_dir"])
     assert rest["status"] == "completed" and rest["steps_done"] > cut["steps_done"]
