@@ -129,6 +129,8 @@ class TrainingPanel(QWidget):
         self.lr_plot.hideButtons()
         self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
         self.lr_curve = self.lr_plot.plot([], [], pen=pg.mkPen(theme.LOSS_SMOOTH, width=2))
+        # an automatic classification LR is chosen at Start (lr_policy.fits_features): its lowest curve
+        self.lr_curve_low = self.lr_plot.plot([], [], pen=pg.mkPen(theme.LOSS_SMOOTH, width=1, style=Qt.DashLine))
         self.plan = QLabel()
         self.plan.setWordWrap(True)
 
@@ -344,20 +346,29 @@ class TrainingPanel(QWidget):
         task = o.task or self._detected_task or "classify"
         self.detector.setEnabled(task == "detect")
         rule = lr_policy.RULES[o.optimizer]
-        self.lr.setSpecialValueText(f"auto ({rule.base(task):g})")
-        self.lr.auto_value = rule.base(task)
+        low, high = lr_policy.base_range(o.optimizer, 0.0, task)
+        self.lr.setSpecialValueText(f"auto ({low:g})" if low == high else f"auto ({low:g}–{high:g})")
+        self.lr.auto_value = high
         shown = dataclasses.replace(o, task=task)   # the LR the engine will use, for the task it will see
         self.ref_batch.setSpecialValueText(f"auto ({rule.ref_batch})")
         value, formula = shown.lr_formula.split(" = ", 1)
+        chosen = lr_policy.fits_features(o.optimizer, o.lr, task)
         self.effective.setText(
             f"<b>{value}</b> = {formula} <small>({rule.name})</small><br>"
-            f"<small>global batch {o.global_batch} = {o.batch_size} per device × {o.world_size} "
+            + ("<small>chosen at Start from your data</small><br>" if chosen else "")
+            + f"<small>global batch {o.global_batch} = {o.batch_size} per device × {o.world_size} "
             f"device{'s' if o.world_size > 1 else ''} × {o.accumulate} accumulation; new parts "
-            f"at {shown.effective_lr * o.head_lr_mult:.3g}</small>")
+            f"at {shown.effective_lr * o.head_lr_mult:.3g}{' at most' if chosen else ''}</small>")
+        self.effective.setToolTip(TIPS["effective_auto"] if chosen else "")
         spe = o.steps_per_epoch(self._train_images)
         total, warm = plan(spe, o.epochs, o.warmup_epochs)
         steps, lrs = preview(total, shown.effective_lr, warm, o.schedule)
         self.lr_curve.setData(steps, lrs)
+        if chosen:
+            steps, lows = preview(total, shown.effective_lr * low / high, warm, o.schedule)
+            self.lr_curve_low.setData(steps, lows)
+        else:
+            self.lr_curve_low.setData([], [])
         images = f"{self._train_images} training images" if self._train_images else "training images unknown yet"
         self.plan.setText(f"<small>{images} → {_n(spe, 'step')} per epoch, {_n(total, 'step')}, "
                           f"warmup {_n(warm, 'step')}; images "

@@ -18,6 +18,11 @@ TIPS = {
     "lr": f"Base learning rate at the reference batch; auto = the optimizer's own ({defaults_in_words()}).\n"
           "The effective LR follows the global batch: AdamW by the square root of the batch ratio (timm), "
           "SGD linearly (Goyal et al., 2017). Arrows halve / double it; 'Find LR' measures it on your data.",
+    "effective_auto": "An automatic LR to fine-tune a classifier is chosen when training starts: the "
+                      "training images go once through the pretrained backbone, and the better its "
+                      "features already separate your classes (a 5-nearest-neighbour vote), the lower "
+                      "the LR, so that fine-tuning adapts them instead of overwriting them. The log "
+                      "and the run's config say which was chosen. The dashed curve is the lowest.",
     "ref_batch": f"The batch size the base LR is meant for; auto = the optimizer's own (AdamW "
                  f"{RULES['adamw'].ref_batch}, SGD {RULES['sgd'].ref_batch}).",
     "head_lr_mult": "The parts that start from scratch (the classifier head; the detector's neck and heads) "

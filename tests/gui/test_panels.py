@@ -65,19 +65,26 @@ def test_training_panel_widgets_change_the_options(qtbot):
 
 
 def test_training_panel_shows_the_automatic_lr_of_the_task_it_will_train(qtbot):
-    """auto LR: AdamW's base is 5e-4 to fine-tune a classifier, 1e-3 to train a detector's new
-    parts; the panel shows the one the engine will use for the task the data doctor found."""
+    """auto LR: AdamW's base is 3e-4 to 1e-3 to fine-tune a classifier (chosen at Start from the
+    features' fit), 1e-3 to train a detector's new parts; the panel shows what the engine will use
+    for the task the data doctor found, the classifier's range as two curves."""
     panel = TrainingPanel()
     qtbot.addWidget(panel)
     panel.set_info(INFO)
     panel.batch.setValue(32)                                           # AdamW's reference batch
-    assert panel.lr.text() == "auto (0.0005)" and "<b>0.0005</b>" in panel.effective.text()
+    assert panel.lr.text() == "auto (0.0003–0.001)" and "<b>0.0003–0.001</b>" in panel.effective.text()
+    assert "chosen at Start" in panel.effective.text() and "nearest-neighbour" in panel.effective.toolTip()
+    assert max(panel.lr_preview()[1]) == pytest.approx(1e-3)
+    assert max(panel.lr_curve_low.getData()[1]) == pytest.approx(3e-4)
     panel.set_detected_task("detect")
     assert panel.lr.text() == "auto (0.001)" and "<b>0.001</b>" in panel.effective.text()
+    assert "chosen at Start" not in panel.effective.text() and panel.lr_curve_low.getData()[0] is None
     assert max(panel.lr_preview()[1]) == pytest.approx(1e-3)
     assert panel.options().task == ""                                  # still "from the data" on the command line
     panel.task.setCurrentIndex(panel.task.findData("classify"))        # the user's choice wins
-    assert "<b>0.0005</b>" in panel.effective.text()
+    assert "<b>0.0003–0.001</b>" in panel.effective.text()
+    panel.lr.setValue(5e-4)                                            # a given LR: one value, one curve
+    assert "<b>0.0005</b>" in panel.effective.text() and "chosen at Start" not in panel.effective.text()
 
 
 def test_training_panel_gpus_and_preview(qtbot):
