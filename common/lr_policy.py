@@ -10,7 +10,7 @@ engine and the app all import (standard library only).
   reference batch of 32. Scaled linearly from 256 instead, AdamW at batch 8–32 got 3e-5–1.3e-4:
   8–30× too low to move a new head in a few epochs (issue 10). The base depends on the task:
   - classification, 3e-4 to 1e-3, chosen at the start of each run from how well the pretrained
-    features already separate the training classes (`fitted_base`, measured by
+    features already separate the training classes (`LrRule.fitted`, measured by
     engine/training/feature_fit.py: a 5-nearest-neighbour vote in the body's pooled features).
     Where they already separate the classes (a fit of FIT_NEAR or more), a few epochs should adapt
     the features, not overwrite them: 3e-4. Where they do not (FIT_FAR or less: pictures far from
