@@ -18,7 +18,7 @@ import torch
 
 from frelon.engine import memory, peaks
 from frelon.engine.training import plan
-from frelon.engine.config import TrainConfig
+from frelon.common.train_config import TrainConfig
 from frelon.engine.control import EventWriter
 from frelon.engine.training.run import run_training
 

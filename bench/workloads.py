@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from frelon.engine import backbones
-from frelon.engine.config import TrainConfig
+from frelon.common.train_config import TrainConfig
 from frelon.engine.training.run import Trainer
 
 from harness import StepClock

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from frelon.common.lr_policy import warmup_steps
+
+if TYPE_CHECKING:
+    from frelon.common.train_config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -33,10 +37,17 @@ class Plan:
         return self.total_steps + self.offset
 
     @classmethod
-    def for_run(cls, peak_lr: float, steps_per_epoch: int, epochs: int, warmup_epochs: float,
-                schedule: str) -> "Plan":
-        total = max(1, steps_per_epoch * epochs)
-        return cls(peak_lr, total, warmup_steps(total, steps_per_epoch, warmup_epochs), schedule)
+    def for_config(cls, cfg: "TrainConfig", steps_per_epoch: int, peak_lr: float | None = None,
+                   offset: int = 0) -> "Plan":
+        """The plan of a run of `cfg` at `steps_per_epoch` (TrainConfig.steps_per_epoch): its epochs'
+        steps (at most `max_steps`), `warmup_epochs` of warmup (at most a quarter of the run),
+        peaking at `peak_lr` (default: cfg.effective_lr()). The engine trains with it, the app
+        previews it."""
+        total = max(1, int(steps_per_epoch) * cfg.epochs)
+        if cfg.max_steps:
+            total = min(total, cfg.max_steps)
+        peak = cfg.effective_lr() if peak_lr is None else peak_lr
+        return cls(peak, total, warmup_steps(total, int(steps_per_epoch), cfg.warmup_epochs), cfg.schedule, offset)
 
 
 def lr_at(step: int, plan: Plan) -> float:
@@ -55,8 +66,18 @@ def lr_at(step: int, plan: Plan) -> float:
 
 def curve(plan: Plan, points: int = 200) -> list[list[float]]:
     """About `points` [steps done, lr] pairs for drawing the whole plan (the app's preview,
-    run_started). Like `step` events, x counts steps done: the LR of step index s is drawn at s + 1."""
+    run_started): every step of a short plan; of a long one a regular sample plus the corners
+    (the warmup's end, the step schedule's drops, the last step), so the drawing stays sharp. Like
+    `step` events, x counts steps done: the LR of step index s is drawn at s + 1."""
     n = plan.total_steps
-    stride = max(1, n // points)
-    steps = sorted(set(range(0, n, stride)) | {min(plan.warmup_steps, n - 1), n - 1})
-    return [[s + plan.offset + 1, lr_at(s + plan.offset, plan)] for s in steps]
+    if n <= points:
+        steps = set(range(n))
+    else:
+        stride = n / points
+        steps = {int(i * stride) for i in range(points)} | {n - 1}
+        corners = [plan.warmup_steps]
+        if plan.schedule == "step":
+            decay = max(1, n - plan.warmup_steps)
+            corners += [plan.warmup_steps + math.ceil(k * decay / 3) for k in (1, 2)]
+        steps |= {s for c in corners for s in (c - 1, c) if 0 <= s < n}
+    return [[s + plan.offset + 1, lr_at(s + plan.offset, plan)] for s in sorted(steps)]

@@ -12,12 +12,9 @@ import shlex
 import sys
 import traceback
 
-from .config import ConfigError, TrainConfig
+from frelon.common.train_config import FIELDS, RESUMABLE, ConfigError, to_flags
 
-# options `--resume RUN` may change; everything else comes from the run's config.json
-RESUMABLE = {"epochs", "gpus", "processes", "workers", "device", "checkpoint_every", "log_every",
-             "log_interval", "max_steps", "out", "stall_timeout"}
-TRAIN_KEYS = set(TrainConfig.__dataclass_fields__) | {"config"}
+TRAIN_KEYS = set(FIELDS) | {"config"}
 
 
 def _fail(message: str, hint: str = "", debug: bool = False, code: int = 1) -> int:
@@ -55,7 +52,7 @@ def _json_out(obj) -> None:
 # ---------------------------------------------------------------- train
 
 def cmd_train(args) -> int:
-    from . import config as C
+    from frelon.common import train_config as C
     given = _given_train_options(args)
     if args.resume:
         unknown = sorted(set(given) - RESUMABLE)
@@ -105,14 +102,7 @@ def _refuse_impossible_ranks(cfg) -> None:
 
 
 def _argv_from(args) -> list[str]:
-    out = []
-    for k, v in _given_train_options(args).items():
-        flag = "--" + k.replace("_", "-")
-        if v is True:
-            out.append(flag)
-        elif v is not False:
-            out += [flag, str(v)]
-    return out
+    return to_flags(_given_train_options(args))
 
 
 def _train_here(args, cfg, given) -> int:
@@ -245,7 +235,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_plan(args) -> int:
-    from . import config as C
+    from frelon.common import train_config as C
     from .training.plan import plan_memory
     cfg = C.resolve(_given_train_options(args))
     result = plan_memory(cfg, budget=args.budget)
@@ -258,7 +248,7 @@ def cmd_plan(args) -> int:
 
 
 def cmd_lr_find(args) -> int:
-    from . import config as C
+    from frelon.common import train_config as C
     from .lr_find import lr_find
     cfg = C.resolve(_given_train_options(args))
 
@@ -283,7 +273,7 @@ def cmd_lr_find(args) -> int:
 # ---------------------------------------------------------------- preview-augment
 
 def cmd_preview_augment(args) -> int:
-    from . import config as C
+    from frelon.common import train_config as C
     from .preview import preview_augment
     given = _given_train_options(args)
     out = given.pop("out", None)

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import from_saved
+from frelon.common.train_config import from_saved
 from .distributed import pick_device
 from .errors import DataError
 from .rundir import load_checkpoint, read_json

@@ -26,7 +26,7 @@ from typing import Callable
 
 from frelon.common import lr_policy
 
-from .config import TrainConfig
+from frelon.common.train_config import TrainConfig
 from .control import EventWriter
 
 DEFAULT_STEPS = 100
@@ -60,7 +60,7 @@ def lr_find(cfg: TrainConfig, steps: int = DEFAULT_STEPS, start_lr: float = STAR
     """Sweep the LR; return {"lrs", "losses" (smoothed), "raw_losses", "suggestion", …} (see module)."""
     from .training.run import Trainer
     if not 0 < start_lr < end_lr:
-        from .config import ConfigError
+        from frelon.common.train_config import ConfigError
         raise ConfigError(f"lr-find: need 0 < --start-lr < --end-lr, got {start_lr} and {end_lr}")
     # the sweep sets every LR itself: a classifier's automatic base (and the features' fit that
     # would choose it, lr_policy.fits_features) is not needed, only the batch rule's factor

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from . import backbones
-from .config import TrainConfig
+from frelon.common.train_config import TrainConfig
 from .rundir import atomic_write_json
 from .sampling import sample_seed
 from .tasks import get_task, infer_task

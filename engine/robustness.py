@@ -30,7 +30,7 @@ import torch
 from torchvision.transforms.v2 import functional as TF
 
 from . import attacks
-from .config import ConfigError
+from frelon.common.train_config import ConfigError
 from .errors import ConfigurationError
 from .inference import load_run
 from .rundir import atomic_write_json

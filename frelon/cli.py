@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 
 from frelon.common.choices import ATTACKS, CHOICES
-from frelon.common import lr_policy
+from frelon.common.option import flag_name, kind_of, spec_of
+from frelon.common.train_config import TrainConfig
 
 TRAIN_OPTIONS_HELP = "see README.md, 'Command line', for every option and its default"
 
@@ -24,61 +26,25 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_train_options(p: argparse.ArgumentParser, out_help: str = "runs folder") -> None:
-    """The options shared by `train` and `plan`. Defaults live in engine/config.py (TrainConfig);
-    here every option defaults to 'not given' so that --config FILE and the defaults can fill in."""
-    S = argparse.SUPPRESS
-    a = p.add_argument
-    a("--data", default=S, help="image folder, COCO JSON, VOC or YOLO folder (default: the bundled sample)")
-    a("--task", choices=[c for c in CHOICES["task"] if c], default=S, help="inferred from the data when not given")
-    a("--backbone", default=S, help="a name from `frelon info` (default: efficientnet_lite0, available offline)")
-    a("--weights", default=S, help="imagenet | none | FILE (.safetensors, or .pt/.pth holding tensors only)")
-    a("--image-size", type=int, default=S)
-    a("--epochs", type=int, default=S)
-    a("--batch-size", default=S, help="per device; 'auto' picks the largest that fits (see `frelon plan`)")
-    a("--lr", type=float, default=S,
-      help=f"base LR at --ref-batch (default: the optimizer's own for the task: {lr_policy.defaults_in_words()}); "
-           "scaled with the global batch: square root for AdamW, linear for SGD")
-    a("--ref-batch", type=int, default=S,
-      help=f"the batch the base LR is for (default: AdamW {lr_policy.RULES['adamw'].ref_batch}, "
-           f"SGD {lr_policy.RULES['sgd'].ref_batch})")
-    a("--head-lr-mult", type=float, default=S,
-      help="the new parts (classifier head, detector neck and heads) train at this × the LR (default 10)")
-    a("--warmup-epochs", type=float, default=S)
-    a("--schedule", choices=CHOICES["schedule"], default=S)
-    a("--optimizer", choices=CHOICES["optimizer"], default=S)
-    a("--weight-decay", type=float, default=S)
-    a("--freeze-backbone", action="store_true", default=S)
-    a("--checkpointing", choices=CHOICES["checkpointing"], default=S,
-      help="gradient checkpointing: less activation memory for about a third more compute")
-    a("--gpus", type=int, default=S)
-    a("--processes", type=int, default=S, help="CPU ranks (gloo): the multi-GPU code path on CPU")
-    a("--accumulate", type=int, default=S, help="gradient accumulation steps")
-    a("--sync-bn", action="store_true", default=S)
-    a("--amp", action="store_true", default=S)
-    a("--augment", choices=CHOICES["augment"], default=S)
-    a("--random-erasing", type=float, default=S, help="probability of random erasing (0 = off)")
-    a("--noise", type=float, default=S,
-      help="Gaussian noise added in augmentation: its std in 8-bit pixel levels, before normalisation (0 = off)")
-    a("--flip", choices=CHOICES["flip"], default=S,
-      help="horizontal flip in augmentation; auto = off when class names are digits, letters, text or signs")
-    a("--detector", choices=CHOICES["detector"], default=S,
-      help="detection recipe: ttf (lateral neck, boxes regressed around each centre; default) or "
-           "centernet (the paper's ResNet variant)")
-    a("--val-data", default=S)
-    a("--val-split", type=float, default=S)
-    a("--seed", type=int, default=S)
-    a("--workers", type=int, default=S, help="data-loading worker processes")
-    a("--out", default=S, help=out_help)
-    a("--name", default=S)
-    a("--config", default=S, help="a JSON file of options; command-line options win")
-    a("--checkpoint-every", type=int, default=S, help="also save last.* every N steps")
-    a("--log-every", type=int, default=S, help="emit a step event at most every N steps (and 100 ms)")
-    a("--log-interval", type=float, default=S, help="seconds between step events at least (default 0.1)")
-    a("--max-steps", type=int, default=S, help="stop after N steps (smoke tests, benchmarks)")
-    a("--stall-timeout", type=float, default=S,
-      help="several ranks: a run where no rank moves for max(this, 10 × the median step time) seconds "
-           "is stopped with each rank's stack and a checkpoint (default 30; 0 = off)")
-    a("--device", choices=CHOICES["device"], default=S)
+    """The options shared by `train`, `plan`, `lr-find` and `preview-augment`: one per field of
+    TrainConfig (common/train_config.py), with its help and choices. Every option defaults to 'not
+    given' so that --config FILE and the defaults can fill in; the values are checked there."""
+    for f in fields(TrainConfig):
+        s = spec_of(f)
+        if not s.flag:
+            continue
+        kind, kw = kind_of(f), {"default": argparse.SUPPRESS}
+        if s.help or (f.name == "out" and out_help):
+            kw["help"] = out_help if f.name == "out" else s.help
+        if kind is bool:
+            kw["action"] = argparse.BooleanOptionalAction if f.default is True else "store_true"
+        elif s.choices:
+            kw["choices"] = [c for c in s.choices if c]       # "" = not given
+        elif kind in (int, float) and not s.word:
+            kw["type"] = kind
+        p.add_argument(flag_name(f.name), **kw)
+        if f.name == "name":
+            p.add_argument("--config", default=argparse.SUPPRESS, help="a JSON file of options; command-line options win")
 
 
 def _add_answer_options(p: argparse.ArgumentParser, json: bool = True) -> None:

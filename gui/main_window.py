@@ -12,10 +12,12 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget, QToolBar, QWidget
 
-from frelon.gui import settings as app_settings
 from frelon.common.samples import sample_dir
+from frelon.common.train_config import TrainConfig
+from frelon.gui import settings as app_settings
 from frelon.gui.engine_command import JsonCommand
 from frelon.gui.engine_process import Outcome
+from frelon.gui.options import train_flags
 from frelon.gui.panels.annotation_editor import AnnotationEditor
 from frelon.gui.panels.data_panel import DataPanel, dropped_path
 from frelon.gui.panels.plots_panel import PlotsPanel
@@ -46,9 +48,9 @@ class MainWindow(QMainWindow):
         self.info = JsonCommand(self)
         self.data_panel = DataPanel(sample=app_settings.sample_dataset())
         self.training_panel = TrainingPanel()
-        self.training_panel.forecast.set_flags(lambda: self.current_options().to_flags())
-        self.training_panel.lr_finder.set_flags(lambda: self.current_options().to_flags())
-        self.training_panel.augment_preview.set_flags(lambda: self.current_options().to_flags())
+        self.training_panel.forecast.set_flags(self.current_flags)
+        self.training_panel.lr_finder.set_flags(self.current_flags)
+        self.training_panel.augment_preview.set_flags(self.current_flags)
         self.run_panel = RunPanel()
         self.plots_panel = PlotsPanel()
         self.results_panel = ResultsPanel()
@@ -174,9 +176,13 @@ class MainWindow(QMainWindow):
         s.sync()
 
     # ---- running ----
-    def current_options(self):
+    def current_options(self) -> TrainConfig:
         return self.training_panel.options().replace(data=self.data_panel.current_path(),
-                                                     out=self.runs_panel.runs_dir, extra=self.extra_flags)
+                                                     out=self.runs_panel.runs_dir)
+
+    def current_flags(self) -> list[str]:
+        """The `frelon train` options of what is chosen now (the extra flags last)."""
+        return train_flags(self.current_options(), self.extra_flags)
 
     def start_training(self) -> None:
         if self.controller.is_running():
@@ -188,7 +194,7 @@ class MainWindow(QMainWindow):
             return
         self.plots_panel.set_compare(None)
         self.plots_panel.set_lr_preview(*self.training_panel.lr_preview())
-        self.controller.start(options)
+        self.controller.start(self.current_flags())
         self.run_panel.begin()
         self.tabs.setCurrentWidget(self.plots_panel)
         self.save_settings()

@@ -12,7 +12,6 @@ from PySide6.QtCore import QObject, Signal
 
 from frelon.common import events as ev
 from frelon.gui.engine_process import EngineProcess, Outcome
-from frelon.gui.options import TrainOptions
 from frelon.gui.run_folders import run_config
 from frelon.gui.run_history import RunHistory
 
@@ -41,8 +40,9 @@ class RunController(QObject):
     def is_running(self) -> bool:
         return self.engine.is_running()
 
-    def start(self, options: TrainOptions) -> list[str]:
-        args = ["train", *options.to_flags(), *STREAM_FLAGS]
+    def start(self, flags: list[str]) -> list[str]:
+        """A new run of `frelon train` with these options (gui/options.py's train_flags)."""
+        args = ["train", *flags, *STREAM_FLAGS]
         self._launch(args, RunHistory())
         return args
 

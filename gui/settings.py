@@ -12,8 +12,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from frelon.gui.options import TrainOptions
 from frelon.common.samples import sample_dir
+from frelon.common.train_config import TrainConfig
+from frelon.gui.options import from_settings, to_settings
 
 
 def make_settings() -> QSettings:
@@ -40,14 +41,14 @@ def default_runs_dir() -> str:
 OPTIONS_KEY = "options-v2"
 
 
-def load_options(settings: QSettings) -> TrainOptions:
+def load_options(settings: QSettings) -> TrainConfig:
     raw = settings.value(OPTIONS_KEY, "")
     try:
         values = json.loads(raw) if raw else {}      # first launch: the defaults, as `frelon train`
     except (TypeError, ValueError):
         values = {}
-    return TrainOptions.from_settings(values if isinstance(values, dict) else {})
+    return from_settings(values if isinstance(values, dict) else {})
 
 
-def save_options(settings: QSettings, options: TrainOptions) -> None:
-    settings.setValue(OPTIONS_KEY, json.dumps(options.to_settings()))
+def save_options(settings: QSettings, options: TrainConfig) -> None:
+    settings.setValue(OPTIONS_KEY, json.dumps(to_settings(options)))

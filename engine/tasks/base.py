@@ -12,7 +12,7 @@ the data (no torch):
     check(data, val_data, val_split, seed, workers) -> report   `frelon check`: the data report
     class_count(cfg)                  -> the configured data's number of classes, quickly (`plan`)
     check_image_size(size)            raises ConfigurationError for a size its model cannot take
-    (the automatic --image-size range: config.AUTO_IMAGE_SIZE[name], a table without torch)
+    (the automatic --image-size range: train_config.AUTO_IMAGE_SIZE[name], a table without torch)
 
 training, in the order the shared loop (training/) calls them:
 

@@ -70,6 +70,7 @@ def write_last(trainer, epoch: int, rng: list[dict]) -> Path:
     path = t.run_dir / "checkpoints" / "last.safetensors"
     meta = {"progress": t.progress.__dict__, "config": t.cfg.to_dict(),
             "world_size": t.ranks.world_size, "micro_batches_per_epoch": len(t.train_loader),
+            "micro_batch": t.batch,
             "classes": t.classes, "scaler": t.step.scaler.state_dict() if t.step.scaler else None}
     with t.saving:        # the stall watchdog's thread may save too
         write_checkpoint(path, unwrap(t.model).state_dict(), meta, t.optimizer, rng=rng)
@@ -109,11 +110,17 @@ def restore(trainer) -> dict:
     rundir.restore_optimizer(t.optimizer, meta, rest)
     t.progress = Progress(**meta["progress"])
     old_ws = meta.get("world_size", 1)
+    old_micro = meta.get("micro_batch", t.batch)
     if old_ws != t.ranks.world_size and t.progress.batch_in_epoch:
         # another number of ranks reorders the epoch: start the interrupted epoch's remaining
         # share at the same fraction of the epoch
         frac = t.progress.batch_in_epoch / max(1, meta.get("micro_batches_per_epoch", 1))
-        t.progress.batch_in_epoch = int(frac * len(t.train_loader)) // t.cfg.accumulate * t.cfg.accumulate
+        t.progress.batch_in_epoch = int(frac * len(t.train_loader)) // t.accumulate * t.accumulate
+    elif old_micro != t.batch and t.progress.batch_in_epoch:
+        # saved after an out-of-memory made the micro-batches smaller: the same steps, in this
+        # run's micro-batches (each step is the same images)
+        steps = t.progress.batch_in_epoch * old_micro // (t.batch * t.accumulate)
+        t.progress.batch_in_epoch = steps * t.accumulate
     rundir.set_rng_state(rest, meta["rng"], t.ranks.rank, t.ranks.device)
     if t.step.scaler and meta.get("scaler"):
         t.step.scaler.load_state_dict(meta["scaler"])

@@ -1,18 +1,16 @@
 """A run's data loaders: the training loader (seeded per-sample augmentation, a sampler that
 shards, shuffles per epoch and can skip into the epoch for an exact resume) and the validation
-loader (each rank its shard), with the worker count and the batch per rank.
+loader (each rank its shard), with the worker count.
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 
 import torch
 from torch.utils.data import DataLoader
 
-from ..config import TrainConfig
-from ..control import EventWriter
+from frelon.common.train_config import TrainConfig
 from ..distributed import Ranks
 from ..sampling import Seeded, ShardSampler, TrainSampler
 
@@ -29,20 +27,12 @@ class Loaders:
     train: DataLoader
     val: DataLoader | None           # None without a validation set
     sampler: TrainSampler            # the training loader's: set_epoch(epoch, skip) before each epoch
-    batch: int                       # images per micro-batch and rank
 
 
-def build_loaders(datasets: tuple, cfg: TrainConfig, ranks: Ranks, workers: int, writer: EventWriter) -> Loaders:
-    """The loaders over the task's (train, val, collate). A set smaller than one batch per rank
-    still trains: one smaller batch per epoch, with a warning."""
+def build_loaders(datasets: tuple, cfg: TrainConfig, ranks: Ranks, workers: int, batch: int) -> Loaders:
+    """The loaders over the task's (train, val, collate), in micro-batches of `batch` images per rank
+    (the settled config's batch, smaller after an out-of-memory: training/run.py)."""
     train_ds, val_ds, collate = datasets
-    per_rank = math.ceil(len(train_ds) / ranks.world_size)
-    batch = int(cfg.batch_size)
-    if per_rank < batch:
-        batch = max(1, per_rank)
-        if ranks.is_main:
-            writer.log(f"the training set has {len(train_ds)} images, fewer than one batch of "
-                       f"{cfg.batch_size} per rank: using batches of {batch}", "warning")
     sampler = TrainSampler(len(train_ds), ranks.world_size, ranks.rank, cfg.seed)
     common = dict(num_workers=workers, collate_fn=collate,
                   pin_memory=ranks.device.type == "cuda",
@@ -55,4 +45,4 @@ def build_loaders(datasets: tuple, cfg: TrainConfig, ranks: Ranks, workers: int,
     if val_ds is not None and len(val_ds) > 0:
         val = DataLoader(Seeded(val_ds), batch_size=batch,
                          sampler=ShardSampler(len(val_ds), ranks.world_size, ranks.rank), **common)
-    return Loaders(train, val, sampler, batch)
+    return Loaders(train, val, sampler)

@@ -42,7 +42,7 @@ def train_one_epoch(trainer, log: StepLog) -> bool:
     epoch, after saving where it stands: the next run continues from there."""
     t, p = trainer, trainer.progress
     started = time.time()
-    micro_per_epoch = t.steps_per_epoch * t.cfg.accumulate
+    micro_per_epoch = t.steps_per_epoch * t.accumulate
     t.train_sampler.set_epoch(p.epoch, skip=p.batch_in_epoch * t.batch)
     train_mode(t.model, t.cfg.freeze_backbone)
     losses = torch.zeros(2, dtype=torch.float64)      # sum, count over this epoch (this rank)
@@ -74,7 +74,7 @@ class Accumulated:
 
 def accumulate(trainer, micro: int, micro_per_epoch: int) -> Iterator[Accumulated]:
     """The epoch's micro-batches from `micro` on, `accumulate` at a time."""
-    t, acc = trainer, trainer.cfg.accumulate
+    t, acc = trainer, trainer.accumulate
     total, images, activations = torch.zeros((), device=t.ranks.device), 0, None
     first = True
     for batch in batches(t.train_loader, t.heartbeat):

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import ConfigError, TrainConfig
+from frelon.common.train_config import ConfigError, TrainConfig
 from ..errors import ConfigurationError, OutOfMemory
 from ..peaks import CpuMeter, CudaMeter, storage_bytes
 from .step import Step, check_device_options, freeze_body, make_optimizer, train_mode
@@ -46,6 +46,9 @@ MEASURED_BATCHES = (4, 12)       # two small batches; the wider apart, the truer
 FALLBACK_BATCHES = ((2, 6), (2, 3))   # when the first pair does not fit (BatchNorm needs 2)
 SAFETY_MARGIN = 0.10             # of the budget, kept free (allocator cache, fragmentation, code)
 MAX_BATCH = 1024                 # the largest batch the forecast proposes
+# --batch-size auto rounds down to a multiple of this (from this size on): the sizes GPU kernels
+# tile best, and ones an out-of-memory can split into equal smaller micro-batches (training/run.py)
+AUTO_MULTIPLE = 8
 STEPS = 2                        # step 2 runs with the optimizer state that step 1 created
 _OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
@@ -235,26 +238,32 @@ class Forecast:
         return int(min(b, MAX_BATCH))
 
 
-def prepare(cfg: TrainConfig, device: torch.device) -> Run:
-    """The configured model on `device`, ready to be measured (random weights, global RNG untouched)."""
+def prepare(cfg: TrainConfig, device: torch.device, num_classes: int | None = None) -> Run:
+    """The configured model on `device` as the run puts it there (its kernels, its memory format),
+    ready to be measured (random weights, global RNG untouched). `num_classes`: the scanned
+    data's, when known (else counted quickly from the configured data)."""
+    from .. import precision
     from ..tasks import get_task
     check_device_options(cfg, device)
     task = get_task(resolve_task(cfg))
     size = cfg.resolved_image_size(task.name)
     task.check_image_size(size)
-    n = task.class_count(cfg)
+    n = num_classes or task.class_count(cfg)
+    precision.fast_kernels(device)
     if device.type == "cuda":
         _release(device)
     base = torch.cuda.memory_reserved(device) if device.type == "cuda" else 0
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)
         model = build_model(cfg, task, n).to(device)
+    if precision.channels_last(device, cfg.amp):
+        model.to(memory_format=torch.channels_last)
     return Run(cfg, task, size, n, device, model, base)
 
 
-def forecast(cfg: TrainConfig, device: torch.device) -> tuple[Forecast, Run]:
+def forecast(cfg: TrainConfig, device: torch.device, num_classes: int | None = None) -> tuple[Forecast, Run]:
     """Measure the configured run on `device` (see the module docstring)."""
-    run = prepare(cfg, device)
+    run = prepare(cfg, device, num_classes)
     for sizes in (MEASURED_BATCHES, *FALLBACK_BATCHES):
         try:
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -319,7 +328,7 @@ def resolve_budget(budget: str | int | None, device: torch.device, world_size: i
 def plan_memory(cfg: TrainConfig, budget: str | int | None = None) -> dict:
     """`frelon plan --json`: the forecast peak per device and the largest batch within the budget."""
     from .. import distributed as D
-    device = D.pick_device(cfg.device, cfg.gpus)
+    device = D.pick_device(cfg.device, cfg.gpus, world_size=cfg.world_size)     # as the run's ranks pick it
     limit = resolve_budget(budget, device, cfg.world_size)
     fc, run = forecast(cfg, device)
     task, size, classes = run.task.name, run.size, run.num_classes
@@ -345,16 +354,19 @@ def plan_memory(cfg: TrainConfig, budget: str | int | None = None) -> dict:
 
 
 def auto_batch_size(cfg: TrainConfig, device: torch.device, budget: str | int | None = None,
-                    ranks=None) -> int:
-    """`--batch-size auto`: the largest per-device batch whose forecast fits (with `ranks`, the
-    run's distributed.Ranks, every rank agrees on the smallest of their answers). Raises
+                    ranks=None, num_classes: int | None = None) -> int:
+    """`--batch-size auto`: the largest per-device batch whose forecast fits, at the config's image
+    size (settle.py gives the size the run trains at, and the scanned classes). With `ranks`, the
+    run's distributed.Ranks, every rank agrees on the smallest of their answers. Raises
     OutOfMemory when not even a batch of 1 fits."""
     import torch.distributed as dist
     limit = resolve_budget(budget, device, cfg.world_size)
-    fc, run = forecast(cfg.replace(batch_size=1), device)
+    fc, run = forecast(cfg.replace(batch_size=1), device, num_classes)
     del run
     _release(device)
     best = fc.largest_batch(limit.usable)
+    if best >= AUTO_MULTIPLE:
+        best -= best % AUTO_MULTIPLE
     if ranks is not None and ranks.distributed:
         from .. import distributed as D
         best = int(D.all_reduce(torch.tensor([best], dtype=torch.int64), ranks, dist.ReduceOp.MIN))

@@ -13,7 +13,7 @@ import torch
 
 from frelon.common import lr_policy, schedule
 
-from ..config import TrainConfig
+from frelon.common.train_config import TrainConfig
 from ..errors import FrelonError, OutOfMemory
 
 ETA_STEPS = 20          # the ETA: the steps left × the mean time of this many recent steps
@@ -38,7 +38,7 @@ def run_started_fields(trainer) -> dict:
         effective_lr=t.effective_lr, global_batch=t.global_batch,
         lr_rule=lr_policy.formula(t.cfg.optimizer, t.global_batch, t.cfg.lr, t.cfg.ref_batch, t.cfg.task),
         head_lr_mult=max(g.get("lr_scale", 1.0) for g in t.optimizer.param_groups),
-        batch_per_device=t.batch, accumulate=t.cfg.accumulate,
+        batch_per_device=t.batch, accumulate=t.accumulate,
         steps_per_epoch=t.steps_per_epoch, total_steps=t.plan.end_step,
         warmup_steps=t.plan.warmup_steps, lr_schedule=schedule.curve(t.plan),
         preprocessing={"size": t.image_size, **t.preprocessing},

@@ -16,13 +16,13 @@ from typing import Callable
 import torch
 from torch import nn
 
-from frelon.common import lr_policy, schedule
+from frelon.common import schedule
 from frelon.common.samples import default_sample_data
+from frelon.common.train_config import TrainConfig, from_dict, from_saved
 
 from .. import distributed as D
 from .. import precision, rundir
 from ..backbones import sync_batchnorm
-from ..config import TrainConfig, from_dict, from_saved
 from ..control import EventWriter
 from ..errors import FrelonError
 from ..heartbeat import Heartbeat, NoHeartbeat, RescueWatcher
@@ -31,46 +31,63 @@ from .checkpoints import Progress, emergency_save, restore
 from .loaders import auto_workers, build_loaders
 from .loop import train_epochs
 from .reports import RunFailed, error_fields, run_finished_fields, run_started_fields
+from .settle import settle
 from .step import Step, check_device_options, freeze_body, make_optimizer
 
 
 class Trainer:
     """One run on this rank: `setup()` builds it (or restores it with `resume`), `train()` runs
-    its epochs. Its attributes are what loop.py, checkpoints.py and the LR finder read."""
+    its epochs. Its attributes are what loop.py, checkpoints.py and the LR finder read: `cfg` is
+    the settled config (training/settle.py), assigned once; `batch` and `accumulate` are how this
+    device runs each step's share of it (the same global batch; fewer images at a time after an
+    out-of-memory)."""
     heartbeat: Heartbeat | NoHeartbeat = NoHeartbeat()       # one process: nobody watches
     rescue: RescueWatcher | None = None                       # rank 0 of several: the stall watchdog's save
     resumed_from: dict | None = None                          # run_started's, after a resume
+    lr_choice: dict | None = None                             # run_started's: the features' fit, when measured
 
     def __init__(self, cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[], bool],
                  resume: str | None = None, run_dir: str | None = None, resume_overrides: dict | None = None):
-        self.cfg = cfg
+        self.given = cfg                        # as asked; `cfg` is what setup() settles it into
         self.resume_overrides = dict(resume_overrides or {})
         self.writer = writer
         self.should_stop = should_stop
-        self.resume_dir = Path(resume) if resume else None
+        self.resume_dir = Path(resume).resolve() if resume else None
         self.given_run_dir = Path(run_dir) if run_dir else None
         self.run_dir: Path | None = None
         self.progress = Progress()
         self.started = time.time()
         self.saving = threading.Lock()          # one checkpoint write at a time (checkpoints.py)
+        self._start: tuple[nn.Module, dict] | None = None
 
     # -- setup ---------------------------------------------------------
     def setup(self) -> None:
-        self.ranks = D.setup(self.cfg.device, self.cfg.gpus)
-        self._open_run()
+        given = self._asked()
+        self.ranks = D.setup(given.device, given.gpus)
+        self._open_run(given)
         if self.ranks.distributed and self.run_dir is not None:
             self.heartbeat = Heartbeat(self.run_dir, self.ranks.rank)
             if self.ranks.is_main:
                 self.rescue = RescueWatcher(self.run_dir, lambda: emergency_save(self))
-        self._settle_config()
-        self._read_data()
+        check_device_options(given, self.ranks.device)
+        precision.fast_kernels(self.ranks.device)
+        seed_everything(given.seed + self.ranks.rank)   # the new head's initialisation, dropout…
+        given = given.replace(task=given.task or infer_task(given.data))
+        self.task = get_task(given.task)
+        self.workers = auto_workers(given)
+        self._read_data(given)
+        settled = settle(given, self.task, self.scanned, self.ranks, self._start_model)
+        self.cfg, self.lr_choice = settled.cfg, settled.lr_choice
+        if self.ranks.is_main:
+            for message, level in settled.said:
+                self.writer.log(message, level)
+        cfg = self.cfg
+        self.batch, self.accumulate = int(cfg.batch_size), cfg.accumulate
+        self.image_size = cfg.image_size
         self.model = self._build_model()
         self._build_loaders()
-        self.lr_choice = self._choose_lr()
-        cfg = self.cfg
         self.optimizer = make_optimizer(cfg, self.model)
         self.step = Step(self.model, self.task, self.optimizer, cfg, self.ranks.device, beat=self.heartbeat.beat)
-        self.steps_per_epoch = max(1, len(self.train_loader) // cfg.accumulate)
         self.global_batch = cfg.global_batch(self.ranks.world_size)
         self.effective_lr = cfg.effective_lr(self.ranks.world_size)
         if self.resume_dir:
@@ -84,61 +101,57 @@ class Trainer:
         if self.ranks.is_main:
             self._write_run_files()
 
-    def _open_run(self) -> None:
-        """The run folder: the resumed one (its saved config, changed by `resume_overrides`), the
-        one given (the launcher made it), or on rank 0 a new one; rank 0 writes its events there."""
-        cfg = self.cfg
+    def _asked(self) -> TrainConfig:
+        """The config as asked: a resumed run's own (its config.json, changed by `resume_overrides`),
+        or the one given; no data means the bundled sample of the task."""
+        cfg = self.given
         if self.resume_dir is not None:
-            self.run_dir = self.resume_dir = self.resume_dir.resolve()
             saved = rundir.read_json(self.resume_dir / "config.json")
-            self.cfg = from_dict(self.resume_overrides, from_saved(saved, source=str(self.resume_dir / "config.json")))
+            cfg = from_dict(self.resume_overrides, from_saved(saved, source=str(self.resume_dir / "config.json")))
+        return cfg if cfg.data else cfg.replace(data=default_sample_data(cfg.task))
+
+    def _open_run(self, given: TrainConfig) -> None:
+        """The run folder: the resumed one, the one given (the launcher made it), or on rank 0 a
+        new one; rank 0 writes its events there."""
+        if self.resume_dir is not None:
+            self.run_dir = self.resume_dir
         elif self.given_run_dir is not None:
             self.run_dir = self.given_run_dir
             (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
             (self.run_dir / "predictions").mkdir(exist_ok=True)
         elif self.ranks.is_main:
-            if not cfg.data:
-                self.cfg = cfg = cfg.replace(data=default_sample_data(cfg.task))
-            name = cfg.name or f"{cfg.backbone}-{Path(cfg.data).name or 'data'}"
-            self.run_dir = rundir.new_run_dir(cfg.out, name).resolve()
-        if not self.cfg.data:
-            self.cfg = self.cfg.replace(data=default_sample_data(self.cfg.task))
+            name = given.name or f"{given.backbone}-{Path(given.data).name or 'data'}"
+            self.run_dir = rundir.new_run_dir(given.out, name).resolve()
         if self.ranks.is_main:
             self.writer.attach(self.run_dir / "events.jsonl")
 
-    def _settle_config(self) -> None:
-        """The device's checks and kernels, `--batch-size auto`, the seeds, the task."""
-        cfg = self.cfg
-        check_device_options(cfg, self.ranks.device)
-        precision.fast_kernels(self.ranks.device)
-        if cfg.batch_size == "auto":
-            from .plan import auto_batch_size
-            cfg = cfg.replace(batch_size=auto_batch_size(cfg, self.ranks.device, ranks=self.ranks))
-        seed_everything(cfg.seed + self.ranks.rank)   # the new head's initialisation, dropout…
-        self.cfg = cfg.replace(task=cfg.task or infer_task(cfg.data)).pinned_lr()
-        self.task = get_task(self.cfg.task)
-        self.workers = auto_workers(self.cfg)
-
-    def _read_data(self) -> None:
+    def _read_data(self, given: TrainConfig) -> None:
         """Rank 0 reads and checks the data once; the other ranks receive the result."""
-        scanned = self.task.scan(self.cfg, self.workers) if self.ranks.is_main else None
+        scanned = self.task.scan(given, self.workers) if self.ranks.is_main else None
         self.scanned = D.broadcast_object(scanned, self.ranks)
         self.classes = self.scanned.classes
         if self.ranks.is_main:
             self.writer.emit("data_report", **self.scanned.report)
 
+    def _start_model(self, cfg: TrainConfig) -> tuple[nn.Module, dict]:
+        """The task's model at its start weights (none on a resume: the checkpoint's come later) and
+        its preprocessing; built once (the features' fit measures the model that then trains)."""
+        if self._start is None:
+            weights = "none" if self.resume_dir else cfg.weights
+            model, preprocessing = self.task.build_model(cfg.replace(weights=weights), self.classes)
+            if not self.resume_dir:
+                self._load_whole_model(model, cfg.weights)
+            self._start = model, preprocessing
+        return self._start
+
     def _build_model(self) -> nn.Module:
-        """The task's model with its starting weights (none on a resume: the checkpoint's come
-        later), at the image size the data asks for, on this rank's device."""
+        """The start model with the run's checkpointing, freezing and memory format, on this rank's
+        device; a resumed run's preprocessing is its model.json's."""
         cfg = self.cfg
-        weights = "none" if self.resume_dir else cfg.weights
-        model, self.preprocessing = self.task.build_model(cfg.replace(weights=weights), self.classes)
+        model, self.preprocessing = self._start_model(cfg)
+        self._start = None
         if self.resume_dir:
             self.preprocessing = rundir.read_json(self.run_dir / "model.json")["preprocessing"]
-        else:
-            self._load_whole_model(model, cfg.weights)
-        self.image_size = cfg.resolved_image_size(cfg.task, self.scanned.report.get("median_size"))
-        self.cfg = cfg = cfg.replace(image_size=self.image_size)     # config.json records the size used
         model.set_checkpointing(cfg.checkpointing)
         if cfg.freeze_backbone:
             freeze_body(model)
@@ -158,43 +171,20 @@ class Trainer:
 
     def _build_loaders(self) -> None:
         datasets = self.task.datasets(self.scanned, self.cfg, self.image_size, self.preprocessing)
-        loaders = build_loaders(datasets, self.cfg, self.ranks, self.workers, self.writer)
-        self.train_loader, self.val_loader, self.train_sampler, self.batch = \
-            loaders.train, loaders.val, loaders.sampler, loaders.batch
-
-    def _choose_lr(self) -> dict | None:
-        """A classifier's automatic base LR, from how well the start weights' features already
-        separate the training classes (lr_policy.fitted; training/feature_fit.py). Measured on rank
-        0, given to the others. None when the LR is given, pinned by a resumed run, or a detector's."""
-        cfg = self.cfg
-        if self.resume_dir or not lr_policy.fits_features(cfg.optimizer, cfg.lr, cfg.task):
-            return None
-        measured = None
-        if self.ranks.is_main:
-            from .feature_fit import feature_fit
-            dataset = self.task.probe_dataset(self.scanned, self.image_size, self.preprocessing)
-            measured = feature_fit(self.model, dataset, self.ranks.device, len(self.classes), cfg.seed)
-        measured = D.broadcast_object(measured, self.ranks)
-        self.cfg = cfg.replace(lr=lr_policy.base_lr(cfg.optimizer, 0.0, cfg.task, measured["fit"]))
-        choice = {**measured, "base_lr": self.cfg.lr}
-        if self.ranks.is_main:
-            self.writer.log(lr_policy.fit_in_words(cfg.optimizer, choice["fit"], choice["images"]))
-        return choice
+        loaders = build_loaders(datasets, self.cfg, self.ranks, self.workers, self.batch)
+        self.train_loader, self.val_loader, self.train_sampler = loaders.train, loaders.val, loaders.sampler
+        self.steps_per_epoch = self.cfg.steps_per_epoch(len(datasets[0]), self.ranks.world_size)
 
     def _plan(self) -> schedule.Plan:
         """The LR plan, in this run's steps. After a resume on another number of ranks the steps
         have another size: the plan is the one a run at the new size would follow, shifted so
         that the resume point sits at the same fraction of the training (epochs done)."""
-        cfg, spe, p = self.cfg, self.steps_per_epoch, self.progress
-        total = spe * cfg.epochs
-        if cfg.max_steps:
-            total = min(total, cfg.max_steps)
+        spe, p = self.steps_per_epoch, self.progress
         offset = 0
         if self.resumed_from and self.resumed_from["world_size_before"] != self.ranks.world_size:
-            epochs_done = p.epoch + p.batch_in_epoch / max(1, spe * cfg.accumulate)
+            epochs_done = p.epoch + p.batch_in_epoch / max(1, spe * self.accumulate)
             offset = p.step - round(epochs_done * spe)
-        warmup = lr_policy.warmup_steps(total, spe, cfg.warmup_epochs)
-        return schedule.Plan(self.effective_lr, total, warmup, cfg.schedule, offset=offset)
+        return schedule.Plan.for_config(self.cfg, spe, self.effective_lr, offset=offset)
 
     def _write_run_files(self) -> None:
         rundir.atomic_write_json(self.run_dir / "config.json", self.cfg.to_dict())
@@ -207,30 +197,36 @@ class Trainer:
 
     # -- training --------------------------------------------------------
     def train(self) -> str:
-        """Run the epochs; on a GPU out-of-memory, retry with half the batch and twice the
-        accumulation (same global batch, same LR) while the batch can be halved."""
+        """Run the epochs; on a GPU out-of-memory, retry with smaller micro-batches and more of
+        them (the same images per step: the same global batch and LR) while they can shrink."""
         while True:
             try:
                 return train_epochs(self)
             except torch.OutOfMemoryError:
-                if not self._halve_batch():
+                if not self._smaller_batches():
                     raise
 
-    def _halve_batch(self) -> bool:
-        if self.batch < 2 or self.ranks.distributed:   # ranks would have to agree: not attempted
+    def _smaller_batches(self) -> bool:
+        """After an out-of-memory: micro-batches at most half as large, whose number per step
+        times their size is still this rank's images per step (an odd batch of 15 becomes 3 × 5,
+        a prime one 13 × 1): not one image skipped or repeated."""
+        per_step = self.batch * self.accumulate
+        smaller = max((d for d in range(1, self.batch // 2 + 1) if per_step % d == 0), default=0)
+        if not smaller or self.ranks.distributed:   # ranks would have to agree: not attempted
             return False
         self.optimizer.zero_grad(set_to_none=True)     # the partial accumulation is redone
         if self.ranks.device.type == "cuda":
             torch.cuda.empty_cache()
         old = self.batch
-        self.cfg = self.cfg.replace(batch_size=old // 2, accumulate=self.cfg.accumulate * 2)
-        self.progress.batch_in_epoch *= 2              # the same position, in half-size batches
+        steps_done = self.progress.batch_in_epoch // self.accumulate
+        self.batch, self.accumulate = smaller, per_step // smaller
+        self.progress.batch_in_epoch = steps_done * self.accumulate   # the same position, in smaller batches
         self._build_loaders()
-        self.steps_per_epoch = max(1, len(self.train_loader) // self.cfg.accumulate)
-        self.step.cfg = self.cfg                       # its accumulation divides the loss
+        self.step.accumulate = self.accumulate         # it divides the loss
         self.step.reset_scaler()      # the failed step may have died inside scaler.step
-        self.writer.log(f"out of memory with batches of {old}: continuing with batches of {self.batch} and "
-                        f"--accumulate {self.cfg.accumulate} (same global batch and learning rate)", "warning")
+        self.writer.log(f"out of memory with batches of {old}: continuing with {self.accumulate} batches of "
+                        f"{self.batch} a step, as --batch-size {self.batch} --accumulate {self.accumulate} would "
+                        "(the same global batch and learning rate)", "warning")
         return True
 
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .. import memory, precision
-from ..config import TrainConfig
+from frelon.common.train_config import TrainConfig
 from ..errors import ConfigurationError
 
 
@@ -91,6 +91,7 @@ class Step:
     def __init__(self, model: nn.Module, task, optimizer: torch.optim.Optimizer, cfg: TrainConfig,
                  device: torch.device, beat: Callable[[str], None] = _no_beat):
         self.model, self.task, self.optimizer, self.cfg, self.device, self.beat = model, task, optimizer, cfg, device, beat
+        self.accumulate = cfg.accumulate       # micro-batches a step: each one's loss is divided by it
         self.autocast, self.scaler = amp(cfg, device)
 
     def reset_scaler(self) -> None:
@@ -108,7 +109,7 @@ class Step:
             with self.autocast(), (counter.counting() if counter else contextlib.nullcontext()):
                 loss, parts, n = self.task.loss(self.model, batch, self.device)
             self.beat("backward")
-            scaled = loss / self.cfg.accumulate
+            scaled = loss / self.accumulate
             (self.scaler.scale(scaled) if self.scaler else scaled).backward()
         return loss.detach(), parts, n, (counter.bytes if counter else None)
 

@@ -1,33 +1,38 @@
 """Model & training panel: every choice that becomes a `frelon train` flag, with its trade-off.
 
-Owns its widgets and produces a :class:`TrainOptions` (``options()``; ``options_changed`` on every
-edit). The backbone list, weights status and GPU count come from `frelon info --json`
+Owns its widgets and produces a :class:`TrainConfig` (``options()``; ``options_changed`` on every
+edit): the engine's own declaration of the options (common/train_config.py). The options without a
+widget of their own are in "More options", a form made from their declarations. The backbone list, weights status and GPU count come from `frelon info --json`
 (``set_info``); the number of training images from the data doctor (``set_train_images``), so the
 effective LR and the LR-schedule preview are exact before Start.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QLabel, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+                               QLabel, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
+from frelon.common import lr_policy, schedule
+from frelon.common.choices import CHOICES
+from frelon.common.option import spec_of
+from frelon.common.train_config import FIELDS, TrainConfig
 from frelon.gui import theme
-from frelon.gui.lr_schedule import SCHEDULE_HELP, plan, preview
-from frelon.common import lr_policy
-from frelon.gui.options import (AUGMENTS, CHECKPOINTING, DEFAULT_BACKBONE, DETECTORS, FLIPS, OPTIMIZERS,
-                                SCHEDULES, TASK_CHOICES, TrainOptions)
-from frelon.gui.panels.training_tips import TIPS
+from frelon.gui.options import DEFAULTS, remembered, train_flags
+from frelon.gui.panels.training_tips import SCHEDULE_HELP, TIPS
 from frelon.gui.widgets.augment_preview import AugmentPreview
 from frelon.gui.widgets.lr_finder import LrFinder
 from frelon.gui.widgets.memory_forecast import MemoryForecast
+from frelon.gui.widgets.option_form import OptionForm
 from frelon.gui.widgets.sci_spinbox import SciSpinBox
 
 
 class TrainingPanel(QWidget):
-    options_changed = Signal(object)          # TrainOptions
+    options_changed = Signal(object)          # TrainConfig
+    # the options with a widget of their own here; the others the app shows are in "More options"
+    OWN_WIDGETS = ("task", "backbone", "weights", "image_size", "detector", "epochs", "batch_size", "lr",
+                   "ref_batch", "head_lr_mult", "accumulate", "warmup_epochs", "schedule", "optimizer",
+                   "freeze_backbone", "augment", "flip", "noise", "checkpointing", "gpus", "amp")
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -39,6 +44,7 @@ class TrainingPanel(QWidget):
         self._cpu_text = ""                   # from `frelon info`
         self._detected_task = ""              # from the data doctor
         self._building = True
+        self._planned: list[list[float]] = []  # the LR preview's [steps done, lr] points
         # made in this order (the groups are laid out in another: model, hardware, training, regularisation)
         self._make_model_widgets()
         self._make_training_widgets()
@@ -54,70 +60,63 @@ class TrainingPanel(QWidget):
 
     # ---- the widgets, group by group ----
     def _make_model_widgets(self) -> None:
-        self.task = self._combo(TASK_CHOICES, {"": "Detect from data", "classify": "Classification",
+        self.task = self._combo(CHOICES["task"], {"": "Detect from data", "classify": "Classification",
                                                "detect": "Detection (CenterNet)"})
         self.backbone = QComboBox()
-        self.backbone.addItem(f"{DEFAULT_BACKBONE}  (checking weights…)", DEFAULT_BACKBONE)
+        self.backbone.addItem(f"{DEFAULTS.backbone}  (checking weights…)", DEFAULTS.backbone)
         self.weights_status = QLabel("Asking the engine which weights are available…")
         self.weights_status.setWordWrap(True)
         self.weights = QComboBox()
         for text, value in (("ImageNet (pretrained)", "imagenet"), ("None (from scratch)", "none"),
                             ("File…", "file")):
             self.weights.addItem(text, value)
-        self.image_size = self._spin(0, 2048, 0, step=32)
+        self.image_size = self._spin("image_size", step=32)
         self.image_size.setSpecialValueText("from the data")
-        self.detector = self._combo(DETECTORS, {"ttf": "TTF (lateral neck, dense boxes)",
+        self.detector = self._combo(CHOICES["detector"], {"ttf": "TTF (lateral neck, dense boxes)",
                                                 "centernet": "CenterNet (paper's ResNet variant)"})
 
     def _make_training_widgets(self) -> None:
-        defaults = TrainOptions()
-        self.epochs = self._spin(1, 10_000, defaults.epochs)
-        self.batch = self._spin(1, 4096, defaults.batch_size)
+        self.epochs = self._spin("epochs")
+        self.batch = self._spin("batch_size")
         self.lr = SciSpinBox(minimum=0.0)
-        self.lr.setValue(defaults.lr)
-        self.ref_batch = self._spin(0, 65_536, defaults.ref_batch)
-        self.head_mult = QDoubleSpinBox()
-        self.head_mult.setRange(0.1, 1000)
-        self.head_mult.setDecimals(1)
-        self.head_mult.setValue(defaults.head_lr_mult)
-        self.head_mult.setKeyboardTracking(False)
-        self.accumulate = self._spin(1, 1024, 1)
+        self.lr.setValue(DEFAULTS.lr)
+        self.ref_batch = self._spin("ref_batch")
+        self.head_mult = self._double("head_lr_mult", decimals=1, step=1.0)
+        self.accumulate = self._spin("accumulate")
         self.effective = QLabel()
         self.effective.setWordWrap(True)
         self.effective.setTextFormat(Qt.TextFormat.RichText)
-        self.warmup = QDoubleSpinBox()
-        self.warmup.setRange(0, 1000)
-        self.warmup.setSingleStep(0.5)
-        self.warmup.setDecimals(2)
-        self.warmup.setValue(1.0)
-        self.schedule = self._combo(SCHEDULES)
-        self.optimizer = self._combo(OPTIMIZERS, {"adamw": "AdamW", "sgd": "SGD (momentum)"})
+        self.warmup = self._double("warmup_epochs", decimals=2, step=0.5)
+        self.schedule = self._combo(CHOICES["schedule"])
+        self.optimizer = self._combo(CHOICES["optimizer"], {"adamw": "AdamW", "sgd": "SGD (momentum)"})
 
     def _make_regularisation_widgets(self) -> None:
         self.freeze = QCheckBox("Train the head only")
-        self.augment = self._combo(AUGMENTS)
-        self.flip = self._combo(FLIPS, {"auto": "auto (off for digits, letters, signs)"})
-        self.noise = QDoubleSpinBox()
-        self.noise.setRange(0, 255)
-        self.noise.setDecimals(1)
+        self.augment = self._combo(CHOICES["augment"])
+        self.flip = self._combo(CHOICES["flip"], {"auto": "auto (off for digits, letters, signs)"})
+        self.noise = self._double("noise", decimals=1, step=1.0)
         self.noise.setSpecialValueText("0 (off)")
         self.noise.setSuffix(" levels")
-        self.augment_preview = AugmentPreview(lambda: self.options().to_flags())
+        self.augment_preview = AugmentPreview(lambda: train_flags(self.options()))
+        # every other option the app shows, as declared (common/train_config.py)
+        self.more = OptionForm([f for name, f in FIELDS.items()
+                                if remembered(name) and name not in self.OWN_WIDGETS])
 
     def _make_hardware_widgets(self) -> None:
-        self.checkpointing = self._combo(CHECKPOINTING, {"off": "off (fastest)", "stages": "stages (less memory)",
+        self.checkpointing = self._combo(CHOICES["checkpointing"], {"off": "off (fastest)", "stages": "stages (less memory)",
                                                          "blocks": "blocks (least memory)"})
-        self.gpus = self._spin(0, 0, 0)
+        self.gpus = self._spin("gpus")
+        self.gpus.setMaximum(0)
         self.gpus.setSpecialValueText("0 (CPU)")
         self.gpu_reason = QLabel("Looking for GPUs…")
         self.gpu_reason.setWordWrap(True)
         self.amp = QCheckBox("Mixed precision")
         # the main window gives the forecast the whole command line (data folder included)
-        self.forecast = MemoryForecast(lambda: self.options().to_flags())
+        self.forecast = MemoryForecast(lambda: train_flags(self.options()))
 
     def _make_lr_widgets(self) -> None:
         """The LR finder, the schedule's preview curve and the plan under it (Training group)."""
-        self.lr_finder = LrFinder(lambda: self.options().to_flags())
+        self.lr_finder = LrFinder(lambda: train_flags(self.options()))
         self.lr_finder.lr_chosen.connect(self.lr.setValue)
         self.lr_plot = pg.PlotWidget(background="w")
         self.lr_plot.setMinimumHeight(130)
@@ -163,9 +162,21 @@ class TrainingPanel(QWidget):
         hardware = self._group("Hardware and memory", [("GPUs", self.gpus), ("", self.gpu_reason),
                                                        ("AMP", self.amp), ("Checkpointing", self.checkpointing),
                                                        ("Memory", self.forecast)])
+        more = QGroupBox()
+        more_col = QVBoxLayout(more)
+        self.more_toggle = QToolButton()
+        self.more_toggle.setText(f"More options ({len(self.more.widgets)})")
+        self.more_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.more_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.more_toggle.setCheckable(True)
+        self.more_toggle.setAutoRaise(True)
+        self.more_toggle.toggled.connect(self._show_more)
+        more_col.addWidget(self.more_toggle)
+        more_col.addWidget(self.more)
+        self.more.setVisible(False)
         inner = QWidget()
         col = QVBoxLayout(inner)
-        for box in (model, hardware, train, regular):
+        for box in (model, hardware, train, regular, more):
             col.addWidget(box)
         col.addStretch(1)
         scroll = QScrollArea()
@@ -190,14 +201,33 @@ class TrainingPanel(QWidget):
         self.noise.valueChanged.connect(self._changed)
         self.freeze.toggled.connect(self._changed)
         self.amp.toggled.connect(self._changed)
+        self.more.changed.connect(self._changed)
+
+    def _show_more(self, shown: bool) -> None:
+        self.more.setVisible(shown)
+        self.more_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
 
     # ---- small builders ----
     @staticmethod
-    def _spin(lo: int, hi: int, value: int, step: int = 1) -> QSpinBox:
+    def _spin(name: str, step: int = 1) -> QSpinBox:
+        """A spin box for integer option `name`, within its declared range, at its default."""
+        spec = spec_of(FIELDS[name])
         s = QSpinBox()
-        s.setRange(lo, hi)
+        s.setRange(int(spec.low), int(spec.high))
         s.setSingleStep(step)
-        s.setValue(value)
+        s.setValue(int(getattr(DEFAULTS, name)))
+        s.setKeyboardTracking(False)
+        return s
+
+    @staticmethod
+    def _double(name: str, decimals: int, step: float) -> QDoubleSpinBox:
+        """A spin box for number option `name`, within its declared range, at its default."""
+        spec = spec_of(FIELDS[name])
+        s = QDoubleSpinBox()
+        s.setDecimals(decimals)
+        s.setRange(spec.low + (10 ** -decimals if spec.above else 0), spec.high)
+        s.setSingleStep(step)
+        s.setValue(getattr(DEFAULTS, name))
         s.setKeyboardTracking(False)
         return s
 
@@ -262,10 +292,13 @@ class TrainingPanel(QWidget):
         self._changed()
 
     # ---- output ----
-    def options(self) -> TrainOptions:
+    def options(self) -> TrainConfig:
+        """The options chosen here (the data, runs folder and run name are the window's to add).
+        No GPU means the CPU, even where the engine would find one; mixed precision only on a GPU."""
         weights = self.weights.currentData()
-        return TrainOptions(
-            task=self.task.currentData(), backbone=self.backbone.currentData() or DEFAULT_BACKBONE,
+        gpus = self.gpus.value()
+        return TrainConfig(
+            task=self.task.currentData(), backbone=self.backbone.currentData() or DEFAULTS.backbone,
             weights=self._weights_file if weights == "file" and self._weights_file else
             ("imagenet" if weights == "file" else weights),
             image_size=self.image_size.value(), epochs=self.epochs.value(), batch_size=self.batch.value(),
@@ -273,10 +306,10 @@ class TrainingPanel(QWidget):
             flip=self.flip.currentData(), detector=self.detector.currentData(), warmup_epochs=self.warmup.value(),
             schedule=self.schedule.currentData(), optimizer=self.optimizer.currentData(),
             freeze_backbone=self.freeze.isChecked(), augment=self.augment.currentData(), noise=self.noise.value(),
-            checkpointing=self.checkpointing.currentData(), gpus=self.gpus.value(),
-            accumulate=self.accumulate.value(), amp=self.amp.isChecked() and self.gpus.value() > 0)
+            checkpointing=self.checkpointing.currentData(), gpus=gpus, device="auto" if gpus else "cpu",
+            accumulate=self.accumulate.value(), amp=self.amp.isChecked() and gpus > 0, **self.more.values())
 
-    def set_options(self, o: TrainOptions) -> None:
+    def set_options(self, o: TrainConfig) -> None:
         self._building = True
         _select(self.task, o.task)
         if self.backbone.findData(o.backbone) < 0:
@@ -289,7 +322,8 @@ class TrainingPanel(QWidget):
             _select(self.weights, o.weights)
         self.image_size.setValue(o.image_size)
         self.epochs.setValue(o.epochs)
-        self.batch.setValue(o.batch_size)
+        if isinstance(o.batch_size, int):           # 'auto' is the command line's
+            self.batch.setValue(o.batch_size)
         self.lr.setValue(o.lr)
         self.ref_batch.setValue(o.ref_batch)
         self.head_mult.setValue(o.head_lr_mult)
@@ -305,6 +339,8 @@ class TrainingPanel(QWidget):
         _select(self.checkpointing, o.checkpointing)
         self.gpus.setValue(min(o.gpus, self.gpus.maximum()))
         self.amp.setChecked(o.amp)
+        for name in self.more.widgets:
+            self.more.set_value(name, getattr(o, name))
         self._building = False
         self._changed()
 
@@ -349,35 +385,35 @@ class TrainingPanel(QWidget):
         low, high = lr_policy.base_range(o.optimizer, 0.0, task)
         self.lr.setSpecialValueText(f"auto ({low:g})" if low == high else f"auto ({low:g}–{high:g})")
         self.lr.auto_value = high
-        shown = dataclasses.replace(o, task=task)   # the LR the engine will use, for the task it will see
+        shown = o.replace(task=task)   # the LR the engine will use, for the task it will see
         self.ref_batch.setSpecialValueText(f"auto ({rule.ref_batch})")
-        value, formula = shown.lr_formula.split(" = ", 1)
+        value, formula = shown.lr_formula().split(" = ", 1)
         chosen = lr_policy.fits_features(o.optimizer, o.lr, task)
         self.effective.setText(
             f"<b>{value}</b> = {formula} <small>({rule.name})</small><br>"
             + ("<small>chosen at Start from your data</small><br>" if chosen else "")
-            + f"<small>global batch {o.global_batch} = {o.batch_size} per device × {o.world_size} "
+            + f"<small>global batch {o.global_batch()} = {o.batch_size} per device × {o.world_size} "
             f"device{'s' if o.world_size > 1 else ''} × {o.accumulate} accumulation; new parts "
-            f"at {shown.effective_lr * o.head_lr_mult:.3g}{' at most' if chosen else ''}</small>")
+            f"at {shown.effective_lr() * o.head_lr_mult:.3g}{' at most' if chosen else ''}</small>")
         self.effective.setToolTip(TIPS["effective_auto"] if chosen else "")
         spe = o.steps_per_epoch(self._train_images)
-        total, warm = plan(spe, o.epochs, o.warmup_epochs)
-        steps, lrs = preview(total, shown.effective_lr, warm, o.schedule)
-        self.lr_curve.setData(steps, lrs)
+        plan = schedule.Plan.for_config(shown, spe)          # the engine's own plan
+        self._planned = schedule.curve(plan, PREVIEW_POINTS)
+        self.lr_curve.setData(*_xy(self._planned))
         if chosen:
-            steps, lows = preview(total, shown.effective_lr * low / high, warm, o.schedule)
-            self.lr_curve_low.setData(steps, lows)
+            lowest = schedule.Plan.for_config(shown, spe, plan.peak_lr * low / high)
+            self.lr_curve_low.setData(*_xy(schedule.curve(lowest, PREVIEW_POINTS)))
         else:
             self.lr_curve_low.setData([], [])
         images = f"{self._train_images} training images" if self._train_images else "training images unknown yet"
-        self.plan.setText(f"<small>{images} → {_n(spe, 'step')} per epoch, {_n(total, 'step')}, "
-                          f"warmup {_n(warm, 'step')}; images "
+        self.plan.setText(f"<small>{images} → {_n(spe, 'step')} per epoch, {_n(plan.total_steps, 'step')}, "
+                          f"warmup {_n(plan.warmup_steps, 'step')}; images "
                           f"{f'{o.image_size}×{o.image_size}' if o.image_size else 'sized from the data'}</small>")
         self.options_changed.emit(o)
 
     def lr_preview(self) -> tuple[list[int], list[float]]:
-        x, y = self.lr_curve.getData()
-        return ([] if x is None else list(x)), ([] if y is None else list(y))
+        """The planned LR curve shown (steps done, LR), as the plots draw it before a run's own."""
+        return _xy(self._planned)
 
     def _show_weights_status(self, name: str) -> None:
         b = self._backbones.get(name)
@@ -391,6 +427,13 @@ class TrainingPanel(QWidget):
                     "(or choose Weights → File…)")
         self.weights_status.setText(text)
         self.weights_status.setToolTip(source)
+
+
+PREVIEW_POINTS = 400
+
+
+def _xy(points: list[list[float]]) -> tuple[list[int], list[float]]:
+    return [int(p[0]) for p in points], [p[1] for p in points]
 
 
 def _n(count: int, word: str) -> str:

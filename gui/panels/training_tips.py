@@ -55,3 +55,13 @@ TIPS = {
            "a small risk of numerical trouble. GPU only.",
 }
 
+
+# the Schedule list's tooltip: what each LR schedule (common/schedule.py) does
+SCHEDULE_HELP = {
+    "cosine": "Linear warmup, then half a cosine from the effective LR down to 0 at the last step. "
+              "A smooth decay that rarely needs tuning: the usual choice for fine-tuning.",
+    "step": "Linear warmup, then the LR is multiplied by 0.1 after 1/3 and again after 2/3 of the "
+            "remaining steps. Classic; the drops show as steps in the loss.",
+    "constant": "Linear warmup, then the effective LR until the end. Simple, but the final "
+                "epochs do not settle as well as with a decay.",
+}

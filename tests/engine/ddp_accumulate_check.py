@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from frelon.engine import distributed as D
 from frelon.engine.backbones import build_classifier
-from frelon.engine.config import TrainConfig
+from frelon.common.train_config import TrainConfig
 from frelon.engine.training.step import Step
 from frelon.engine.tasks.classify import ClassifyTask
 

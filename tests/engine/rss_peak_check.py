@@ -14,7 +14,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from runhelp import recording_writer  # noqa: E402
 
-from frelon.engine.config import from_dict  # noqa: E402
+from frelon.common.train_config import from_dict  # noqa: E402
 from frelon.engine.training.run import run_training  # noqa: E402
 
 

@@ -28,7 +28,7 @@ def train_here(*args, threads: int = 1) -> Path:
     import torch
 
     from frelon.cli import build_parser
-    from frelon.engine import config as C
+    from frelon.common import train_config as C
     from frelon.engine.commands import TRAIN_KEYS
     from frelon.engine.control import EventWriter
     from frelon.engine.training.run import run_training

@@ -8,7 +8,7 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from frelon.engine import transforms as T
-from frelon.engine.config import from_dict
+from frelon.common.train_config import from_dict
 from frelon.engine.training.run import Trainer, run_training
 
 from runhelp import recording_writer

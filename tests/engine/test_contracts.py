@@ -9,7 +9,7 @@ import pytest
 
 from frelon.common import events
 from frelon.common import schedule
-from frelon.engine.config import ConfigError, TrainConfig, from_dict
+from frelon.common.train_config import ConfigError, TrainConfig, from_dict
 
 SAMPLES = {
     "run_started": dict(run_dir="/r", config={"lr": 0.001}, task="classify", backbone="resnet18",
@@ -56,16 +56,16 @@ def test_schema_refuses_incomplete_events_and_readers_never_crash():
 
 
 def test_lr_plan_warmup_peak_and_decay():
-    plan = schedule.Plan.for_run(peak_lr=0.1, steps_per_epoch=10, epochs=10, warmup_epochs=2, schedule="cosine")
+    plan = schedule.Plan.for_config(TrainConfig(epochs=10, warmup_epochs=2, schedule="cosine"), 10, peak_lr=0.1)
     lrs = [schedule.lr_at(s, plan) for s in range(plan.total_steps)]
     assert lrs[0] == pytest.approx(0.1 / 21)                     # warmup starts small
     assert max(lrs) == pytest.approx(0.1) and lrs.index(max(lrs)) == 20
     assert all(a < b for a, b in zip(lrs[:20], lrs[1:21]))       # rises
     assert all(a >= b for a, b in zip(lrs[20:], lrs[21:]))       # then never rises again
     assert lrs[-1] < 0.001
-    step = schedule.Plan.for_run(0.1, 10, 9, 0, "step")
+    step = schedule.Plan.for_config(TrainConfig(epochs=9, warmup_epochs=0, schedule="step"), 10, 0.1)
     assert {round(schedule.lr_at(s, step), 6) for s in range(90)} == {0.1, 0.01, 0.001}
-    const = schedule.Plan.for_run(0.1, 10, 3, 1, "constant")
+    const = schedule.Plan.for_config(TrainConfig(epochs=3, warmup_epochs=1, schedule="constant"), 10, 0.1)
     assert schedule.lr_at(29, const) == 0.1
 
 

@@ -19,7 +19,7 @@ from torch import nn
 from frelon.engine import distributed as D
 from frelon.engine import info, memory, rundir
 from frelon.engine.backbones import build_classifier, sync_batchnorm
-from frelon.engine.config import TrainConfig
+from frelon.common.train_config import TrainConfig
 from frelon.engine.sampling import Seeded
 from frelon.engine.training import loop
 from frelon.engine.training import run as run_mod
@@ -237,14 +237,14 @@ def test_the_batch_halved_after_an_oom_inside_the_scalers_step_trains_unscaled(t
     batch = next(iter(trainer.train_loader))
     trainer.step.micro(batch)
     trainer.step.scaler.unscale_(trainer.optimizer)            # … and the out-of-memory error lands here
-    assert trainer._halve_batch()
+    assert trainer._smaller_batches()
 
     reference = copy.deepcopy(trainer.model)               # the oracle: the same step, no scaler
     ref_opt = step_mod.make_optimizer(trainer.cfg, reference)     # same groups and weight decay
     for g in ref_opt.param_groups:
         g["lr"] = 0.01
     images, labels = batch
-    nn.functional.cross_entropy(reference(images), labels).div(trainer.cfg.accumulate).backward()
+    nn.functional.cross_entropy(reference(images), labels).div(trainer.accumulate).backward()
     ref_opt.step()
     # the trainer's first step after halving, on the same batch (the head's LR scale is 1: no weights)
     trainer.step.micro(batch)

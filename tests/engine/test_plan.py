@@ -10,7 +10,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 from frelon.engine import peaks
 from frelon.engine.training import plan
-from frelon.engine.config import ConfigError, TrainConfig
+from frelon.common.train_config import ConfigError, TrainConfig
 from frelon.engine.control import EventWriter
 from frelon.engine.errors import OutOfMemory
 from frelon.engine.training.run import run_training

@@ -12,7 +12,7 @@ from PIL import Image
 
 from frelon.engine import backbones, transforms
 from frelon.engine.centernet import shapes
-from frelon.engine.config import resolve
+from frelon.common.train_config import resolve
 from frelon.engine.sampling import Seeded, sample_seed
 from frelon.engine.tasks import get_task
 from runhelp import make_colour_folder, run_cli

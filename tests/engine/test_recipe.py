@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from frelon.common import lr_policy
-from frelon.engine.config import TrainConfig, auto_image_size, from_dict
+from frelon.common.train_config import TrainConfig, auto_image_size, from_dict
 from frelon.engine.data.mirror import asymmetric_classes, flip_wanted, mirror_note
-from frelon.gui.options import TrainOptions
 
 from runhelp import TINY, events_of, make_colour_folder, only_run, recording_writer, run_cli
 
@@ -30,10 +29,8 @@ from runhelp import TINY, events_of, make_colour_folder, only_run, recording_wri
 def test_effective_lr_follows_each_optimizers_rule(optimizer, task, batch, lr, ref, expected):
     cfg = TrainConfig(optimizer=optimizer, task=task, batch_size=batch, lr=lr, ref_batch=ref)
     assert cfg.effective_lr() == pytest.approx(expected)
-    # the app computes the same number (the same function, and the same defaults)
-    gui = TrainOptions(optimizer=optimizer, task=task, batch_size=batch, lr=lr, ref_batch=ref)
-    assert gui.effective_lr == pytest.approx(expected)
-    assert gui.lr_formula.startswith(f"{expected:.3g} = ")
+    # what the app shows (it computes with the same TrainConfig)
+    assert cfg.lr_formula().startswith(f"{expected:.3g} = ")
 
 
 @pytest.mark.parametrize("task, batch, low, high", [
@@ -46,8 +43,7 @@ def test_an_automatic_classification_lr_is_a_range_until_the_fit_is_measured(tas
     engine's value without a fit is its top."""
     cfg = TrainConfig(task=task, batch_size=batch)
     assert cfg.effective_lr() == pytest.approx(high)
-    gui = TrainOptions(task=task, batch_size=batch)
-    assert gui.lr_formula.startswith(f"{low:.3g}–{high:.3g} = 0.0003–0.001 × √({batch} ÷ 32)")
+    assert cfg.lr_formula().startswith(f"{low:.3g}–{high:.3g} = 0.0003–0.001 × √({batch} ÷ 32)")
     assert cfg.pinned_lr().lr == 0                          # left for the Trainer to choose
     assert cfg.replace(task="detect").pinned_lr().lr == 1e-3
 
@@ -190,7 +186,7 @@ def test_a_short_run_learns_an_easy_set(tmp_path):
 def test_old_run_folders_read_as_they_trained():
     """A config.json written before --detector, --head-lr-mult and --flip existed describes a run
     trained with the CenterNet recipe, one LR and flips: predict/eval/resume must rebuild that."""
-    from frelon.engine.config import from_saved
+    from frelon.common.train_config import from_saved
     old = from_saved({"epochs": 3, "lr": 0.001, "ref_batch": 256}, "old/config.json")
     assert (old.detector, old.head_lr_mult, old.flip) == ("centernet", 1.0, "on")
     # what a Trainer writes: the LR pinned (a classifier's, once the features' fit has chosen it)

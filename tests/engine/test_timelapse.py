@@ -99,7 +99,7 @@ def test_the_loop_records_every_epoch_cheaply(tmp_path, monkeypatch):
     """The training loop calls record_epoch at each epoch end (rank 0, after the evaluation) with
     that evaluation's details; timed here by wrapping it."""
     from frelon.engine.training.run import run_training
-    from frelon.engine.config import resolve
+    from frelon.common.train_config import resolve
     spent = []
     record = timelapse.record_epoch
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from frelon.engine.config import from_dict
+from frelon.common.train_config import from_dict
 from frelon.engine.training.run import RunFailed, run_training
 
 from runhelp import TINY, events_of, only_run, recording_writer, run_cli
@@ -204,11 +204,21 @@ def test_config_file_with_an_unknown_key_names_it(colour_data, tmp_path):
     assert r.returncode == 2 and "epochs: expected int" in r.stderr
 
 
-def test_a_diverging_run_stops_with_a_nan_error(colour_data, tmp_path):
+def test_a_diverging_run_stops_with_a_nan_error(colour_data, tmp_path, monkeypatch):
+    """A loss that becomes NaN at the third step (as an LR far too high makes it) ends the run."""
+    from frelon.engine.tasks.classify import ClassifyTask
+    real_loss, calls = ClassifyTask.loss, []
+
+    def diverging(self, model, batch, device):
+        loss, parts, n = real_loss(self, model, batch, device)
+        calls.append(1)
+        return (loss * float("nan") if len(calls) >= 3 else loss), parts, n
+
+    monkeypatch.setattr(ClassifyTask, "loss", diverging)
     cfg = from_dict(dict(data=str(colour_data), image_size=32, batch_size=4, weights="none", workers=0,
-                         epochs=3, backbone="resnet18", optimizer="sgd", lr=1e12, ref_batch=4, out=str(tmp_path)))
+                         epochs=3, backbone="resnet18", optimizer="sgd", lr=0.1, ref_batch=4, out=str(tmp_path)))
     writer, emitted = recording_writer()
-    with pytest.raises(RunFailed, match="loss became"):
+    with pytest.raises(RunFailed, match="loss became nan at step 3"):
         run_training(cfg, writer, lambda: False)
     error = next(e for e in emitted if e["type"] == "error")
     assert error["kind"] == "nan" and "learning rate" in error["hint"]

@@ -21,10 +21,13 @@ def fake_engine(monkeypatch, tmp_path):
     monkeypatch.setenv("FRELON_GUI_ENGINE", f'"{sys.executable}" "{FAKE_ENGINE}"')
     monkeypatch.setenv("FAKE_RUNS", str(tmp_path / "runs"))
 
-    def set_mode(mode: str = "normal", steps: int = 20, delay: float = 0.005, epochs: int = 2):
+    def set_mode(mode: str = "normal", steps: int = 20, delay: float = 0.005, epochs: int | None = None):
         monkeypatch.setenv("FAKE_ENGINE_MODE", mode)
         monkeypatch.setenv("FAKE_STEPS", str(steps))
         monkeypatch.setenv("FAKE_DELAY", str(delay))
-        monkeypatch.setenv("FAKE_EPOCHS", str(epochs))
+        if epochs is None:          # as `frelon train`: --epochs, else its default
+            monkeypatch.delenv("FAKE_EPOCHS", raising=False)
+        else:
+            monkeypatch.setenv("FAKE_EPOCHS", str(epochs))
     set_mode()
     return set_mode

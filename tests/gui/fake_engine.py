@@ -5,7 +5,7 @@ Behaviour is chosen by the environment:
   FAKE_ENGINE_MODE  normal | partial | crash | stubborn | error | flood | replay
   FAKE_REPLAY       with replay: a real run's events.jsonl, re-emitted with FAKE_DELAY between steps
                     (docs screenshots: a real run shown live without training again)
-  FAKE_STEPS        number of step events (default 20); FAKE_EPOCHS (default 2)
+  FAKE_STEPS        number of step events (default 20); FAKE_EPOCHS (default: --epochs, else the engine's)
   FAKE_DELAY        seconds between steps (default 0.005)
   FAKE_PARTIAL_GO   with partial: a file to wait for after the first part of a line (the test makes it
                     once the app has read that part, so the line is split across reads for sure)
@@ -71,7 +71,8 @@ def replay(path: str, delay: float) -> int:
 
 def train(args: list[str]) -> int:
     steps = int(os.environ.get("FAKE_STEPS", "20"))
-    epochs = int(arg(args, "--epochs", os.environ.get("FAKE_EPOCHS", "2")))
+    from frelon.common.train_config import TrainConfig     # the engine's own default when --epochs is not given
+    epochs = int(arg(args, "--epochs", os.environ.get("FAKE_EPOCHS", str(TrainConfig.epochs))))
     delay = float(os.environ.get("FAKE_DELAY", "0.005"))
     task = arg(args, "--task", "classify")
     resume = arg(args, "--resume")

@@ -10,7 +10,8 @@ import pytest
 from PySide6.QtGui import QImage
 
 from frelon.gui.main_window import MainWindow
-from frelon.gui.options import TrainOptions
+from frelon.common.train_config import TrainConfig
+from frelon.gui.options import train_flags
 from frelon.gui.widgets.augment_preview import COUNT, IMAGES, AugmentPreview, drawn
 from frelon.common.samples import sample_dir
 
@@ -47,7 +48,7 @@ def test_preview_from_the_window_with_the_current_choices(qtbot, tmp_path, monke
 def test_detection_boxes_drawn_over_the_pictures(qtbot, tmp_path, monkeypatch):
     monkeypatch.delenv("FRELON_GUI_ENGINE", raising=False)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    flags = TrainOptions(data=str(sample_dir("detect")), image_size=64, augment="none").to_flags()
+    flags = train_flags(TrainConfig(data=str(sample_dir("detect")), image_size=64, augment="none"))
     preview = AugmentPreview(lambda: flags)
     qtbot.addWidget(preview)
     with qtbot.waitSignal(preview.shown, timeout=120_000) as blocker:
@@ -65,6 +66,6 @@ def test_detection_boxes_drawn_over_the_pictures(qtbot, tmp_path, monkeypatch):
 
 
 def test_noise_travels_as_a_flag():
-    assert TrainOptions().to_flags().count("--noise") == 0
-    flags = TrainOptions(noise=8.0).to_flags()
+    assert train_flags(TrainConfig()).count("--noise") == 0
+    flags = train_flags(TrainConfig(noise=8.0))
     assert flags[flags.index("--noise") + 1] == "8.0"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from frelon.gui.panels.training_panel import TrainingPanel
+from frelon.gui.options import train_flags
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from runhelp import make_colour_folder  # noqa: E402
@@ -24,7 +25,7 @@ def test_find_lr_button_with_the_real_engine(qtbot, tmp_path, monkeypatch):
     p.image_size.setValue(32)
     p.batch.setValue(4)
     assert p.lr.value() == 0 and p.lr.text().startswith("auto")          # the optimizer's own LR
-    flags = lambda: [*p.options().replace(data=str(data)).to_flags(),   # noqa: E731
+    flags = lambda: [*train_flags(p.options().replace(data=str(data))),   # noqa: E731
                      "--backbone", "resnet18", "--weights", "none", "--workers", "0", "--steps", "15"]
     p.lr_finder.set_flags(flags)
     with qtbot.waitSignal(p.lr_finder.result_ready, timeout=240_000) as blocker:
@@ -40,7 +41,7 @@ def test_find_lr_button_with_the_real_engine(qtbot, tmp_path, monkeypatch):
     p.lr_finder.use.click()
     assert p.lr.value() == pytest.approx(s["lr"])
     # the effective LR the panel shows for that base LR is the suggestion (batch 4 both times)
-    assert p.options().effective_lr == pytest.approx(s["effective_lr"])
+    assert p.options().effective_lr() == pytest.approx(s["effective_lr"])
     # a point picked on the curve becomes the base LR that gives it
     p.lr_finder.choose_effective(lrs[3])
-    assert p.options().effective_lr == pytest.approx(lrs[3], rel=5e-3)     # 3 significant digits
+    assert p.options().effective_lr() == pytest.approx(lrs[3], rel=5e-3)     # 3 significant digits

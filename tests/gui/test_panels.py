@@ -14,6 +14,7 @@ from frelon.gui.panels.results_panel import ResultsPanel
 from frelon.gui.panels.runs_panel import RunsPanel
 from frelon.gui.panels.training_panel import TrainingPanel
 from frelon.gui.widgets.detection_view import Detection
+from frelon.gui.options import train_flags
 
 INFO = {"default_backbone": "efficientnet_lite0",
         "backbones": [{"name": "resnet18", "params": 11_689_512, "weights_available": False,
@@ -54,7 +55,7 @@ def test_training_panel_widgets_change_the_options(qtbot):
     o = panel.options()
     assert (o.backbone, o.lr, o.checkpointing, o.schedule, o.freeze_backbone, o.epochs) == \
         ("resnet18", 2e-3, "stages", "step", True, 3)
-    flags = o.to_flags()
+    flags = train_flags(o)
     assert flags[flags.index("--checkpointing") + 1] == "stages" and "--freeze-backbone" in flags
     assert "0.00283" in panel.effective.text()                          # 2e-3 × √(64 / 32), AdamW's rule
     assert "square-root rule" in panel.effective.text()

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from runhelp import TINY, events_of, make_colour_folder, only_run, recording_writer, train_here  # noqa: E402
 
 from frelon.engine import rundir  # noqa: E402
-from frelon.engine.config import from_dict  # noqa: E402
+from frelon.common.train_config import from_dict  # noqa: E402
 from frelon.engine.training.run import RunFailed, run_training  # noqa: E402
 
 
