@@ -13,6 +13,7 @@ import sys
 import traceback
 
 from frelon.common.train_config import FIELDS, RESUMABLE, ConfigError, to_flags
+from frelon.common.run_folder import RunFolder, run_name
 
 TRAIN_KEYS = set(FIELDS) | {"config"}
 
@@ -60,8 +61,8 @@ def cmd_train(args) -> int:
             raise ConfigError(f"--resume continues a run with its own options; these cannot change: "
                               f"{', '.join('--' + k.replace('_', '-') for k in unknown)}")
         from .rundir import read_json
-        saved = read_json(os.path.join(args.resume, "config.json"))
-        cfg = C.from_dict(given, C.from_saved(saved, source=os.path.join(args.resume, "config.json")))
+        saved = RunFolder(args.resume).config
+        cfg = C.from_dict(given, C.from_saved(read_json(saved), source=str(saved)))
     else:
         cfg = C.resolve(given)
 
@@ -79,13 +80,12 @@ def cmd_train(args) -> int:
     if world > 1 and not launched:
         _refuse_impossible_ranks(cfg)
         from .launch import run_ranks
-        from frelon.common.samples import default_sample_data
         argv = sys.argv[2:] if sys.argv[1:2] == ["train"] else _argv_from(args)
         if args.resume:
             return run_ranks(argv, world, runs_dir=None, name="", stream_events=args.events == "-",
                              control_stdin=args.control == "stdin", run_dir=args.resume,
                              stall_timeout=cfg.stall_timeout)
-        name = cfg.name or f"{cfg.backbone}-{os.path.basename((cfg.data or default_sample_data(cfg.task)).rstrip('/'))}"
+        name = run_name(cfg.name, cfg.backbone, cfg.data, cfg.task)
         return run_ranks(argv, world, cfg.out, name, stream_events=args.events == "-",
                          control_stdin=args.control == "stdin", stall_timeout=cfg.stall_timeout)
     return _train_here(args, cfg, given)
@@ -212,6 +212,8 @@ def cmd_predict(args) -> int:
                       as_annotations=args.as_annotations, threshold=args.threshold)
     print(f"frelon: {summary['images']} image(s) -> {args.out}" +
           (f", {summary['skipped']} skipped" if summary.get("skipped") else ""), file=sys.stderr)
+    if args.json:
+        _json_out(summary)
     return 0
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from frelon.common.run_folder import RunFolder
+
 from .errors import ConfigurationError, FrelonError
 from .inference import load_run
 from .rundir import atomic_target, atomic_write_json
@@ -34,7 +36,7 @@ def export_onnx(run: str, out: str | None = None, checkpoint: str = "best") -> d
     loaded = load_run(run, checkpoint, device="cpu")
     model, outputs = loaded.task.export_module(loaded.model)     # (logits) or the three CenterNet maps
     model.eval()
-    target = Path(out) if out else loaded.run_dir / "export" / "model.onnx"
+    target = Path(out) if out else RunFolder(loaded.run_dir).export / "model.onnx"
     size = loaded.size
     example = torch.randn(2, 3, size, size)
     with atomic_target(target) as tmp:      # a mismatch below leaves no file in place

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from frelon.common.train_config import from_saved
+from frelon.common.run_folder import RunFolder
 from .distributed import pick_device
 from .errors import DataError
 from .rundir import load_checkpoint, read_json
@@ -38,14 +39,15 @@ class LoadedRun:
 
 def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> LoadedRun:
     run_dir = Path(run_dir)
-    if not (run_dir / "model.json").is_file():
+    folder = RunFolder(run_dir)
+    if not folder.model.is_file():
         raise DataError(f"{run_dir}: not a Frelon run folder (no model.json)",
                         hint="pass the folder that `frelon train` printed, e.g. runs/20260101-120000-…")
-    info = read_json(run_dir / "model.json")
-    cfg = from_saved(read_json(run_dir / "config.json"), source=str(run_dir / "config.json"))
-    ckpt = run_dir / "checkpoints" / f"{checkpoint}.safetensors"
+    info = read_json(folder.model)
+    cfg = from_saved(read_json(folder.config), source=str(folder.config))
+    ckpt = folder.checkpoint(checkpoint)
     if checkpoint == "best" and not ckpt.is_file():
-        ckpt = run_dir / "checkpoints" / "last.safetensors"       # a run stopped before any evaluation
+        ckpt = folder.checkpoint("last")       # a run stopped before any evaluation
     weights, _, _ = load_checkpoint(ckpt)
     task = get_task(info["task"])
     model, _ = task.build_model(cfg.replace(weights="none"), info["classes"])

@@ -7,7 +7,7 @@ import platform
 import psutil
 import torch
 
-from frelon import __version__
+from frelon.common.version import __version__
 from . import backbones, precision
 from .tasks import TASK_NAMES
 

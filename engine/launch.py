@@ -28,6 +28,7 @@ from pathlib import Path
 import psutil
 
 from frelon.common import events
+from frelon.common.run_folder import RunFolder
 from .control import EventWriter, StopFlag
 from .rundir import new_run_dir, read_rank_error
 from .watchdog import Watchdog, stall_error
@@ -118,7 +119,7 @@ def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stre
     `stall_timeout` > 0 turns the stall watchdog on (see watchdog.py). Returns the exit code."""
     run_dir = _clear_rank_files(Path(run_dir) if run_dir else new_run_dir(runs_dir, name))
     writer = EventWriter(stream=sys.stdout if stream_events else None)
-    writer.attach(run_dir / "events.jsonl")
+    writer.attach(RunFolder(run_dir).events)
     watchdog = Watchdog(run_dir, nproc, stall_timeout, writer.emit)
     cmd = launch_command(argv, nproc, str(run_dir))
     env = _rank_environment(nproc, run_dir)
@@ -235,7 +236,7 @@ class _Ended:
         return 1
 
     def exited(self, code: int, tail: list[str]) -> int:
-        last = _last_event(self.run_dir / "events.jsonl") or {}
+        last = _last_event(RunFolder(self.run_dir).events) or {}
         if code != 0 and last.get("type") == "run_finished" and last.get("status") in ("completed", "stopped"):
             # the run ended and its checkpoint is saved; a rank that then fails while tearing down
             # (gloo can abort at interpreter exit) does not undo that

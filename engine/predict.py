@@ -11,13 +11,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from frelon.common.run_folder import SCORE_THRESHOLD
+
 from .inference import list_inputs, load_run
 from .rundir import atomic_write_json
 
 
 def predict(run: str, input_path: str, out: str, draw: str | None = None, heatmaps: str | None = None,
             checkpoint: str = "best", device: str = "auto", as_annotations: str | None = None,
-            threshold: float = 0.3) -> dict:
+            threshold: float = SCORE_THRESHOLD) -> dict:
     loaded = load_run(run, checkpoint, device)
     items, root = list_inputs(input_path)
     results, skipped = loaded.task.predict(loaded, items, root, draw=draw, heatmaps=heatmaps,
@@ -25,5 +27,6 @@ def predict(run: str, input_path: str, out: str, draw: str | None = None, heatma
     atomic_write_json(Path(out), results)
     for s in skipped:
         print(f"frelon: skipped {s['path']}: {s['reason']}", file=sys.stderr)
-    return {"images": len(items) - len(skipped), "skipped": len(skipped), "predictions": len(results),
-            "skipped_files": skipped}
+    return {"run": str(loaded.run_dir), "input": str(input_path), "out": str(out), "draw": draw,
+            "heatmaps": heatmaps, "as_annotations": as_annotations, "images": len(items) - len(skipped),
+            "skipped": len(skipped), "predictions": len(results), "skipped_files": skipped}

@@ -39,8 +39,8 @@ def to_pixels(tensor: torch.Tensor, mean, std) -> torch.Tensor:
 
 def training_dataset(cfg: TrainConfig, workers: int = 0):
     """(task, scanned data, image size, preprocessing, training dataset) as training makes them."""
-    from frelon.common.samples import default_sample_data
-    cfg = cfg.replace(data=cfg.data or default_sample_data(cfg.task))
+    from frelon.common.run_folder import data_or_sample
+    cfg = cfg.replace(data=data_or_sample(cfg.data, cfg.task))
     task_name = cfg.task or infer_task(cfg.data)
     cfg = cfg.replace(task=task_name)
     task = get_task(task_name)

@@ -31,6 +31,7 @@ import torch
 from torchvision.ops import box_iou
 
 from frelon.common import coco_doc
+from frelon.common.run_folder import SCORE_THRESHOLD, data_or_sample
 
 from .errors import DataError
 from .inference import load_run
@@ -41,7 +42,7 @@ REASONS = (MISSING, CONFLICT, LOOSE, MISSED)
 
 def disagreements(det_boxes: torch.Tensor, det_scores: torch.Tensor, det_labels: torch.Tensor,
                   gt_boxes: torch.Tensor, gt_labels: torch.Tensor, gt_crowd: torch.Tensor,
-                  confidence: float = 0.3, match_iou: float = 0.5, min_iou: float = 0.1) -> list[dict[str, Any]]:
+                  confidence: float = SCORE_THRESHOLD, match_iou: float = 0.5, min_iou: float = 0.1) -> list[dict[str, Any]]:
     """The disagreements of one image (see the module docstring). Boxes are xyxy tensors;
     issues are [{reason, weight, detection (index) | None, annotation (index) | None, iou}]."""
     issues: list[dict[str, Any]] = []
@@ -92,7 +93,7 @@ def _issue(reason: str, weight: float, det: int | None, gt: int | None, iou: flo
 
 @torch.no_grad()
 def review_run(run: str, data: str | None = None, splits: str = "val", checkpoint: str = "best",
-               device: str = "auto", confidence: float = 0.3, match_iou: float = 0.5, min_iou: float = 0.1,
+               device: str = "auto", confidence: float = SCORE_THRESHOLD, match_iou: float = 0.5, min_iou: float = 0.1,
                floor: float = 0.05) -> dict[str, Any]:
     """The review queue of `run` on `data` (default: the data it was trained on). The split is the
     run's own (same `--val-split` and seed, or the layout's); `splits` is "val", "train" or "all"."""
@@ -100,13 +101,12 @@ def review_run(run: str, data: str | None = None, splits: str = "val", checkpoin
     from .centernet.predict import image_batches, relabel_to_model, run_model
     from .centernet.transforms import eval_transform
     from .data.detection import scan_detection
-    from frelon.common.samples import default_sample_data
     loaded = load_run(run, checkpoint, device)
     if not loaded.task.boxes:
         raise DataError(f"{run}: a {loaded.task_name} run; review ranks detection annotations",
                         hint="for classification, the Results tab's misclassified gallery shows the doubtful labels")
     cfg = loaded.config
-    data = data or cfg.data or default_sample_data(loaded.task_name)
+    data = data or data_or_sample(cfg.data, loaded.task_name)
     scanned = scan_detection(data, val_data=(cfg.val_data or "") if data == cfg.data else "",
                              val_split=cfg.val_split, seed=cfg.seed)
     chosen = {"val": scanned.val, "train": scanned.train, "all": scanned.train + scanned.val}[splits]

@@ -23,7 +23,6 @@ events (one per ε) and `robustness_finished`.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
@@ -31,6 +30,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from . import attacks
 from frelon.common.train_config import ConfigError
+from frelon.common.run_folder import RunFolder
 from .errors import ConfigurationError
 from .inference import load_run
 from .rundir import atomic_write_json
@@ -75,12 +75,12 @@ def robustness_check(run: str, data: str | None = None, eps: Sequence[float] | N
 
     common = {"run": str(loaded.run_dir), "checkpoint": checkpoint, "image_size": loaded.size,
               "classes": list(loaded.classes), **_attack_fields(attack, eps, steps, step_size)}
-    out_dir = Path(loaded.run_dir) / "robustness"
+    folder = RunFolder(loaded.run_dir)
     result = {**common, **loaded.task.robustness(loaded, data, eps, normalize, attack, steps, step_size,
-                                                 examples, emit, out_dir)}
-    atomic_write_json(out_dir / f"{attack}.json", result)
+                                                 examples, emit, folder.robustness)}
+    atomic_write_json(folder.robustness_result(attack), result)
     metric = result["metric"]
-    emit("robustness_finished", attack=attack, path=str(out_dir / f"{attack}.json"), eps=eps, metric=metric,
+    emit("robustness_finished", attack=attack, path=str(folder.robustness_result(attack)), eps=eps, metric=metric,
          values=result[metric], images=result["images"])
     return result
 

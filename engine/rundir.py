@@ -1,10 +1,8 @@
 """The run folder and its checkpoints.
 
-    RUNS_DIR/<YYYYmmdd-HHMMSS>-<name>/
-        config.json  events.jsonl  model.json
+    RUNS_DIR/<YYYYmmdd-HHMMSS>-<name>/    (its files' names: common/run_folder.py)
         checkpoints/last.safetensors   weights + the whole training state (resume)
         checkpoints/best.safetensors   weights of the best epoch (predict, eval, export)
-        predictions/  export/
 
 A checkpoint is ONE safetensors file: the model's tensors under their own names, the optimizer's
 tensors under `__optim__.<param index>.<name>`, every rank's RNG states under `__rng__.rank<R>.*`, and everything else
@@ -25,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from frelon.common.run_folder import RunFolder
 
 from .errors import DataError, FrelonError
 
@@ -79,9 +79,16 @@ def new_run_dir(runs_dir: str | os.PathLike, name: str) -> Path:
     while path.exists():                       # two runs started in the same second
         n += 1
         path = base.with_name(f"{base.name}-{n}")
-    (path / "checkpoints").mkdir(parents=True)
-    (path / "predictions").mkdir()
+    path.mkdir(parents=True)                   # not exist_ok: two runs never share a folder
+    make_folders(path)
     return path
+
+
+def make_folders(run_dir: str | os.PathLike) -> None:
+    """A run folder's subfolders, where they are missing (the launcher made the folder itself)."""
+    folder = RunFolder(run_dir)
+    folder.checkpoints.mkdir(parents=True, exist_ok=True)
+    folder.predictions.mkdir(exist_ok=True)
 
 
 def read_json(path: Path) -> Any:

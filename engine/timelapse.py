@@ -22,6 +22,8 @@ from typing import Sequence
 
 import torch
 
+from frelon.common.run_folder import RunFolder
+
 from .rundir import atomic_write_json, read_json
 from .tasks import get_task
 
@@ -29,7 +31,6 @@ COUNT = 8
 TOP = 3
 MIN_SCORE = 0.05
 MAX_BOXES = 20
-FILE = "timelapse.json"
 
 
 def chosen(n: int, seed: int, count: int = COUNT) -> list[int]:
@@ -46,7 +47,7 @@ def record_epoch(run_dir: str | Path, task: str, details, val_samples, classes: 
                  seed: int) -> dict:
     """Store epoch `epoch`'s predictions of the fixed images (from the evaluation's `details`);
     `task` is the run's task name (tasks/: what an image and its predictions are)."""
-    path = Path(run_dir) / FILE
+    path = RunFolder(run_dir).timelapse
     kind = get_task(task)
     doc = read_json(path) if path.is_file() else None
     if not doc or not doc.get("images"):

@@ -1,2 +1,2 @@
 """Frelon: fine-tune image models on your own photos (desktop app + headless engine)."""
-__version__ = "0.1.0"
+from frelon.common.version import __version__  # noqa: F401  (written once, in common/)

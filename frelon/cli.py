@@ -11,13 +11,8 @@ from dataclasses import fields
 
 from frelon.common.choices import ATTACKS, CHOICES
 from frelon.common.option import flag_name, kind_of, spec_of
+from frelon.common.run_folder import CHECKPOINTS, SCORE_THRESHOLD
 from frelon.common.train_config import TrainConfig
-
-TRAIN_OPTIONS_HELP = "see README.md, 'Command line', for every option and its default"
-
-
-CHECKPOINTS = ("best", "last")        # a run's two checkpoints
-
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     """Which of a run's checkpoints, on which device: the commands that load a finished run."""
@@ -85,9 +80,10 @@ def _add_predict(sub) -> None:
     p.add_argument("--heatmaps", default=None, help="folder for detection heatmaps (PNG)")
     p.add_argument("--as-annotations", default=None, metavar="OUT.json",
                    help="detection: also write the boxes scoring >= --threshold as draft COCO annotations")
-    p.add_argument("--threshold", type=float, default=0.3, help="score of a draft annotation (default 0.3)")
+    p.add_argument("--threshold", type=float, default=SCORE_THRESHOLD,
+                   help=f"score of a draft annotation (default {SCORE_THRESHOLD:g})")
     _add_model_options(p)
-    _add_answer_options(p, json=False)
+    _add_answer_options(p)
 
 
 def _add_eval_export_info(sub) -> None:
@@ -129,8 +125,8 @@ def _add_review_annotations(sub) -> None:
     p.add_argument("--data", default=None, help="the annotations to review (default: the run's training data)")
     p.add_argument("--splits", choices=["val", "train", "all"], default="val",
                    help="which images, split as the run split them (default val)")
-    p.add_argument("--confidence", type=float, default=0.3,
-                   help="a detection this sure counts as the model's word (default 0.3, the app's score slider)")
+    p.add_argument("--confidence", type=float, default=SCORE_THRESHOLD,
+                   help=f"a detection this sure counts as the model's word (default {SCORE_THRESHOLD:g}, the app's score slider)")
     p.add_argument("--out", default=None, help="also write the review as JSON to this file")
     _add_model_options(p)
     _add_answer_options(p)

@@ -19,9 +19,7 @@ from PySide6.QtGui import QUndoCommand
 
 from frelon.common import coco_doc
 from frelon.common.exclusions import EXCLUDED
-
-RECORD = "data_fixes.json"
-
+from frelon.common.run_folder import RunFolder
 
 def moved_path(path: str | os.PathLike, new_class: str) -> Path:
     """Where `CLASS/name` goes when it is of `new_class`: the sibling folder, a free name."""
@@ -46,7 +44,7 @@ class FixRecord:
     """`RUN/data_fixes.json`: [{action, class, from, to, time}] in the order they were made."""
 
     def __init__(self, run_dir: str | os.PathLike):
-        self.path = Path(run_dir) / RECORD
+        self.path = RunFolder(run_dir).data_fixes
 
     def entries(self) -> list[dict]:
         try:

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget, QToolBar, QWidget
 
-from frelon.common.samples import sample_dir
+from frelon.common.run_folder import RunFolder, data_or_sample
 from frelon.common.train_config import TrainConfig
 from frelon.gui import settings as app_settings
 from frelon.gui.engine_command import JsonCommand
@@ -260,8 +260,7 @@ class MainWindow(QMainWindow):
 
     def show_run(self, run_dir: str) -> None:
         """A past run selected: reload its plots and results from its folder."""
-        events_file = Path(run_dir) / "events.jsonl"
-        history = RunHistory.from_file(events_file) if events_file.is_file() else RunHistory()
+        history = RunHistory.of_run(run_dir)
         if self.controller.is_running():
             self.plots_panel.set_compare(history)          # the live run keeps the plots
         else:
@@ -272,8 +271,7 @@ class MainWindow(QMainWindow):
         self.results_panel.load_run(run_dir, history)
 
     def compare_runs(self, a: str, b: str) -> None:
-        ha, hb = (RunHistory.from_file(Path(p) / "events.jsonl") if (Path(p) / "events.jsonl").is_file()
-                  else RunHistory() for p in (a, b))
+        ha, hb = RunHistory.of_run(a), RunHistory.of_run(b)
         if not self.controller.is_running():
             self.plots_panel.set_history(ha)
         self.plots_panel.set_compare(hb)
@@ -293,7 +291,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Pick a detection run in Runs (or train one) to review the boxes with.", 10_000)
             return
         config = run_config(run)
-        data = config.get("data") or str(sample_dir(config.get("task") or "detect"))   # '': the bundled sample
+        data = data_or_sample(config.get("data") or "", config.get("task") or "detect")
         self.annotation_editor.review_with(run, data)
         self.tabs.setCurrentWidget(self.annotation_editor)
 
@@ -315,16 +313,15 @@ class MainWindow(QMainWindow):
         options = self.training_panel.options()
         if run and self.results_panel.task == "detect":
             config = run_config(run)
-            best = Path(run) / "checkpoints" / "best.safetensors"
+            best = RunFolder(run).checkpoint("best")
             options = options.replace(task="detect", backbone=config.get("backbone") or options.backbone,
                                       weights=str(best) if from_run and best.is_file() else "imagenet")
         self.training_panel.set_options(options)
         self.data_panel.set_path(annotations)
         self.start_training()
-        events_file = Path(run) / "events.jsonl" if run else None
-        if self.controller.is_running() and events_file and events_file.is_file():
+        if self.controller.is_running() and run and RunFolder(run).events.is_file():
             self.retrained_from = run
-            self.plots_panel.set_compare(RunHistory.from_file(events_file))
+            self.plots_panel.set_compare(RunHistory.of_run(run))
 
     # ---- window events: a folder dropped anywhere on the window (data panel included) ----
     def dragEnterEvent(self, event) -> None:

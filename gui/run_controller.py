@@ -6,11 +6,8 @@ Owns one :class:`EngineProcess` and the :class:`RunHistory` it feeds. Panels lis
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import QObject, Signal
 
-from frelon.common import events as ev
 from frelon.gui.engine_process import EngineProcess, Outcome
 from frelon.gui.run_folders import run_config
 from frelon.gui.run_history import RunHistory
@@ -53,13 +50,8 @@ class RunController(QObject):
         if ranks:
             args += [_ranks_flag(run_dir), str(ranks)]
         args += STREAM_FLAGS
-        history = RunHistory()
-        events_file = Path(run_dir) / "events.jsonl"
-        if events_file.is_file():
-            for e in ev.read_file(events_file):
-                history.add(e)
         self.run_dir = run_dir
-        self._launch(args, history)
+        self._launch(args, RunHistory.of_run(run_dir))
         return args
 
     def stop(self) -> None:

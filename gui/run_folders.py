@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from frelon.common import events as ev
+from frelon.common.run_folder import RunFolder
 
 HEAD_BYTES = 256 << 10
 TAIL_BYTES = 256 << 10
@@ -60,13 +61,13 @@ def read_json(path: str | os.PathLike) -> Any:
 
 def run_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     """The run's config.json; {} where it is missing or unreadable."""
-    config = read_json(Path(run_dir) / "config.json")
+    config = read_json(RunFolder(run_dir).config)
     return config if isinstance(config, dict) else {}
 
 
 def summarize(run_dir: str | os.PathLike) -> RunSummary:
     run = Path(run_dir)
-    events_file = run / "events.jsonl"
+    events_file = RunFolder(run).events
     s = RunSummary(str(run), run.name, (events_file if events_file.exists() else run).stat().st_mtime)
     s.config = run_config(run)
     s.task = str(s.config.get("task") or "")
@@ -112,7 +113,7 @@ def list_runs(runs_dir: str | os.PathLike) -> list[RunSummary]:
         return []
     runs = []
     for child in root.iterdir():
-        if child.is_dir() and ((child / "events.jsonl").exists() or (child / "config.json").exists()):
+        if child.is_dir() and RunFolder(child).is_run():
             try:
                 runs.append(summarize(child))
             except OSError:

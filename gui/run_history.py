@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from frelon.common import events as ev
+from frelon.common.run_folder import RunFolder
 
 SMOOTHING = 0.9   # exponential moving average of the step loss (bias-corrected)
 
@@ -77,6 +78,12 @@ class RunHistory:
         for event in ev.read_file(path):
             h.add(event)
         return h
+
+    @classmethod
+    def of_run(cls, run_dir: str | Path) -> "RunHistory":
+        """A run folder's history from its events.jsonl (empty while it has none)."""
+        events = RunFolder(run_dir).events
+        return cls.from_file(events) if events.is_file() else cls()
 
     @property
     def run_dir(self) -> str | None:

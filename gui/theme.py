@@ -4,9 +4,11 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtGui import QColor
 
-# Colour-blind-friendly qualitative palette (Okabe-Ito, then Tableau) for classes and ranks.
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
-           "#4E79A7", "#F28E2B", "#59A14F", "#E15759", "#76B7B2", "#EDC948", "#B07AA1", "#FF9DA7"]
+from frelon.common.run_folder import CLASS_COLOURS
+
+# Colour-blind-friendly qualitative palette (Okabe-Ito, then Tableau) for classes and ranks: each
+# class's colour is the one `frelon predict --draw` draws it in (common/run_folder.py)
+PALETTE = list(CLASS_COLOURS)
 
 LOSS_RAW = "#9bbbd8"
 LOSS_SMOOTH = "#0072B2"

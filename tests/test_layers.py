@@ -41,12 +41,12 @@ def _imports(path: Path, folder: str):
 
 
 def _layer(module: str) -> str | None:
-    """The layer a Frelon module belongs to; None for the package's face `frelon` (its version,
-    imported with any of its sub-packages anyway) and for modules outside Frelon."""
+    """The layer a Frelon module belongs to (the package `frelon` itself is the top layer: its
+    version lives in common/version.py); None for modules outside Frelon."""
     for name in ("frelon.common", "frelon.engine", "frelon.gui"):
         if module == name or module.startswith(name + "."):
             return name
-    return "frelon" if module.startswith("frelon.") else None
+    return "frelon" if module == "frelon" or module.startswith("frelon.") else None
 
 
 def _sources(folder: str):

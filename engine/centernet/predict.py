@@ -3,14 +3,13 @@
 `predict_detection` writes nothing itself: it returns COCO results ({image_id or file_name,
 category_id, category, bbox [x, y, w, h], score}, in each image's own pixels, scores down to the
 decoder's floor) and the skipped inputs; with `draw` it saves each image with its boxes
-(class colours, labels and scores, boxes scoring at least DRAW_THRESHOLD), with `heatmaps` each
+(class colours, labels and scores, boxes scoring at least common/run_folder.py's SCORE_THRESHOLD), with `heatmaps` each
 image's heatmap (max over classes) as an 8-bit PNG of the image's own size, ready to overlay.
 `evaluate_detection` scores a run on a labelled set of any layout, classes matched by name.
 `onnx_module` is the network with plain tensor outputs for the ONNX export.
 """
 from __future__ import annotations
 
-import colorsys
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -19,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from frelon.common.choices import DETECT
+from frelon.common.run_folder import SCORE_THRESHOLD, class_rgb
 
 from ..data.detection import relabel, safe_join
 from ..data.images import BadImage, load_rgb
@@ -27,16 +27,11 @@ from .model import CenterNetExport
 from .transforms import LetterboxParams, eval_transform, letterbox_params
 
 BATCH = 8
-DRAW_THRESHOLD = 0.3
 
 
 def class_colours(n: int) -> list[tuple[int, int, int]]:
-    """n well-separated colours (golden-ratio hues), the same for a class in every picture."""
-    out = []
-    for i in range(n):
-        r, g, b = colorsys.hsv_to_rgb((i * 0.618033988749895) % 1.0, 0.85, 0.95)
-        out.append((int(r * 255), int(g * 255), int(b * 255)))
-    return out
+    """The n classes' colours: each class's colour in the app too (common/run_folder.py)."""
+    return [class_rgb(i) for i in range(n)]
 
 
 def _key(item: dict) -> dict:
@@ -109,7 +104,7 @@ def _out_path(folder: str, file_name: str, suffix: str) -> Path:
     return target.with_suffix(suffix)
 
 
-def save_drawing(image, det, classes: Sequence[str], out: Path, threshold: float = DRAW_THRESHOLD) -> None:
+def save_drawing(image, det, classes: Sequence[str], out: Path, threshold: float = SCORE_THRESHOLD) -> None:
     """The image with its detections scoring ≥ threshold: class-coloured boxes, label and score."""
     from torchvision.transforms.v2.functional import pil_to_tensor, to_pil_image
     from torchvision.utils import draw_bounding_boxes

@@ -50,6 +50,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from frelon.common.run_folder import data_or_sample
+
 from ..errors import DataError
 
 
@@ -74,9 +76,8 @@ def run_validation_split(loaded, scan: Callable, task: str) -> tuple[list, str]:
     """The run's own validation split of its own data (`scan`: the task's scanner, e.g.
     scan_classification), and what it is in words; refused when it is empty or its classes
     changed since the run was trained."""
-    from frelon.common.samples import default_sample_data
     cfg = loaded.config
-    source = cfg.data or default_sample_data(task)
+    source = data_or_sample(cfg.data, task)
     scanned = scan(source, val_data=cfg.val_data, val_split=cfg.val_split, seed=cfg.seed)
     if not scanned.val:
         raise DataError(f"{source}: the run has no validation images to attack",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from frelon.common.choices import CLASSIFY
 from frelon.common.metrics import precision_recall
+from frelon.common.run_folder import SCORE_THRESHOLD, RunFolder, data_or_sample
 
 from ..errors import ConfigurationError
 from .base import Evaluation, Scanned, run_validation_split
@@ -33,9 +34,8 @@ class ClassifyTask:
 
     def class_count(self, cfg) -> int:
         """The class folders of the configured data (at least 2: a head needs two outputs)."""
-        from frelon.common.samples import default_sample_data
         from ..data.classify import find_layout
-        root = Path(find_layout(cfg.data or default_sample_data(), cfg.val_data).train_root)
+        root = Path(find_layout(data_or_sample(cfg.data, self.name), cfg.val_data).train_root)
         return max(2, sum(1 for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")))
 
     def check_image_size(self, size: int) -> None:
@@ -122,7 +122,7 @@ class ClassifyTask:
             best = max(range(len(probs)), key=probs.__getitem__)
             preds.append({"path": str(path), "true": classes[label], "predicted": classes[best],
                           "score": probs[best], "probabilities": probs})
-        atomic_write_json(run_dir / "predictions" / "val.json", preds)
+        atomic_write_json(RunFolder(run_dir).validation_predictions, preds)
         atomic_write_json(run_dir / "confusion_matrix.json",
                           {"classes": classes, "matrix": evaluation.metrics["confusion_matrix"],
                            "rows": "true class", "columns": "predicted class"})
@@ -156,7 +156,7 @@ class ClassifyTask:
 
     # ---------------------------------------------------------------- a finished run
 
-    def predict(self, loaded, items, root, draw=None, heatmaps=None, as_annotations=None, threshold=0.3):
+    def predict(self, loaded, items, root, draw=None, heatmaps=None, as_annotations=None, threshold=SCORE_THRESHOLD):
         if as_annotations:
             raise ConfigurationError("--as-annotations writes boxes: it needs a detection run",
                                      hint="for a classifier, --out holds each image's predicted class")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from frelon.common.choices import DETECT
+from frelon.common.run_folder import SCORE_THRESHOLD, RunFolder, data_or_sample
 
 from ..errors import ConfigurationError, DataError
 from .base import Evaluation, Scanned, run_validation_split
@@ -68,9 +69,8 @@ class DetectTask:
 
     def class_count(self, cfg) -> int:
         """The classes of the configured data (the heatmap has one map per class)."""
-        from frelon.common.samples import default_sample_data
         from ..data.detection import scan_detection
-        data = cfg.data or default_sample_data()
+        data = data_or_sample(cfg.data, self.name)
         return len(scan_detection(data, val_data=cfg.val_data, val_split=cfg.val_split, seed=cfg.seed).classes)
 
     def check_image_size(self, size: int) -> None:
@@ -154,8 +154,9 @@ class DetectTask:
             rec = val_samples[index]
             key = {"image_id": rec.image_id, "file_name": rec.file_name, "path": rec.path}
             preds += detections_json(Detections(boxes, scores, labels), classes, ids, key)
-        atomic_write_json(Path(run_dir) / "predictions" / "val.json", preds)
-        atomic_write_json(Path(run_dir) / "pr_curves.json", evaluation.curves)
+        folder = RunFolder(run_dir)
+        atomic_write_json(folder.validation_predictions, preds)
+        atomic_write_json(folder.pr_curves, evaluation.curves)
 
     def model_info(self) -> dict:
         from ..centernet.decode import SCORE_FLOOR, TOP_K
@@ -197,7 +198,7 @@ class DetectTask:
 
     # ---------------------------------------------------------------- a finished run
 
-    def predict(self, loaded, items, root, draw=None, heatmaps=None, as_annotations=None, threshold=0.3):
+    def predict(self, loaded, items, root, draw=None, heatmaps=None, as_annotations=None, threshold=SCORE_THRESHOLD):
         from ..centernet.predict import category_ids, predict_detection
         results, skipped = predict_detection(loaded, items, draw=draw, heatmaps=heatmaps)
         if as_annotations:

@@ -7,9 +7,12 @@ takes the set-up `Trainer` (run.py) whose state it saves or restores.
 """
 from __future__ import annotations
 
+
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from frelon.common.run_folder import RunFolder
 
 from .. import distributed as D
 from .. import rundir
@@ -67,7 +70,7 @@ def save_last(trainer, epoch: int) -> None:
 def write_last(trainer, epoch: int, rng: list[dict]) -> Path:
     """Write last.safetensors with these random states (one per rank) and emit `checkpoint`."""
     t = trainer
-    path = t.run_dir / "checkpoints" / "last.safetensors"
+    path = RunFolder(t.run_dir).checkpoint("last")
     meta = {"progress": t.progress.__dict__, "config": t.cfg.to_dict(),
             "world_size": t.ranks.world_size, "micro_batches_per_epoch": len(t.train_loader),
             "micro_batch": t.batch,
@@ -81,7 +84,7 @@ def write_last(trainer, epoch: int, rng: list[dict]) -> Path:
 
 def save_best(trainer, epoch: int) -> None:
     t = trainer
-    path = t.run_dir / "checkpoints" / "best.safetensors"
+    path = RunFolder(t.run_dir).checkpoint("best")
     meta = {"epoch": epoch, "step": t.progress.step, "score": t.progress.best_score,
             "metric": t.task.best_metric, "classes": t.classes}
     write_checkpoint(path, unwrap(t.model).state_dict(), meta)
@@ -105,7 +108,7 @@ def restore(trainer) -> dict:
     """Load last.safetensors into the trainer's model, optimizer, progress, random states and loss
     scale; return run_started's `resumed_from`."""
     t = trainer
-    weights, meta, rest = rundir.load_checkpoint(t.run_dir / "checkpoints" / "last.safetensors")
+    weights, meta, rest = rundir.load_checkpoint(RunFolder(t.run_dir).checkpoint("last"))
     t.model.load_state_dict(weights)
     rundir.restore_optimizer(t.optimizer, meta, rest)
     t.progress = Progress(**meta["progress"])

@@ -102,8 +102,8 @@ def resolve_task(cfg: TrainConfig) -> str:
     if cfg.task:
         return cfg.task
     from ..tasks import infer_task
-    from frelon.common.samples import default_sample_data
-    return infer_task(cfg.data or default_sample_data())
+    from frelon.common.run_folder import data_or_sample
+    return infer_task(data_or_sample(cfg.data))
 
 
 def build_model(cfg: TrainConfig, task, num_classes: int) -> nn.Module:
@@ -154,7 +154,7 @@ def _training_steps(run: Run, batch_size: int, meter, with_checkpoint: bool) -> 
                     step.update(cfg.effective_lr(), always=True)
             if with_checkpoint:
                 with tempfile.TemporaryDirectory() as tmp, meter.phase("checkpoint"):
-                    rundir.save_checkpoint(Path(tmp) / "last.safetensors", run.model.state_dict(),
+                    rundir.save_checkpoint(Path(tmp) / "measured.safetensors", run.model.state_dict(),
                                            {"plan": True}, optimizer, rng=[rundir.rng_state(run.device)])
             del step, optimizer, batch
     finally:

@@ -14,6 +14,7 @@ import torch
 from frelon.common import lr_policy, schedule
 
 from frelon.common.train_config import TrainConfig
+from frelon.common.run_folder import RunFolder
 from ..errors import FrelonError, OutOfMemory
 
 ETA_STEPS = 20          # the ETA: the steps left × the mean time of this many recent steps
@@ -54,7 +55,7 @@ def run_finished_fields(trainer, status: str) -> dict:
         task = getattr(trainer, "task", None)
         best = {"epoch": p.best_epoch, "metric": task.best_metric if task is not None else None,
                 "score": p.best_score,
-                "path": str(trainer.run_dir / "checkpoints" / "best.safetensors") if trainer.run_dir else None}
+                "path": str(RunFolder(trainer.run_dir).checkpoint("best")) if trainer.run_dir else None}
     return dict(status=status, epochs_done=p.epochs_done, best=best, duration_s=time.time() - trainer.started,
                 steps_done=p.step, run_dir=str(trainer.run_dir) if trainer.run_dir else None)
 

@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 from frelon.common import schedule
-from frelon.common.samples import default_sample_data
+from frelon.common.run_folder import RunFolder, data_or_sample, run_name
 from frelon.common.train_config import TrainConfig, from_dict, from_saved
+from frelon.common.version import __version__
 
 from .. import distributed as D
 from .. import precision, rundir
@@ -106,9 +107,9 @@ class Trainer:
         or the one given; no data means the bundled sample of the task."""
         cfg = self.given
         if self.resume_dir is not None:
-            saved = rundir.read_json(self.resume_dir / "config.json")
-            cfg = from_dict(self.resume_overrides, from_saved(saved, source=str(self.resume_dir / "config.json")))
-        return cfg if cfg.data else cfg.replace(data=default_sample_data(cfg.task))
+            saved = RunFolder(self.resume_dir).config
+            cfg = from_dict(self.resume_overrides, from_saved(rundir.read_json(saved), source=str(saved)))
+        return cfg.replace(data=data_or_sample(cfg.data, cfg.task))
 
     def _open_run(self, given: TrainConfig) -> None:
         """The run folder: the resumed one, the one given (the launcher made it), or on rank 0 a
@@ -117,13 +118,12 @@ class Trainer:
             self.run_dir = self.resume_dir
         elif self.given_run_dir is not None:
             self.run_dir = self.given_run_dir
-            (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "predictions").mkdir(exist_ok=True)
+            rundir.make_folders(self.run_dir)
         elif self.ranks.is_main:
-            name = given.name or f"{given.backbone}-{Path(given.data).name or 'data'}"
+            name = run_name(given.name, given.backbone, given.data, given.task)
             self.run_dir = rundir.new_run_dir(given.out, name).resolve()
         if self.ranks.is_main:
-            self.writer.attach(self.run_dir / "events.jsonl")
+            self.writer.attach(RunFolder(self.run_dir).events)
 
     def _read_data(self, given: TrainConfig) -> None:
         """Rank 0 reads and checks the data once; the other ranks receive the result."""
@@ -151,7 +151,7 @@ class Trainer:
         model, self.preprocessing = self._start_model(cfg)
         self._start = None
         if self.resume_dir:
-            self.preprocessing = rundir.read_json(self.run_dir / "model.json")["preprocessing"]
+            self.preprocessing = rundir.read_json(RunFolder(self.run_dir).model)["preprocessing"]
         model.set_checkpointing(cfg.checkpointing)
         if cfg.freeze_backbone:
             freeze_body(model)
@@ -187,13 +187,14 @@ class Trainer:
         return schedule.Plan.for_config(self.cfg, spe, self.effective_lr, offset=offset)
 
     def _write_run_files(self) -> None:
-        rundir.atomic_write_json(self.run_dir / "config.json", self.cfg.to_dict())
+        folder = RunFolder(self.run_dir)
+        rundir.atomic_write_json(folder.config, self.cfg.to_dict())
         info = {"task": self.cfg.task, "backbone": self.cfg.backbone, "classes": self.classes,
                 "num_classes": len(self.classes),
                 "preprocessing": {"size": self.image_size, **self.preprocessing},
-                "frelon_version": _version()}
+                "frelon_version": __version__}
         info.update(self.task.model_info())
-        rundir.atomic_write_json(self.run_dir / "model.json", info)
+        rundir.atomic_write_json(folder.model, info)
 
     # -- training --------------------------------------------------------
     def train(self) -> str:
@@ -237,11 +238,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _version() -> str:
-    from frelon import __version__
-    return __version__
 
 
 def run_training(cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[], bool],

@@ -12,6 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
 
+from frelon.common.run_folder import SCORE_THRESHOLD, RunFolder
 from frelon.gui.engine_command import JsonCommand
 
 
@@ -33,7 +34,7 @@ class AnnotationActions(QWidget):
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.05, 0.95)
         self.threshold.setSingleStep(0.05)
-        self.threshold.setValue(0.3)
+        self.threshold.setValue(SCORE_THRESHOLD)
         self.threshold.setPrefix("drafts ≥ ")
         self.threshold.setToolTip("Boxes the model scores at least this become drafts")
         self.retrain_from = QComboBox()
@@ -66,7 +67,7 @@ class AnnotationActions(QWidget):
     def preannotate(self, run_dir: str, folder: str, threshold: float, target) -> None:
         """`frelon predict --as-annotations` on `folder` into the run's predictions/; then ``drafts_ready``."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        drafts = Path(run_dir) / "predictions" / f"drafts-{stamp}.json"
+        drafts = RunFolder(run_dir).predictions / f"drafts-{stamp}.json"
         self._job = (str(drafts), target)
         self.status.emit(f"Pre-annotating {folder} with {Path(run_dir).name}…")
         self._drafts.start(["predict", "--run", str(run_dir), "--input", str(folder),

@@ -13,6 +13,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPushButton, QSlider, QStyle, QVBoxLayout,
                                QWidget)
 
+from frelon.common.run_folder import SCORE_THRESHOLD
 from frelon.gui.widgets.detection_view import Detection, DetectionView
 
 
@@ -44,7 +45,7 @@ class DetectionResults(QWidget):
         self.where = QLabel("No predictions yet: open an image or a folder to run the detector on it.")
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(1, 99)
-        self.slider.setValue(30)
+        self.slider.setValue(round(SCORE_THRESHOLD * 100))
         self.slider.setMaximumWidth(220)
         self.slider.setToolTip("Boxes scoring below this are hidden (instant: nothing is re-run)")
         self.threshold_label = QLabel()

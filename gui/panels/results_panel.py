@@ -17,6 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QLabel, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
+from frelon.common.run_folder import RunFolder
 from frelon.gui import theme
 from frelon.gui.engine_command import JsonCommand
 from frelon.gui.images import IMAGE_SUFFIXES
@@ -95,19 +96,16 @@ class ResultsPanel(QWidget):
         self.predict = JsonCommand(self)
         self.predict.done.connect(self._on_predicted)
         self.predict.failed.connect(self._on_predict_failed)
-        self._predict_job: dict = {}
         for page in (self.classify, self.detect):
             page.open_image_requested.connect(self.choose_image)
             page.open_folder_requested.connect(self.choose_folder)
 
     # ---- loading a run ----
     def load_run(self, run_dir: str, history: RunHistory | None = None) -> None:
-        run = Path(run_dir)
+        run, folder = Path(run_dir), RunFolder(run_dir)
         self.run_dir = str(run)
-        if history is None and (run / "events.jsonl").is_file():
-            history = RunHistory.from_file(run / "events.jsonl")
-        history = history or RunHistory()
-        model = read_json(run / "model.json") or {}
+        history = history or RunHistory.of_run(run)
+        model = read_json(folder.model) or {}
         started = history.started or {}
         self.task = model.get("task") or started.get("task") or "classify"
         self.classes = [str(c) for c in (model.get("classes") or model.get("class_names") or started.get("classes") or [])]
@@ -118,8 +116,8 @@ class ResultsPanel(QWidget):
             self.stack.setCurrentWidget(self.detect_page)
             self.detect_robustness.load_run(str(run))
             self.detect_timelapse.load_run(str(run))
-            self.pr_curves.set_results(self.classes, read_json(run / "pr_curves.json"), _best_val(history) or val)
-            preds = read_json(run / "predictions" / "val.json")
+            self.pr_curves.set_results(self.classes, read_json(folder.pr_curves), _best_val(history) or val)
+            preds = read_json(folder.validation_predictions)
             if isinstance(preds, list) and preds and "bbox" in preds[0]:
                 dets = group_detections(preds, self.classes, resolver(str(run)))
                 self._val_detections = (sorted(dets), dets)
@@ -131,7 +129,7 @@ class ResultsPanel(QWidget):
             cm = read_json(run / "confusion_matrix.json") or {}
             matrix = cm.get("matrix") or val.get("confusion_matrix")
             self.classify.set_metrics(val.get("per_class") or {}, cm.get("classes") or self.classes, matrix)
-            preds = read_json(run / "predictions" / "val.json")
+            preds = read_json(folder.validation_predictions)
             self.classify.set_validation_predictions(preds if isinstance(preds, list) else [], self.classes, str(run))
 
     def compare_with(self, run_dir: str) -> None:
@@ -182,28 +180,30 @@ class ResultsPanel(QWidget):
                                 "predictions need a trained model.</span>")
             return None
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = Path(self.run_dir) / "predictions" / f"app-{stamp}.json"
+        out = RunFolder(self.run_dir).predictions / f"app-{stamp}.json"
         args = ["predict", "--run", self.run_dir, "--input", input_path, "--out", str(out)]
         heat = ""
         if self.task == "detect":
-            heat = str(Path(self.run_dir) / "predictions" / f"app-{stamp}-heatmaps")
+            heat = str(RunFolder(self.run_dir).predictions / f"app-{stamp}-heatmaps")
             args += ["--heatmaps", heat]
-        self._predict_job = {"input": input_path, "out": str(out), "heatmaps": heat}
         self.header.setText(f"Predicting on <b>{input_path}</b> …")
-        self.predict.start(args, parse_json=False)
+        self.predict.start(args + ["--json"])
         return args
 
     def _on_predict_failed(self, message: str, details: str) -> None:
         self.header.setText(f"<span style='color:{theme.BAD}'>Prediction failed: {message}</span>")
         self.header.setToolTip(details)
 
-    def _on_predicted(self, _none) -> None:
-        job = self._predict_job
-        preds = read_json(Path(job["out"]))
+    def _on_predicted(self, summary: dict) -> None:
+        """`frelon predict --json`'s answer: where it wrote the predictions, what it skipped."""
+        preds = read_json(Path(summary.get("out") or ""))
         if not isinstance(preds, list):
-            self._on_predict_failed("the engine wrote no predictions", job["out"])
+            self._on_predict_failed("the engine wrote no predictions", str(summary.get("out")))
             return
-        self.show_predictions(preds, job["input"], job.get("heatmaps", ""))
+        self.show_predictions(preds, summary["input"], summary.get("heatmaps") or "")
+        if summary.get("skipped"):
+            self.header.setText(self.header.text() + f" ({summary['skipped']} file(s) could not be read)")
+            self.header.setToolTip("\n".join(f"{s['path']}: {s['reason']}" for s in summary.get("skipped_files") or []))
 
     def show_predictions(self, preds: list[dict], input_path: str, heatmap_dir: str = "") -> None:
         resolve = resolver(input_path)

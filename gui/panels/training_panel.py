@@ -266,7 +266,7 @@ class TrainingPanel(QWidget):
             self.backbone.setItemData(self.backbone.count() - 1, b.get("weights_source", ""),
                                       Qt.ItemDataRole.ToolTipRole)
         names = list(self._backbones)
-        pick = current if current in names else info.get("default_backbone", DEFAULT_BACKBONE)
+        pick = current if current in names else info.get("default_backbone", DEFAULTS.backbone)
         if pick in names:
             self.backbone.setCurrentIndex(names.index(pick))
         self._cuda = list((info.get("devices") or {}).get("cuda") or [])

@@ -14,6 +14,8 @@ from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene,
                                QGraphicsSimpleTextItem, QGraphicsView)
 
+from frelon.common.run_folder import SCORE_THRESHOLD
+
 from frelon.gui import theme
 from frelon.gui.images import read_image
 
@@ -34,7 +36,7 @@ class DetectionView(QGraphicsView):
         self.setBackgroundBrush(QColor("#2b2b2b"))
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
-        self.threshold = 0.3
+        self.threshold = SCORE_THRESHOLD
         self._image_item: QGraphicsPixmapItem | None = None
         self._heatmap_item: QGraphicsPixmapItem | None = None
         self._boxes: list[tuple[Detection, QGraphicsRectItem]] = []

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QLineEdit, QListW
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from frelon.common.choices import ATTACKS
+from frelon.common.run_folder import RunFolder
 from frelon.gui import theme
 from frelon.gui.engine_command import JsonCommand
 from frelon.gui.run_folders import read_json
@@ -36,7 +37,7 @@ def read_results(run_dir: str) -> dict[str, dict]:
     """{attack: its robustness JSON} for the attacks the run folder has results of."""
     out = {}
     for attack in ATTACKS:
-        result = read_json(Path(run_dir) / "robustness" / f"{attack}.json")
+        result = read_json(RunFolder(run_dir).robustness_result(attack))
         if result is not None:
             out[attack] = result
     return out
@@ -183,7 +184,7 @@ class RobustnessView(QWidget):
             text = (f"ε {f['eps']:g}: {f['clean']['class']} {f['clean']['confidence']:.1%} → "
                     f"{f['adversarial']['class']} {f['adversarial']['confidence']:.1%} · {Path(f['path']).name}")
             item = QListWidgetItem(text)
-            item.setData(Qt.ItemDataRole.UserRole, str(Path(self.run_dir) / "robustness" / f["triptych"]))
+            item.setData(Qt.ItemDataRole.UserRole, str(RunFolder(self.run_dir).robustness / f["triptych"]))
             item.setToolTip(f["path"])
             self.flips.addItem(item)
         if drawn:

@@ -2,28 +2,27 @@
 
 Reads RUN_DIR/timelapse.json (engine/timelapse.py: a fixed handful of validation images and, for
 each epoch, their predictions). A slider picks the epoch; each image shows its top-3 classes with
-confidences (classification; the true class marked) or its boxes scoring at least BOX_SCORE in
+confidences (classification; the true class marked) or its boxes scoring at least SCORE_THRESHOLD in
 class colours (detection). Runs trained before the engine kept a time-lapse have no file: the view
 says so.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
+from frelon.common.run_folder import SCORE_THRESHOLD, RunFolder
 from frelon.gui import theme
 from frelon.gui.run_folders import read_json
 
 SIDE = 180
 COLUMNS = 4
-BOX_SCORE = 0.3
 
 
 def read_timelapse(run_dir: str) -> dict | None:
-    doc = read_json(Path(run_dir) / "timelapse.json")
+    doc = read_json(RunFolder(run_dir).timelapse)
     return doc if isinstance(doc, dict) and doc.get("epochs") else None
 
 
@@ -95,8 +94,8 @@ class TimelapseView(QWidget):
             self.images[k].setToolTip(meta.get("path", ""))
             if self.doc.get("task") == "detect":
                 self.images[k].setPixmap(_with_boxes(pixmap, pred, classes))
-                shown = sum(1 for b in pred if b[5] >= BOX_SCORE)
-                self.captions[k].setText(f"{shown} box(es) ≥ {BOX_SCORE:.2f}")
+                shown = sum(1 for b in pred if b[5] >= SCORE_THRESHOLD)
+                self.captions[k].setText(f"{shown} box(es) ≥ {SCORE_THRESHOLD:.2f}")
             else:
                 self.images[k].setPixmap(_scaled(pixmap))
                 self.captions[k].setText("<br>".join(_line(name, p, name == meta.get("label"), i == 0)
@@ -122,7 +121,7 @@ def _with_boxes(pixmap: QPixmap, boxes: list, classes: list[str]) -> QPixmap:
     k = scaled.width() / pixmap.width()
     p = QPainter(scaled)
     for x1, y1, x2, y2, name, score in boxes:
-        if score < BOX_SCORE:
+        if score < SCORE_THRESHOLD:
             continue
         i = classes.index(name) if name in classes else 0
         p.setPen(QPen(QColor(theme.PALETTE[i % len(theme.PALETTE)]), 2))

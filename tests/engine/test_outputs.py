@@ -24,10 +24,13 @@ def test_predict_a_folder_with_a_broken_file(trained):
     shutil.copytree(data / "red", folder)
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
     out = root / "preds.json"
-    r = run_cli("predict", "--run", run, "--input", folder, "--out", out, "--draw", root / "drawn")
+    r = run_cli("predict", "--run", run, "--input", folder, "--out", out, "--draw", root / "drawn", "--json")
     assert r.returncode == 0, r.stderr
     preds = json.loads(out.read_text())
     assert len(preds) == 10 and "broken.jpg" in r.stderr
+    said = json.loads(r.stdout)                        # --json: what was written where, what was skipped
+    assert (said["out"], said["images"], said["predictions"], said["skipped"]) == (str(out), 10, 10, 1)
+    assert said["skipped_files"][0]["path"].endswith("broken.jpg") and said["skipped_files"][0]["reason"]
     p = preds[0]
     assert set(p["probabilities"]) == {"blue", "red"} and p["predicted"] in ("blue", "red")
     assert sum(p["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from frelon.common.train_config import TrainConfig
-from frelon.engine.training import plan, run as run_mod
+from frelon.engine.training import plan
 from frelon.engine.training.run import Trainer
-from runhelp import TINY, events_of, make_colour_folder, recording_writer, run_cli, train_here
+from runhelp import events_of, make_colour_folder, recording_writer, run_cli, train_here
 
 
 def test_a_set_smaller_than_a_batch_trains_and_says_the_batch_it_uses(tmp_path):

@@ -261,8 +261,11 @@ def test_results_panel_runs_predict_and_shows_detections(qtbot, tmp_path, monkey
     preds = [{"file_name": images[0].name, "category_id": 0, "category": "cat", "bbox": [5, 5, 30, 30], "score": 0.9},
              {"file_name": images[0].name, "category_id": 1, "category": "dog", "bbox": [50, 5, 30, 30], "score": 0.05}]
     script = tmp_path / "fake_predict.py"
-    script.write_text("import json, sys\nargs = sys.argv[1:]\n"
-                      f"open(args[args.index('--out') + 1], 'w').write({json.dumps(json.dumps(preds))})\n")
+    script.write_text("import json, sys\nargs = sys.argv[1:]\nout = args[args.index('--out') + 1]\n"
+                      f"open(out, 'w').write({json.dumps(json.dumps(preds))})\n"
+                      "assert '--json' in args\n"          # the answer says what was written where, as the real one
+                      "print(json.dumps({'out': out, 'input': args[args.index('--input') + 1], "
+                      "'heatmaps': args[args.index('--heatmaps') + 1], 'images': 2, 'skipped': 0}))\n")
     monkeypatch.setenv("FRELON_GUI_ENGINE", f'"{sys.executable}" "{script}"')
     panel = ResultsPanel()
     qtbot.addWidget(panel)
