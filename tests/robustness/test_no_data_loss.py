@@ -140,6 +140,13 @@ def test_annotations_never_overwrites_a_set_s_own_file_whatever_force_says(tmp_p
         refused(frelon("annotations", *args), args[3])
         assert own.read_bytes() == before, args
     reads_as_before(root, classes, boxes)
+    # a file with Frelon's mark but not its name (a reviewed copy published as the set's own) is kept
+    r = frelon("annotations", "--data", root, "--out", tmp_path / "kept.reviewed.json", "--json")
+    assert r.returncode == 0, r.stderr
+    published = tmp_path / "published.json"
+    shutil.copy(tmp_path / "kept.reviewed.json", published)
+    refused(frelon("annotations", "--data", root, "--out", published, "--force"), published)
+    assert published.read_bytes() == (tmp_path / "kept.reviewed.json").read_bytes()
     # a new file inside the set's folder is refused too: a reader of the set could take it for its own
     refused(frelon("annotations", "--data", root, "--out", root / "data.yml", "--force"), "reviewed.json")
     reads_as_before(root, classes, boxes)
@@ -158,7 +165,7 @@ def test_predict_refuses_an_unwritable_output_before_any_work(detection_run, tmp
     prediction was computed (the --draw folder was full of drawings by then)."""
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    bad = {"--out": "/proc/frelon-test/p.json", "--draw": "/proc/frelon-test",
+    bad = {"--out": "/proc/p.json", "--draw": "/proc/frelon-test",                # /proc: there, not writable
            "--heatmaps": blocker / "heatmaps", "--as-annotations": blocker / "drafts.json"}[option]
     outputs = {"--out": tmp_path / "p.json", "--draw": tmp_path / "drawn", option: bad}
     args = [a for k, v in outputs.items() for a in (k, v)]
