@@ -174,16 +174,19 @@ def test_predict_refuses_an_unwritable_output_before_any_work(detection_run, tmp
     assert not (tmp_path / "drawn").exists() or not any((tmp_path / "drawn").iterdir())   # no work done
 
 
-@pytest.mark.parametrize("command", ["annotations", "export", "review", "preview-augment", "train"])
+@pytest.mark.parametrize("command", ["annotations", "export", "review", "preview-augment", "train", "train --events"])
 def test_every_command_refuses_an_unwritable_output_in_one_line(detection_run, tmp_path, command):
+    """The outputs each command checks first, and an OSError no check foresaw (--events FILE)."""
     run, data = detection_run["run"], detection_run["data"]
-    args = {"annotations": ["--data", data / "val" / "annotations.json", "--out", "/proc/frelon-test/a.json"],
+    args = {"train --events": ["--data", data, "--out", tmp_path / "runs", "--events", "/proc/frelon-test/e.jsonl",
+                               "--image-size", "64", "--weights", "none", "--backbone", "resnet18", "--max-steps", "1"],
+            "annotations": ["--data", data / "val" / "annotations.json", "--out", "/proc/frelon-test/a.json"],
             "export": ["--run", run, "--out", "/proc/frelon-test/m.onnx"],
             "review": ["--run", run, "--out", "/proc/frelon-test/r.json"],
             "preview-augment": ["--data", data, "--out", "/proc/frelon-test", "--image-size", "64"],
             "train": ["--data", data, "--out", "/proc/frelon-test", "--image-size", "64", "--weights", "none",
                       "--backbone", "resnet18", "--max-steps", "1", "--workers", "0"]}[command]
-    refused(frelon(command, *args), "/proc")
+    refused(frelon(*command.split()[:1], *args), "/proc")
 
 
 @pytest.mark.parametrize("command", ["predict --draw", "review --out", "export --out"])
@@ -232,3 +235,32 @@ def test_a_malformed_or_foreign_json_is_a_data_error_not_a_traceback(tmp_path):
         with pytest.raises(DataError) as caught:
             coco_doc.load(path)
         assert caught.value.kind == "data" and str(path) in caught.value.message
+
+
+# ---------------------------------------------------------------- the app's save obeys the same rule
+
+def test_the_box_editor_never_saves_over_a_file_frelon_did_not_write(tmp_path):
+    """Before: a COCO file opened directly in the editor (AnnotationSet.open) was saved over in
+    place. Now its edits go to its reviewed copy, reopening continues them, and a save aimed at
+    the original (or at another file Frelon did not write) is refused."""
+    from frelon.common import coco_doc
+    from frelon.common.errors import DataError
+    from frelon.gui.annotation_set import AnnotationSet, Box
+    picture(tmp_path / "a.png")
+    coco = tmp_path / "annotations.json"
+    coco.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.png", "width": 48, "height": 40}],
+                                "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 2, 10, 10]}],
+                                "categories": [{"id": 1, "name": "hornet"}]}))
+    before = coco.read_bytes()
+    edited = AnnotationSet.open(coco)
+    edited.set_boxes(1, [Box(1, (5, 5, 20, 20))])
+    assert edited.save() == tmp_path / "annotations.reviewed.json"
+    assert coco.read_bytes() == before
+    assert AnnotationSet.open(coco).boxes(1)[0].bbox == (5, 5, 20, 20)        # continued, not restarted
+    other = tmp_path / "other.json"
+    other.write_text("{}")
+    for target in (coco, other):
+        with pytest.raises(DataError):
+            edited.save(target)
+    assert coco.read_bytes() == before and other.read_text() == "{}"
+    assert coco_doc.own_kind(tmp_path / "annotations.reviewed.json") == "reviewed"
