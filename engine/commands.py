@@ -93,7 +93,7 @@ def cmd_train(args) -> int:
         return 0
     from .outputs import writable_folder
     if args.resume:                       # (read above: it exists)
-        writable_folder(args.resume, "--resume (a copy of the run in a folder you can write to)")
+        writable_folder(args.resume, "--resume", hint="copy the run to a folder you can write to, and resume that")
     else:
         writable_folder(cfg.out, "--out")
     if world > 1 and not launched:
@@ -314,7 +314,8 @@ def cmd_robustness(args) -> int:
                                  ("examples", args.examples)) if v is not None}
     if os.path.isdir(args.run):            # its triptychs and <attack>.json go to RUN/robustness/
         from .outputs import writable_folder
-        writable_folder(os.path.join(args.run, "robustness"), "--run (a copy of the run in a folder you can write to)")
+        writable_folder(os.path.join(args.run, "robustness"), "--run",
+                        hint="copy the run to a folder you can write to, and give that")
     result = robustness_check(args.run, data=args.data, eps=parse_eps(args.eps), attack=args.attack,
                               checkpoint=args.checkpoint, device=args.device, emit=writer.emit, **options)
     if args.json:

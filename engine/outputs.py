@@ -5,9 +5,9 @@ that writes its answer over what it read has destroyed the user's data. So each 
 outputs here first, and each is refused with one line (`OutputError`, or `DataError` when the data
 is what would be lost):
 
-  * `writable_file` / `writable_folder`: the folder exists or can be made, and a file can be
-    created in it (a real probe: a temporary file made and removed — permission bits say nothing
-    for root, nor for a read-only mount or /proc);
+  * `writable_file` / `writable_folder`: a file can be created in the folder, or in its nearest
+    existing parent when it is still to be made (a real probe: a temporary file made and removed —
+    permission bits say nothing for root, nor for a read-only mount or /proc);
   * `result_file`: also never one of the command's inputs (`os.path.samefile`: hard and symbolic
     links included) nor an annotations file (a COCO document, a YOLO data.yaml, a VOC XML);
   * `holds_no_input`: a folder of drawn pictures (`--draw`, `--heatmaps`) never one that holds
@@ -31,32 +31,32 @@ from .errors import DataError, OutputError
 ANNOTATION_SUFFIXES = (".yaml", ".yml", ".xml")       # YOLO data.yaml, VOC annotations
 
 
-def writable_folder(folder: str | os.PathLike, option: str) -> Path:
-    """`folder`, made if missing, after a file was created and removed in it; else OutputError."""
+def writable_folder(folder: str | os.PathLike, option: str, hint: str = "", subject: Path | None = None) -> Path:
+    """`folder` (absolute) when it can be written, or made: a temporary file is created and removed
+    in it, or in its nearest existing parent (nothing is made or left behind); else OutputError
+    naming `subject` (default: the folder)."""
     folder = Path(folder).absolute()
-    hint = f"choose another {option}, a folder you can write to"
-    existing = next((p for p in (folder, *folder.parents) if os.path.lexists(p)), None)
-    if existing is not None and not existing.is_dir():
-        raise OutputError(f"{existing}: is a file, not a folder", hint=hint)
+    subject = subject or folder
+    hint = hint or f"choose another {option}, a folder you can write to"
+    base = next((p for p in (folder, *folder.parents) if os.path.lexists(p)), None)
+    if base is None or not base.is_dir():
+        raise OutputError(f"{base or folder}: is a file, not a folder", hint=hint)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"{e.filename or folder}: cannot create this folder ({_reason(e)})", hint=hint) from None
-    try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".frelon-write-check-")
+        fd, probe = tempfile.mkstemp(dir=base, prefix=".frelon-write-check-")
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise OutputError(f"{folder}: cannot write in this folder ({_reason(e)})", hint=hint) from None
+        where = "cannot write in this folder" if base == subject else f"cannot be written: cannot write in {base}"
+        raise OutputError(f"{subject}: {where} ({_reason(e)})", hint=hint) from None
     return folder
 
 
 def writable_file(path: str | os.PathLike, option: str) -> Path:
-    """`path` when a file can be written there (its folder made if missing); else OutputError."""
+    """`path` (absolute) when a file can be written there; else OutputError."""
     path = Path(path).absolute()
     if path.is_dir():
         raise OutputError(f"{path}: is a folder", hint=f"give {option} a file name")
-    writable_folder(path.parent, option)
+    writable_folder(path.parent, option, subject=path)
     return path
 
 
