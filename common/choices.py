@@ -1,6 +1,6 @@
 """Each option's choices, in one place that the CLI, the engine and the app all import (stdlib only).
 
-The first entry is the default where the option has one among them (engine/config.py's TrainConfig
+The first entry is the default where the option has one among them (common/train_config.py's TrainConfig
 holds the defaults); "" for `task` means "inferred from the data".
 """
 from __future__ import annotations

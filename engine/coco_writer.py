@@ -8,7 +8,8 @@ the app's box editor. What this module adds needs the readers or the model:
     else kept); VOC, YOLO and COCO train/ + val/ folders are read as training reads them and
     written as one COCO document at the set's root (file names relative to it; image ids are
     the readers' running numbers, made unique across the two splits);
-  * `write_reviewed`: that document saved as the reviewed copy (never over the original);
+  * `write_reviewed`: that document saved as the reviewed copy (never over the original, nor
+    over any file Frelon did not write: common/coco_doc.py's `check_target`);
   * `drafts_document`: detections above a threshold as draft annotations of the images they
     came from, for a person to accept, edit or reject.
 """
@@ -76,16 +77,28 @@ def coco_from_records(classes: Sequence[str], category_ids: Sequence[int],
 
 def write_reviewed(data: str | os.PathLike, out: str | os.PathLike | None = None, force: bool = False) -> dict[str, Any]:
     """Save the set as COCO at `out` (default: its reviewed path). An existing reviewed copy holds
-    someone's edits: it is kept (and its path returned) unless `force`."""
+    someone's edits: it is kept (and its path returned) unless `force`. The target is checked
+    before the set is read: never the set's own file, nor any file Frelon did not write
+    (common/coco_doc.py, `check_target`), and it must be writable."""
+    from .outputs import writable_file
     src = source_file(data)
-    target = Path(out) if out else coco_doc.reviewed_path(src)
-    if target.exists() and not force:
-        doc = coco_doc.load(target)
-        return {"path": str(target), "source": str(src), "created": False, "images": len(doc["images"]),
-                "annotations": len(doc["annotations"])}
+    default = coco_doc.reviewed_path(src)
+    target = Path(out).absolute() if out else default
+    given = Path(data).absolute()
+    rule = {"inputs": [src], "inside": given if given.is_dir() else None,
+            "instead": (f"leave out --out: the reviewed copy goes to {default}" if target != default else
+                        f"give --out a new file, e.g. {coco_doc.free_name(target)}")
+            + " (--force only rewrites a reviewed copy Frelon wrote)"}
+    if target.is_file() and not force:
+        kept = coco_doc.marked_document(target)
+        if kept is not None:            # an earlier copy, with its edits: kept, nothing written
+            return {"path": str(target), "source": str(src), "created": False, "images": len(kept["images"]),
+                    "annotations": len(kept["annotations"])}
+    coco_doc.check_target(target, ("reviewed",), **rule)
+    writable_file(target, "--out")
     doc, summary = dataset_document(src)
     coco_doc.review_state(doc)["source"] = str(src)
-    coco_doc.save(doc, target, original=src if src.is_file() else None)
+    coco_doc.save_annotations(doc, target, ("reviewed",), **rule)
     return {**summary, "path": str(target), "created": True}
 
 
@@ -113,6 +126,6 @@ def drafts_document(results: Sequence[dict], items: Sequence[dict], classes: Seq
         annotations.append(coco_doc.annotation(len(annotations) + 1, by_key[key], r["category_id"], r["bbox"],
                                                score=r["score"], draft=True))
     return {"info": {"description": f"draft annotations by {run}",
-                     "frelon_drafts": {"run": str(run), "threshold": threshold, "image_root": str(Path(root).absolute())}},
+                     coco_doc.DRAFTS_KEY: {"run": str(run), "threshold": threshold, "image_root": str(Path(root).absolute())}},
             "images": images, "annotations": annotations,
             "categories": [{"id": cid, "name": name} for cid, name in zip(category_ids, classes)]}

@@ -3,6 +3,12 @@
 Every handler returns the process exit code. A problem the user can fix (FrelonError, ConfigError)
 prints ONE line on stderr — `frelon: error: <message> — <hint>` — and exits 1 (2 for bad options);
 the traceback only with --debug. Only events (with `--events -`) or the requested JSON go to stdout.
+
+Each command checks the files and folders it will write before it starts (engine/outputs.py), and
+any OSError that still escapes is one line too: `frelon: error: <file>: <reason> — <what to do>`.
+Everything printed for a person passes through common/text.py's `printable`: a class or file name
+holding a newline, an ESC sequence or a bidi override is shown escaped, never obeyed by the
+terminal (the JSON on stdout stays exact).
 """
 from __future__ import annotations
 
@@ -12,8 +18,11 @@ import shlex
 import sys
 import traceback
 
-from frelon.common.train_config import FIELDS, RESUMABLE, ConfigError, to_flags
 from frelon.common.run_folder import RunFolder, run_name
+from frelon.common.text import printable
+from frelon.common.train_config import FIELDS, RESUMABLE, ConfigError, to_flags
+
+from .console import print_report, say, training_line
 
 TRAIN_KEYS = set(FIELDS) | {"config"}
 
@@ -21,7 +30,7 @@ TRAIN_KEYS = set(FIELDS) | {"config"}
 def _fail(message: str, hint: str = "", debug: bool = False, code: int = 1) -> int:
     if debug:
         traceback.print_exc()
-    print(f"frelon: error: {message}" + (f" — {hint}" if hint else ""), file=sys.stderr)
+    say(f"frelon: error: {printable(message)}" + (f" — {printable(hint)}" if hint else ""))
     return code
 
 
@@ -39,6 +48,9 @@ def run_command(args) -> int:
         return _fail(e.message, e.hint, debug=getattr(args, "debug", False))
     except KeyboardInterrupt:
         return _fail("interrupted", code=130)
+    except OSError as e:
+        from .outputs import oserror_line
+        return _fail(*oserror_line(e), debug=getattr(args, "debug", False))
 
 
 def _given_train_options(args) -> dict:
@@ -77,6 +89,11 @@ def cmd_train(args) -> int:
         print(" ".join(a if a.startswith("$") else shlex.quote(a)
                        for a in launch_command(argv, world, None, multinode=True)))
         return 0
+    from .outputs import writable_folder
+    if args.resume:                       # (read above: it exists)
+        writable_folder(args.resume, "--resume", hint="copy the run to a folder you can write to, and resume that")
+    else:
+        writable_folder(cfg.out, "--out")
     if world > 1 and not launched:
         _refuse_impossible_ranks(cfg)
         from .launch import run_ranks
@@ -118,7 +135,7 @@ def _train_here(args, cfg, given) -> int:
         events_stream = open(args.events, "a", encoding="utf-8")
     writer = EventWriter(events_stream if rank == 0 else None, enabled=rank == 0)
     if rank == 0 and args.events != "-":
-        writer.echo = _human_line
+        writer.echo = training_line
     stop = StopFlag()
     stop.watch_signals()
     if args.control == "stdin" and rank == 0:
@@ -130,34 +147,11 @@ def _train_here(args, cfg, given) -> int:
     except RunFailed as e:
         if args.debug and e.__cause__ is not None:
             traceback.print_exception(e.__cause__, file=sys.stderr)
-        print(f"frelon: error: {e}", file=sys.stderr)
+        say(f"frelon: error: {printable(e)}")
         return 1
     if rank == 0:
-        print(f"frelon: run {fields['status']} after {fields['epochs_done']} epoch(s): {fields['run_dir']}",
-              file=sys.stderr)
+        say(f"frelon: run {fields['status']} after {fields['epochs_done']} epoch(s): {printable(fields['run_dir'])}")
     return 0
-
-
-def _human_line(event: dict) -> None:
-    """Without --events -, a person is reading: a short line per epoch and the important news."""
-    t = event["type"]
-    if t == "run_started":
-        line = (f"training {event['backbone']} ({event['task']}) on {event['device']}, {len(event['classes'])} classes, "
-                f"global batch {event['global_batch']}, effective LR {event.get('lr_rule') or format(event['effective_lr'], '.3g')}"
-                f" (new parts ×{event.get('head_lr_mult', 1):g}), "
-                f"{event['total_steps']} steps -> {event['run_dir']}")
-    elif t == "data_report":
-        counts = {s: v.get("images") for s, v in event["splits"].items()}
-        line = f"data: {counts}, {len(event['skipped'])} file(s) skipped" + "".join(f"\n  warning: {w}" for w in event["warnings"])
-    elif t == "epoch_end":
-        val = event["val"]
-        metric = " ".join(f"{k} {val[k]:.4f}" for k in ("loss", "accuracy", "map", "map_50") if isinstance(val.get(k), (int, float)))
-        line = f"epoch {event['epoch'] + 1}: train loss {event['train_loss']:.4f}" + (f", val {metric}" if metric else "")
-    elif t == "log" and event["level"] != "debug":
-        line = f"{event['level']}: {event['message']}"
-    else:
-        return
-    print(line, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- check / info
@@ -170,22 +164,11 @@ def cmd_check(args) -> int:
     if args.json:
         _json_out(report)
     else:
-        _print_report(report)
+        print_report(report)
     # problems that make training impossible (e.g. a single class): say so, and fail
     for err in report.get("errors", []):
-        print(f"frelon: error: {err['message']}" + (f" — {err['hint']}" if err.get("hint") else ""), file=sys.stderr)
+        say(f"frelon: error: {printable(err['message'])}" + (f" — {printable(err['hint'])}" if err.get("hint") else ""))
     return 1 if report.get("errors") else 0
-
-
-def _print_report(report: dict) -> None:
-    print(f"{report['task']} data in {report['root']} ({report['layout']}), classes: {', '.join(report['classes'])}")
-    for split, v in report["splits"].items():
-        counts = ", ".join(f"{c} {n}" for c, n in v["counts"].items())
-        print(f"  {split}: {v['images']} images ({counts})")
-    for s in report["skipped"]:
-        print(f"  skipped {s['path']}: {s['reason']}")
-    for w in report["warnings"]:
-        print(f"  warning: {w}")
 
 
 def cmd_info(args) -> int:
@@ -196,9 +179,9 @@ def cmd_info(args) -> int:
         return 0
     for b in info["backbones"]:
         mark = "offline" if b["weights_available"] else "download"
-        print(f"{b['name']:<20} {b['params'] / 1e6:6.1f}M  [{mark}] {b['weights_source']}")
+        print(f"{b['name']:<20} {b['params'] / 1e6:6.1f}M  [{mark}] {printable(b['weights_source'])}")
     for g in info["devices"]["cuda"]:
-        print(f"cuda:{g['index']} {g['name']} {g['total_memory'] / 2**30:.1f} GiB")
+        print(f"cuda:{g['index']} {printable(g['name'])} {g['total_memory'] / 2**30:.1f} GiB")
     print(f"cpu: {info['devices']['cpu']['cores']} cores, {info['devices']['cpu']['ram'] / 2**30:.1f} GiB")
     return 0
 
@@ -210,8 +193,8 @@ def cmd_predict(args) -> int:
     summary = predict(args.run, args.input, args.out, draw=args.draw, heatmaps=args.heatmaps,
                       checkpoint=args.checkpoint, device=args.device,
                       as_annotations=args.as_annotations, threshold=args.threshold)
-    print(f"frelon: {summary['images']} image(s) -> {args.out}" +
-          (f", {summary['skipped']} skipped" if summary.get("skipped") else ""), file=sys.stderr)
+    say(f"frelon: {summary['images']} image(s) -> {printable(args.out)}" +
+        (f", {summary['skipped']} skipped" if summary.get("skipped") else ""))
     if args.json:
         _json_out(summary)
     return 0
@@ -225,11 +208,18 @@ def cmd_eval(args) -> int:
     else:
         for k, v in metrics.items():
             if isinstance(v, (int, float)):
-                print(f"{k}: {v:.4f}")
+                print(f"{printable(k)}: {v:.4f}")
     return 0
 
 
 def cmd_export(args) -> int:
+    from . import outputs                 # checked before torch is imported: a refusal is quick
+    run_files = [os.path.join(args.run, f) for f in ("config.json", "model.json", "events.jsonl",
+                                                     "checkpoints/best.safetensors", "checkpoints/last.safetensors")]
+    if args.out:
+        outputs.result_file(args.out, "--out", inputs=run_files)
+    elif os.path.isdir(args.run):
+        outputs.writable_folder(os.path.join(args.run, "export"), "--out")
     from .export import export_onnx
     result = export_onnx(args.run, out=args.out, checkpoint=args.checkpoint)
     _json_out(result)
@@ -245,7 +235,7 @@ def cmd_plan(args) -> int:
         _json_out(result)
     else:
         for k, v in result.items():
-            print(f"{k}: {v}")
+            print(f"{printable(k)}: {printable(v)}")
     return 0
 
 
@@ -276,20 +266,24 @@ def cmd_lr_find(args) -> int:
 
 def cmd_preview_augment(args) -> int:
     from frelon.common import train_config as C
-    from .preview import preview_augment
+    from . import outputs
     given = _given_train_options(args)
     out = given.pop("out", None)
     if not out:
         raise ConfigError("preview-augment needs --out DIR: the folder for the preview's PNGs and preview.json")
     cfg = C.resolve(given)
+    if cfg.data:                          # checked before torch is imported: a refusal is quick
+        outputs.outside(out, cfg.data if os.path.isdir(cfg.data) else os.path.dirname(os.path.abspath(cfg.data)), "--out")
+    outputs.writable_folder(out, "--out")
+    from .preview import preview_augment
     counts = {k: v for k, v in (("images", args.images), ("count", args.count)) if v is not None}
     result = preview_augment(cfg, out, epoch=args.epoch, workers=max(0, cfg.workers), **counts)
     if args.json:
         _json_out(result)
     else:
         n = sum(len(i["variants"]) for i in result["images"])
-        print(f"frelon: {n} augmented picture(s) of {len(result['images'])} training image(s) at "
-              f"{result['size']} px -> {out}", file=sys.stderr)
+        say(f"frelon: {n} augmented picture(s) of {len(result['images'])} training image(s) at "
+             f"{result['size']} px -> {printable(out)}")
     return 0
 # ---------------------------------------------------------------- robustness
 
@@ -310,6 +304,10 @@ def cmd_robustness(args) -> int:
             + (f" ({ev['flipped']} flipped so far)" if "flipped" in ev else ""), file=sys.stderr, flush=True)
     options = {k: v for k, v in (("steps", args.steps), ("step_size", args.step_size),
                                  ("examples", args.examples)) if v is not None}
+    if os.path.isdir(args.run):            # its triptychs and <attack>.json go to RUN/robustness/
+        from .outputs import writable_folder
+        writable_folder(os.path.join(args.run, "robustness"), "--run",
+                        hint="copy the run to a folder you can write to, and give that")
     result = robustness_check(args.run, data=args.data, eps=parse_eps(args.eps), attack=args.attack,
                               checkpoint=args.checkpoint, device=args.device, emit=writer.emit, **options)
     if args.json:
@@ -319,13 +317,16 @@ def cmd_robustness(args) -> int:
         print(f"frelon: {args.attack} on {result['images']} image(s), {metric}: "
               + ", ".join(f"ε {e:g} → {a:.1%}" for e, a in zip(result["eps"], result[metric]))
               + (f"; {len(result['flipped'])} flipped" if metric == "accuracy" else "")
-              + f" -> {args.run}/robustness/", file=sys.stderr)
+              + f" -> {printable(args.run)}/robustness/", file=sys.stderr)
     return 0
 
 
 # ---------------------------------------------------------------- review / annotations
 
 def cmd_review(args) -> int:
+    if args.out:                          # checked before torch is imported: a refusal is quick
+        from .outputs import result_file
+        result_file(args.out, "--out", inputs=[args.data])
     from .review import review_run
     result = review_run(args.run, args.data, splits=args.splits, checkpoint=args.checkpoint,
                         device=args.device, confidence=args.confidence)
@@ -338,7 +339,7 @@ def cmd_review(args) -> int:
     else:
         for entry in result["images"]:
             if entry["disagreement"] > 0:
-                print(f"{entry['disagreement']:7.3f}  {entry['file_name']}: " +
+                print(f"{entry['disagreement']:7.3f}  {printable(entry['file_name'])}: " +
                       ", ".join(f"{r} ×{entry['counts'][r]}" for r in entry["reasons"]))
     return 0
 
@@ -349,6 +350,6 @@ def cmd_annotations(args) -> int:
     if args.json:
         _json_out(result)
     else:
-        print(f"frelon: {result['images']} image(s), {result['annotations']} box(es) -> {result['path']}" +
+        print(f"frelon: {result['images']} image(s), {result['annotations']} box(es) -> {printable(result['path'])}" +
               ("" if result["created"] else " (kept: it holds earlier edits; --force rewrites it)"), file=sys.stderr)
     return 0

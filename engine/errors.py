@@ -2,23 +2,16 @@
 
 Each carries the `error` event's `kind` (see frelon.common.events.ERROR_KINDS), a one-line message naming
 the file or option at fault, and a hint saying what to do. The CLI prints the message and hint;
-the traceback goes into the error event (and to stderr with --debug).
+the traceback goes into the error event (and to stderr with --debug). The base class and the data
+and output kinds are common/errors.py's (common/ raises them too, and cannot import the engine):
+they are the same classes here.
 """
 from __future__ import annotations
 
+from frelon.common.errors import DataError, FrelonError, OutputError
 
-class FrelonError(Exception):
-    kind = "internal"
-
-    def __init__(self, message: str, hint: str = ""):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-
-class DataError(FrelonError):
-    """The data cannot be used: missing folder, no images, malformed annotation file."""
-    kind = "data"
+__all__ = ["ConfigurationError", "DataError", "DistributedError", "FrelonError", "NonFiniteLoss",
+           "OutOfMemory", "OutputError", "WeightsError"]
 
 
 class ConfigurationError(FrelonError):

@@ -11,11 +11,16 @@ Sources, in the order a user meets them:
   names and shapes match (`load_matching`): a retrain on corrected data starts from the model.
 
 Nothing here ever unpickles arbitrary objects: a file that needs it is refused with one message.
+Nor does a small file expand into gigabytes: a .pt / .pth is a zip archive whose members
+`torch.save` stores uncompressed, so a compressed member (a zip bomb: 2 MB inflating to 2 GiB), or
+members stating more bytes than the file holds, are refused from the zip's directory
+(`zipfile`) before `torch.load` reads anything.
 The normalisation (mean, std) comes from the weights' own metadata and goes into model.json.
 """
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import torch
@@ -99,6 +104,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             return load_file(str(p))
         except Exception as e:
             raise WeightsError(f"{p}: not a readable safetensors file ({e})") from None
+    _refuse_expanding_archive(p)
     try:
         obj = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as e:
@@ -114,6 +120,28 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f"{p}: expected a state dict of tensors, found {type(obj).__name__}")
     return obj
+
+
+def _refuse_expanding_archive(p: Path) -> None:
+    """WeightsError when the zip archive `p` (torch.save's format) has a compressed member or
+    members stating more bytes than the file holds: torch would expand them in memory first."""
+    if not zipfile.is_zipfile(p):
+        return                       # torch's legacy format: read as it is, never expanded
+    hint = "save the weights again with torch.save(model.state_dict(), f), or as .safetensors"
+    size = p.stat().st_size
+    try:
+        with zipfile.ZipFile(p) as z:
+            members = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise WeightsError(f"{p}: not a readable weights archive ({e})", hint=hint) from None
+    for m in members:
+        if m.compress_type != zipfile.ZIP_STORED:
+            raise WeightsError(f"{p}: refused: member {m.filename} is compressed ({m.file_size} bytes packed into "
+                               f"{m.compress_size}); torch.save never compresses, a zip bomb does", hint=hint)
+    stated = sum(m.file_size for m in members)
+    if stated > size:
+        raise WeightsError(f"{p}: refused: its members state {stated} bytes, more than the file's {size}",
+                           hint=hint)
 
 
 _PREFIXES = ("module.", "backbone.net.", "net.", "model.")

@@ -2,7 +2,10 @@
 resolved to files, each image's boxes as plain `Box`es, and saving to the reviewed copy.
 
 No Qt and no torch here: the editor's widgets and undo commands call `boxes` / `set_boxes`, and
-`save` writes the whole document atomically to `path`, never to `original`.
+`save` writes the whole document atomically to `path`, never to `original`, under the rule every
+writer of annotations obeys (common/coco_doc.py, `check_target`): `path` is a file Frelon wrote (a
+reviewed copy or drafts, by name and mark) or a new one. A file Frelon did not write, opened here,
+is edited in its reviewed copy beside it (continued when one exists), never in place.
 """
 from __future__ import annotations
 
@@ -37,8 +40,7 @@ class AnnotationSet:
         self.doc = doc
         self.path = Path(path)
         self.original = Path(original) if original else None
-        drafts = (doc.get("info") or {}).get("frelon_drafts") if isinstance(doc.get("info"), dict) else None
-        self.image_root = Path(image_root or (drafts or {}).get("image_root") or self.path.parent)
+        self.image_root = Path(image_root) if image_root else self._image_root(doc, self.path.parent)
         self.images: list[dict[str, Any]] = [im for im in doc["images"] if isinstance(im, dict) and "id" in im]
         self.categories: list[dict[str, Any]] = [c for c in doc["categories"] if isinstance(c, dict) and "id" in c]
         self.dirty = False               # boxes changed since the last save
@@ -46,9 +48,22 @@ class AnnotationSet:
 
     @classmethod
     def open(cls, path: str | os.PathLike, original: str | os.PathLike | None = None) -> "AnnotationSet":
+        path = Path(path)
         doc = coco_doc.load(path)
+        if coco_doc.own_kind(path, doc) is None:     # not Frelon's: its edits go to the reviewed copy
+            copy = coco_doc.reviewed_path(path)
+            copy = coco_doc.free_name(path) if copy == path else copy
+            earlier = coco_doc.marked_document(copy)
+            if earlier is not None:                  # edits made before: continue them
+                doc = earlier
+            return cls(doc, copy, original or path, image_root=cls._image_root(doc, path.parent))
         source = original or coco_doc.review_state(doc).get("source")
         return cls(doc, path, source if source and Path(source).is_file() else None)
+
+    @staticmethod
+    def _image_root(doc: dict[str, Any], folder: Path) -> Path:
+        drafts = (doc.get("info") or {}).get(coco_doc.DRAFTS_KEY) if isinstance(doc.get("info"), dict) else None
+        return Path((drafts or {}).get("image_root") or folder)
 
     # ---- images and classes
     def class_names(self) -> list[str]:
@@ -135,7 +150,7 @@ class AnnotationSet:
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
         target = Path(path) if path else self.path
-        coco_doc.save(self.doc, target, original=self.original)
+        coco_doc.save_annotations(self.doc, target, ("reviewed", "drafts"), inputs=[self.original])
         self.path = target
         self.dirty = self.moved = False
         return target

@@ -204,8 +204,10 @@ class DetectTask:
         if as_annotations:
             from frelon.common import coco_doc
             from ..coco_writer import drafts_document
-            coco_doc.save(drafts_document(results, items, loaded.classes, category_ids(loaded), threshold,
-                                          root, str(loaded.run_dir)), as_annotations)
+            from ..predict import drafts_hint
+            doc = drafts_document(results, items, loaded.classes, category_ids(loaded), threshold, root,
+                                  str(loaded.run_dir))
+            coco_doc.save_annotations(doc, as_annotations, ("drafts",), instead=drafts_hint(as_annotations))
         return results, skipped
 
     def evaluate_run(self, loaded, data: str) -> dict:

@@ -12,6 +12,7 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from frelon.common import coco_doc
+from frelon.common.errors import DataError
 from frelon.engine.coco_writer import write_reviewed
 
 
@@ -72,7 +73,7 @@ def test_reviewed_copy_of_a_coco_file_keeps_everything_and_never_touches_the_ori
 
 def test_saving_refuses_the_original_and_a_failed_write_leaves_the_previous_file(coco_set, monkeypatch):
     doc = coco_doc.load(coco_set)
-    with pytest.raises(ValueError, match="original"):
+    with pytest.raises(DataError, match="original"):        # the data kind: one line on the command line
         coco_doc.save(doc, coco_set, original=coco_set)
     target = coco_doc.reviewed_path(coco_set)
     coco_doc.save(doc, target)

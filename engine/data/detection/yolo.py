@@ -1,5 +1,6 @@
 """YOLO txt: images/ + labels/ (or their train / val subfolders), class names from data.yaml (read
-with PyYAML) or classes.txt."""
+with PyYAML's safe loader, without aliases, at most 1 MiB; each name text or a whole number of at
+most 200 characters) or classes.txt."""
 from __future__ import annotations
 
 import math
@@ -15,10 +16,35 @@ from .checks import (VAL_NAMES, add_box, list_images, parse_number, probe_many, 
 from .records import DetectionRecord, ReadLog, ReadResult
 
 
+MAX_YAML_BYTES = 1 << 20      # a data.yaml names a few thousand classes at most (LVIS: 1203, ~30 KB)
+MAX_NAME_CHARS = 200
+
+
+class _AliasRefused(yaml.YAMLError):
+    def __init__(self, anchor: str, line: int):
+        super().__init__(anchor)
+        self.anchor, self.line = anchor, line
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases (`*name`): a few of them nest into billions of nodes
+    (billion laughs, or `<<` merge chains, which the safe loader expands for minutes). A data.yaml
+    has no use for them."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _AliasRefused(event.anchor, event.start_mark.line + 1)
+        return super().compose_node(parent, index)
+
+
 def parse_yaml_names(text: str, path: Path) -> list[str]:
     """The `names` of a YOLO data.yaml: a list (flow or block) or a mapping {index: name}."""
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_NoAliasLoader)
+    except _AliasRefused as e:
+        raise DataError(f"{path}: line {e.line}: alias *{e.anchor} refused (YAML aliases can nest into billions "
+                        "of entries)", hint="write the values out instead of *aliases") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
@@ -30,15 +56,15 @@ def parse_yaml_names(text: str, path: Path) -> list[str]:
 
 def _names_from_value(value: Any, path: Path) -> list[str]:
     if isinstance(value, list):
-        names = [str(v) for v in value]
+        names = [_class_name(v, f"names[{i}]", path) for i, v in enumerate(value)]
     elif isinstance(value, dict):
         try:
-            by_index = {int(k): str(v) for k, v in value.items()}
+            by_index = {_index(k): v for k, v in value.items()}
         except (TypeError, ValueError):
             raise DataError(f"{path}: 'names' keys must be class indices 0, 1, …") from None
         if sorted(by_index) != list(range(len(by_index))):
             raise DataError(f"{path}: 'names' indices must be 0 to {len(by_index) - 1} without gaps")
-        names = [by_index[i] for i in range(len(by_index))]
+        names = [_class_name(by_index[i], f"names[{i}]", path) for i in range(len(by_index))]
     else:
         raise DataError(f"{path}: 'names' must be a list or a mapping index: name")
     if not names:
@@ -46,13 +72,34 @@ def _names_from_value(value: Any, path: Path) -> list[str]:
     return names
 
 
+def _index(key: Any) -> int:
+    if isinstance(key, bool) or not isinstance(key, (int, str)):
+        raise TypeError(key)
+    return int(key)
+
+
+def _class_name(value: Any, where: str, path: Path) -> str:
+    """A class name: text or a whole number, of reasonable length; anything else is one line."""
+    hint = "write each class name as text, quoted when YAML would read it as something else ('null', 'no', '1.5')"
+    if isinstance(value, bool) or value is None or not isinstance(value, (str, int)):
+        kind = ("a boolean (YAML reads yes, no, on, off, true, false so)" if isinstance(value, bool)
+                else "empty (null)" if value is None else f"a {type(value).__name__}, not text")
+        raise DataError(f"{path}: {where} is {kind}", hint=hint)
+    name = str(value)
+    if len(name) > MAX_NAME_CHARS:
+        raise DataError(f"{path}: {where} is {len(name)} characters long (at most {MAX_NAME_CHARS})", hint=hint)
+    return name
+
+
 def yolo_names(root: Path) -> list[str]:
     """Class names from data.yaml (or .yml) at the root, else classes.txt (root or labels/)."""
     for name in ("data.yaml", "data.yml", "dataset.yaml"):
         p = root / name
         if p.is_file():
-            names = parse_yaml_names(p.read_text(encoding="utf-8-sig", errors="replace"), p)
-            return names
+            if p.stat().st_size > MAX_YAML_BYTES:
+                raise DataError(f"{p}: {p.stat().st_size} bytes, more than a data.yaml holds "
+                                f"(at most {MAX_YAML_BYTES >> 20} MiB)", hint="keep `names` (and the paths) in it")
+            return parse_yaml_names(p.read_text(encoding="utf-8-sig", errors="replace"), p)
     for p in (root / "classes.txt", root / "labels" / "classes.txt", root / "obj.names"):
         if p.is_file():
             return read_names_file(p)
