@@ -93,8 +93,8 @@ def require() -> None:
         from .errors import ConfigurationError
         raise ConfigurationError(
             f"detection's validation (mAP) needs the Python package {PIP_NAME}, which is not installed",
-            hint=f"pip install {PIP_NAME}, or train without validation images (--val-split 0, no --val-data): "
-                 "no mAP is then measured") from None
+            hint=f"pip install {PIP_NAME}; without it only data with no validation images can train "
+                 "(--val-split 0, no --val-data, no val/ folder), and no mAP is measured") from None
 
 
 def coco_map(records: Sequence[Any], detections: Sequence[Any], classes: Sequence[str]) -> dict[str, Any]:

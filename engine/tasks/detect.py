@@ -79,11 +79,13 @@ class DetectTask:
     def scan(self, cfg, workers: int) -> Scanned:
         from ..data.detection import scan_detection
         check_image_size(cfg.resolved_image_size(self.name))
-        if cfg.val_split > 0 or cfg.val_data:      # its mAP needs pycocotools: say so before the scan
-            from ..cocoeval import require
+        from ..cocoeval import require
+        if cfg.val_split > 0 or cfg.val_data:      # validation's mAP needs pycocotools: said before the scan
             require()
         data = scan_detection(cfg.data, val_data=cfg.val_data, val_split=cfg.val_split, seed=cfg.seed,
                               workers=workers or None)
+        if data.val:                               # a layout with its own val/ folder
+            require()
         if not any(not c for rec in data.train for c in rec.iscrowd):
             raise DataError(f"{data.root}: no object is annotated in the training images",
                             hint="run `frelon check --data PATH --task detect` to see what was skipped")

@@ -22,15 +22,6 @@ from runhelp import make_colour_folder, recording_writer
 from syncs import counting
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models run faster on one thread, and much faster on a busy machine (no spinning)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _pausing(counter, fn):
     def wrapped(*a, **k):
         with counter.pause():
