@@ -71,27 +71,43 @@ def cmd_train(args) -> int:
     launched = "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ     # started by torchrun
     world = cfg.world_size
     if args.print_launch:
-        from .launch import launch_command
-        argv = [a for a in sys.argv[2:] if a != "--print-launch"] if sys.argv[1:2] == ["train"] else []
-        print("# run this on each of $NNODES machines, with NODE_RANK = 0 … NNODES-1, MASTER_ADDR = the\n"
-              "# address of machine 0 and the same JOB_ID everywhere (see README, 'Several machines')")
-        # quoted for the shell, except the $VARIABLES the user's job script fills in
-        print(" ".join(a if a.startswith("$") else shlex.quote(a)
-                       for a in launch_command(argv, world, None, multinode=True)))
-        return 0
+        return _print_launch(cfg, world)
     if world > 1 and not launched:
         _refuse_impossible_ranks(cfg)
         from .launch import run_ranks
-        from frelon.common.samples import default_sample_data
         argv = sys.argv[2:] if sys.argv[1:2] == ["train"] else _argv_from(args)
         if args.resume:
             return run_ranks(argv, world, runs_dir=None, name="", stream_events=args.events == "-",
                              control_stdin=args.control == "stdin", run_dir=args.resume,
                              stall_timeout=cfg.stall_timeout)
-        name = cfg.name or f"{cfg.backbone}-{os.path.basename((cfg.data or default_sample_data(cfg.task)).rstrip('/'))}"
-        return run_ranks(argv, world, cfg.out, name, stream_events=args.events == "-",
+        return run_ranks(argv, world, cfg.out, _run_name(cfg), stream_events=args.events == "-",
                          control_stdin=args.control == "stdin", stall_timeout=cfg.stall_timeout)
     return _train_here(args, cfg, given)
+
+
+def _print_launch(cfg, world: int) -> int:
+    """The torchrun command for each machine, on stdout; beside it, in the current folder, the
+    SLURM batch script doing the same on N nodes (launch.sbatch_script). Starts nothing."""
+    from pathlib import Path
+
+    from .launch import launch_command, sbatch_script
+    argv = [a for a in sys.argv[2:] if a != "--print-launch"] if sys.argv[1:2] == ["train"] else []
+    print("# run this on each of $NNODES machines, with NODE_RANK = 0 … NNODES-1, MASTER_ADDR = the\n"
+          "# address of machine 0 and the same JOB_ID everywhere (see README, 'Several GPUs, several machines')")
+    # quoted for the shell, except the $VARIABLES the user's job script fills in
+    print(" ".join(a if a.startswith("$") else shlex.quote(a)
+                   for a in launch_command(argv, world, None, multinode=True)))
+    from .rundir import safe_name
+    script = Path(f"frelon-{safe_name(_run_name(cfg))}.sbatch").resolve()
+    script.write_text(sbatch_script(argv, world, cfg.out, _run_name(cfg), gpus=cfg.gpus > 0), encoding="utf-8")
+    print(f"# SLURM, N machines (the batch script it wrote): sbatch --nodes=N {shlex.quote(str(script))}")
+    return 0
+
+
+def _run_name(cfg) -> str:
+    """A new run's folder name: --name, or the backbone and the data folder's name."""
+    from frelon.common.samples import default_sample_data
+    return cfg.name or f"{cfg.backbone}-{os.path.basename((cfg.data or default_sample_data(cfg.task)).rstrip('/'))}"
 
 
 def _refuse_impossible_ranks(cfg) -> None:
