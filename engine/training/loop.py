@@ -166,20 +166,18 @@ def agree(ranks: D.Ranks, heartbeat, stop: bool, want_log: bool = False, loss: t
     device, parts = ranks.device, parts or {}
     host = D.to_device([float(stop), float(want_log and ranks.is_main), *memory.reading_values(device, ranks.rank)],
                        device)
-    row = [host[:2]]
-    if loss is not None:
-        row.append(torch.stack([(~torch.isfinite(loss)).double(), loss.double(), *(v.double() for v in parts.values())]))
-    row.append(host[2:])
+    on_device = [] if loss is None else \
+        [(~torch.isfinite(loss)).double(), loss.double(), *(v.double() for v in parts.values())]
+    row = torch.cat([host[:2], *([torch.stack(on_device)] if on_device else []), host[2:]])
     if ranks.distributed:
         heartbeat.beat("collective")
-    rows = D.all_gather(torch.cat(row), ranks).tolist()          # the one read of the step
-    n = len(row[1]) if loss is not None else 0
+    rows = D.all_gather(row, ranks).tolist()          # the one read of the step
+    k = 2 + len(on_device)                            # where each rank's memory reading starts
+    stop, log, readings = any(r[0] for r in rows), any(r[1] for r in rows), [memory.from_values(r[k:]) for r in rows]
     if loss is None:
-        return Agreement(any(r[0] for r in rows), any(r[1] for r in rows), False,
-                         memory=[memory.from_values(r[2:]) for r in rows])
-    mean = [sum(col) / len(rows) for col in zip(*(r[3:2 + n] for r in rows))]
-    return Agreement(any(r[0] for r in rows), any(r[1] for r in rows), any(r[2] for r in rows), mean[0],
-                     dict(zip(parts, mean[1:])), [memory.from_values(r[2 + n:]) for r in rows])
+        return Agreement(stop, log, False, memory=readings)
+    mean = [sum(column) / len(rows) for column in zip(*(r[3:k] for r in rows))]      # the loss, its parts
+    return Agreement(stop, log, any(r[2] for r in rows), mean[0], dict(zip(parts, mean[1:])), readings)
 
 
 def end_epoch(trainer, losses: torch.Tensor, started: float) -> None:
