@@ -1,7 +1,8 @@
 """Memory figures: P3 (gradient checkpointing stages / blocks vs off) and P4 (`frelon plan`'s
 forecast ÷ the peak of a real training run).
 
-Peak memory. CUDA: torch.cuda.max_memory_allocated. CPU: the torch profiler's allocation events
+Peak memory. CUDA: P3 torch.cuda.max_memory_allocated; P4 max_memory_reserved (what the forecast
+measures), over the whole run through the run's own resets (memory.run_peaks). CPU: the torch profiler's allocation events
 (profile_memory=True) summed in time order — the same meter engine/training/plan.py uses (engine/peaks.py). For P4 the
 measured side is independent of the forecast's shortcuts: the whole `run_training` (data scan,
 model build, real data loader, two steps, epoch-end checkpoints) runs under the meter at the full
@@ -133,16 +134,21 @@ def p3_checkpointing(quick: bool, device: str = "cpu", cases=None, repeats=None)
 
 @contextlib.contextmanager
 def measured_peak(device: torch.device):
-    """Yields a dict whose "peak" is set on exit: the peak tensor bytes of what ran inside."""
+    """Yields a dict whose "peak" is set on exit: the peak bytes of what ran inside. CUDA: what the
+    caching allocator reserved, as the forecast measures (engine/peaks.py) — through every reset
+    the run makes itself (each `step` event starts a new high-water mark: memory.run_peaks keeps
+    the whole run's); "peak_allocated" beside it."""
     result = {}
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.empty_cache()
-        base = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
+        base_reserved, base_allocated = torch.cuda.memory_reserved(device), torch.cuda.memory_allocated(device)
+        memory.clear_run_peaks(device)
         yield result
         torch.cuda.synchronize(device)
-        result["peak"] = torch.cuda.max_memory_allocated(device) - base
+        run = memory.run_peaks(device)
+        result["peak"] = run["reserved"] - base_reserved
+        result["peak_allocated"] = run["allocated"] - base_allocated
         return
     from torch.profiler import ProfilerActivity, profile
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
@@ -166,15 +172,22 @@ def forecast_case(backbone: str, batch: int, size: int, device: str, checkpointi
     ratio = forecast["predicted_peak_bytes"] / measured["peak"]
     return {"backbone": backbone, "task": task, "batch": batch, "image_size": size,
             "checkpointing": checkpointing, "forecast_bytes": forecast["predicted_peak_bytes"],
-            "measured_bytes": measured["peak"], "ratio": ratio, "peak_phase": forecast["peak_phase"],
-            "plan_s": round(plan_s, 2)}
+            "measured_bytes": measured["peak"], "measured_allocated_bytes": measured.get("peak_allocated"),
+            "ratio": ratio, "peak_phase": forecast["peak_phase"], "plan_s": round(plan_s, 2)}
+
+
+def default_or_torchvision() -> str:
+    """The default backbone, efficientnet_lite0, where its package is installed (a GPU machine may
+    lack it: bench/gpu_wheels.sh fetches it), else torchvision's nearest, efficientnet_b0."""
+    import importlib.util
+    return "efficientnet_lite0" if importlib.util.find_spec("efficientnet_lite_pytorch") else "efficientnet_b0"
 
 
 def p4_forecast(quick: bool, device: str = "cpu", cases=None) -> Figure:
     if cases is None:
         size = 112 if quick else 224
         cases = [("resnet18", 32, size, "off"), ("resnet18", 32, size, "stages"),
-                 ("efficientnet_lite0", 16, size, "off")]
+                 (default_or_torchvision(), 16, size, "off")]
         if not quick:
             cases.append(("resnet50", 16, size, "off"))
     results = [forecast_case(b, n, s, device, ck) for b, n, s, ck in cases]
@@ -182,5 +195,6 @@ def p4_forecast(quick: bool, device: str = "cpu", cases=None) -> Figure:
     ok = all(0.90 <= r["ratio"] <= 1.10 for r in results)
     detail = {"cases": results, "device": device, "value": "the case farthest from 1",
               "measured": "peak tensor bytes of a whole run_training (scan, build, real loader, 2 steps, "
-                          "checkpoints): CPU profiler allocation events / CUDA max_memory_allocated"}
+                          "checkpoints): CPU profiler allocation events / CUDA max_memory_reserved over the whole run "
+                          "(memory.run_peaks), as the forecast measures"}
     return Figure("P4", "plan forecast ÷ measured peak", worst["ratio"], "0.90–1.10", detail, ok)

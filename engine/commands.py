@@ -81,14 +81,7 @@ def cmd_train(args) -> int:
     launched = "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ     # started by torchrun
     world = cfg.world_size
     if args.print_launch:
-        from .launch import launch_command
-        argv = [a for a in sys.argv[2:] if a != "--print-launch"] if sys.argv[1:2] == ["train"] else []
-        print("# run this on each of $NNODES machines, with NODE_RANK = 0 … NNODES-1, MASTER_ADDR = the\n"
-              "# address of machine 0 and the same JOB_ID everywhere (see README, 'Several machines')")
-        # quoted for the shell, except the $VARIABLES the user's job script fills in
-        print(" ".join(a if a.startswith("$") else shlex.quote(a)
-                       for a in launch_command(argv, world, None, multinode=True)))
-        return 0
+        return _print_launch(cfg, world)
     from .outputs import writable_folder
     if args.resume:                       # (read above: it exists)
         writable_folder(args.resume, "--resume", hint="copy the run to a folder you can write to, and resume that")
@@ -106,6 +99,26 @@ def cmd_train(args) -> int:
         return run_ranks(argv, world, cfg.out, name, stream_events=args.events == "-",
                          control_stdin=args.control == "stdin", stall_timeout=cfg.stall_timeout)
     return _train_here(args, cfg, given)
+
+
+def _print_launch(cfg, world: int) -> int:
+    """The torchrun command for each machine, on stdout; beside it, in the current folder, the
+    SLURM batch script doing the same on N nodes (launch.sbatch_script). Starts nothing."""
+    from pathlib import Path
+
+    from .launch import launch_command, sbatch_script
+    argv = [a for a in sys.argv[2:] if a != "--print-launch"] if sys.argv[1:2] == ["train"] else []
+    print("# run this on each of $NNODES machines, with NODE_RANK = 0 … NNODES-1, MASTER_ADDR = the\n"
+          "# address of machine 0 and the same JOB_ID everywhere (see README, 'Several GPUs, several machines')")
+    # quoted for the shell, except the $VARIABLES the user's job script fills in
+    print(" ".join(a if a.startswith("$") else shlex.quote(a)
+                   for a in launch_command(argv, world, None, multinode=True)))
+    from .rundir import safe_name
+    name = run_name(cfg.name, cfg.backbone, cfg.data, cfg.task)
+    script = Path(f"frelon-{safe_name(name)}.sbatch").resolve()
+    script.write_text(sbatch_script(argv, world, cfg.out, name, gpus=cfg.gpus > 0), encoding="utf-8")
+    print(f"# SLURM, N machines (the batch script it wrote): sbatch --nodes=N {shlex.quote(str(script))}")
+    return 0
 
 
 def _refuse_impossible_ranks(cfg) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from .errors import ConfigurationError
 from .heartbeat import TIMEOUT_S   # defined beside the heartbeats: the launcher reads it without torch
@@ -98,6 +99,55 @@ def all_gather(t: torch.Tensor, ranks: Ranks) -> torch.Tensor:
     out = [torch.empty_like(on) for _ in range(ranks.world_size)]
     dist.all_gather(out, on)
     return torch.stack(out).cpu()
+
+
+def to_device(values: list[float], device: torch.device) -> torch.Tensor:
+    """Host numbers as a float64 tensor on `device`, without waiting for the GPU: a plain copy from
+    pageable memory makes the host wait until the stream has drained; from pinned memory with
+    non_blocking the copy just joins the stream (the pinned block stays reserved until it ran)."""
+    t = torch.tensor(values, dtype=torch.float64)
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
+def sync_buffers(model: nn.Module, ranks: Ranks) -> None:
+    """Rank 0's buffers (BatchNorm statistics) on every rank, where DDP does not broadcast them
+    at each forward (data_parallel under --sync-bn): before evaluating and saving. One broadcast
+    per dtype, of the buffers flattened."""
+    if not (ranks.distributed and isinstance(model, nn.parallel.DistributedDataParallel)) or model.broadcast_buffers:
+        return
+    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+    for b in model.module.buffers():
+        by_dtype.setdefault(b.dtype, []).append(b)
+    for group in by_dtype.values():
+        flat = torch.cat([b.detach().reshape(-1) for b in group]).to(ranks.device)
+        dist.broadcast(flat, src=0)
+        for b, part in zip(group, flat.split([b.numel() for b in group])):
+            b.data.copy_(part.view_as(b))
+
+
+def data_parallel(model: nn.Module, ranks: Ranks, sync_bn: bool = False, static_graph: bool = False) -> nn.Module:
+    """The model wrapped in DDP as Frelon trains it:
+    - the gradients are views into DDP's all-reduce buckets (`gradient_as_bucket_view`): no copy
+      into the buckets and back, and one model's worth of gradient memory less;
+    - `static_graph` where the caller knows it holds (step.parallel_model): every step uses the
+      same parameters the same way, so DDP skips its per-step bookkeeping;
+    - under SyncBatchNorm, no broadcast of rank 0's buffers at each forward (micro-batches
+      included): every rank computes the same global-batch statistics; sync_buffers aligns them
+      once before each evaluation and save. Without it, DDP's default (broadcast) stays."""
+    return nn.parallel.DistributedDataParallel(
+        model, device_ids=[ranks.device.index] if ranks.device.type == "cuda" else None,
+        gradient_as_bucket_view=True, static_graph=static_graph, broadcast_buffers=not sync_bn)
+
+
+def gather_to_main(obj, ranks: Ranks) -> list | None:
+    """Every rank's `obj` in rank order on rank 0 (None on the others): what only rank 0 scores."""
+    if not ranks.distributed:
+        return [obj]
+    out = [None] * ranks.world_size if ranks.is_main else None
+    dist.gather_object(obj, out, dst=0)
+    return out
 
 
 def broadcast_object(obj, ranks: Ranks):

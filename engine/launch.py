@@ -11,12 +11,14 @@ with an `error` of kind `stall`. No rank outlives the launcher; it writes events
 engine's own EventWriter.
 
 `launch_command` is also what `--print-launch` prints, with the rendezvous flags for several
-machines (see README, "Several machines").
+machines, beside the SLURM batch script of `sbatch_script` (see README, "Several GPUs, several
+machines").
 """
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -30,7 +32,7 @@ import psutil
 from frelon.common import events
 from frelon.common.run_folder import RunFolder
 from .control import EventWriter, StopFlag
-from .rundir import new_run_dir, read_rank_error
+from .rundir import new_run_dir, read_rank_error, safe_name
 from .watchdog import Watchdog, stall_error
 
 STOP_GRACE_S = 60          # after a stop request, how long the ranks get to save and end
@@ -44,6 +46,53 @@ def launch_command(argv: list[str], nproc: int, run_dir: str | None, multinode: 
     if run_dir:
         cmd += ["--run-dir", run_dir]
     return cmd
+
+
+SBATCH_NODES = 2          # the script's default; `sbatch --nodes=N FILE` overrides it
+RDZV_PORT = 29500
+
+
+def sbatch_script(argv: list[str], per_node: int, out: str, name: str, gpus: bool = True,
+                  python: str = sys.executable) -> str:
+    """A SLURM batch script training `frelon train argv` on N nodes × `per_node` ranks (GPUs, or
+    with `gpus` False CPU ranks).
+
+    srun starts one task per node (--ntasks-per-node=1); each runs torchrun, which starts the
+    node's ranks. They meet through torchrun's c10d rendezvous on the job's first node: no
+    per-node rank to compute (a `$SLURM_NODEID` expanded in the batch script, which runs on the
+    first node only, is 0 everywhere — the classic mistake). The run folder, $OUT/NAME-JOBID, must
+    be on storage every node sees; named after the job, it is found again when SLURM requeues the
+    job (a preempted or failed node: --requeue keeps the job id), which then resumes from its last
+    checkpoint. `argv` holding --resume RUN resumes that run instead."""
+    q, name = shlex.quote, safe_name(name)
+    resume = argv[argv.index("--resume") + 1] if "--resume" in argv else None
+    nccl = {k: v for k, v in _rank_environment(per_node, Path("$RUN_DIR")).items() if k.startswith("TORCH_NCCL_")}
+    what = f"{per_node} GPUs" if gpus else f"{per_node} CPU ranks"
+    lines = ["#!/bin/bash",
+             f"# Frelon on SLURM, N nodes x {what}: sbatch --nodes=N {q('frelon-' + name + '.sbatch')}",
+             "# (written by frelon train --print-launch; see README, 'Several GPUs, several machines').",
+             f"#SBATCH --job-name={q('frelon-' + name)}", f"#SBATCH --nodes={SBATCH_NODES}",
+             "#SBATCH --ntasks-per-node=1", *([f"#SBATCH --gpus-per-node={per_node}"] if gpus else []),
+             "#SBATCH --requeue", "#SBATCH --open-mode=append", "#SBATCH --output=%x-%j.log",
+             "set -euo pipefail",
+             f"RUN_DIR={q(resume) if resume else q(str(Path(out).resolve() / name)) + '-$SLURM_JOB_ID'}"
+             "      # on storage every node sees",
+             'export MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+             f"export MASTER_PORT=${{MASTER_PORT:-{RDZV_PORT}}}",
+             f"export OMP_NUM_THREADS=${{OMP_NUM_THREADS:-$(( $(nproc) / {per_node} > 0 ? $(nproc) / {per_node} : 1 ))}}",
+             *(f'export {k}="{v}"' for k, v in nccl.items())]
+    if resume:
+        lines.append('TRAIN=(--resume "$RUN_DIR")')
+    else:
+        lines += ['if [ -f "$RUN_DIR/checkpoints/last.safetensors" ]; then',
+                  '    TRAIN=(--resume "$RUN_DIR")          # requeued: continue from its last checkpoint',
+                  "else",
+                  f'    TRAIN=({" ".join(q(a) for a in argv)} --run-dir "$RUN_DIR")',
+                  "fi"]
+    lines += [f"srun --kill-on-bad-exit=1 {q(python)} -m torch.distributed.run --nnodes \"$SLURM_NNODES\" \\",
+              '    --rdzv-backend c10d --rdzv-endpoint "$MASTER_ADDR:$MASTER_PORT" --rdzv-id "$SLURM_JOB_ID" \\',
+              f'    --nproc-per-node {per_node} -m frelon train "${{TRAIN[@]}}"']
+    return "\n".join(lines) + "\n"
 
 
 def _failures(stderr_lines: list[str]) -> list[tuple[int, int]]:

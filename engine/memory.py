@@ -16,34 +16,69 @@ import psutil
 import torch
 
 
-# what a reading holds, per device type; `peak` is the high-water mark since the previous reading
+# what a reading holds, per device type; `peak` is the high-water mark since the last reset_peak
+# (the training loop resets it after each `step` event: the peak since the previous event)
 FIELDS = {"cuda": ("allocated", "peak", "reserved"), "cpu": ("rss",)}
 
+_PROCESS: psutil.Process | None = None
+# CUDA peaks folded in before each of Frelon's resets, per device index: {"allocated", "reserved"}.
+# torch keeps one high-water mark per device; the step events reset it, and so does the memory
+# forecast per phase. Whoever measures a whole run (bench P4) reads run_peaks, which survives them.
+_RUN_PEAKS: dict[int, dict[str, int]] = {}
 
-def reading_tensor(device: torch.device, rank: int = 0) -> torch.Tensor:
-    """This process's memory on `device` as int64 [rank, device index (-1: CPU), *FIELDS], in
-    bytes: one small tensor, so the ranks' readings travel in one all-gather. Resets the CUDA
-    peak, so the next reading's peak covers the steps in between only."""
+
+def _index(device: torch.device) -> int:
+    return device.index if device.index is not None else torch.cuda.current_device()
+
+
+def reading_values(device: torch.device, rank: int = 0) -> list[int]:
+    """This process's memory on `device`: [rank, device index (-1: CPU), *FIELDS], in bytes. Host
+    calls only (the allocator's counters, /proc): no wait for the GPU, nothing reset."""
+    global _PROCESS
     if device.type == "cuda":
-        values = [torch.cuda.memory_allocated(device), torch.cuda.max_memory_allocated(device),
-                  torch.cuda.memory_reserved(device)]
-        torch.cuda.reset_peak_memory_stats(device)
-        index = device.index if device.index is not None else torch.cuda.current_device()
-    else:
-        values, index = [psutil.Process(os.getpid()).memory_info().rss], -1
-    return torch.tensor([rank, index, *values], dtype=torch.int64)
+        return [rank, _index(device), torch.cuda.memory_allocated(device), torch.cuda.max_memory_allocated(device),
+                torch.cuda.memory_reserved(device)]
+    if _PROCESS is None or _PROCESS.pid != os.getpid():
+        _PROCESS = psutil.Process(os.getpid())
+    return [rank, -1, _PROCESS.memory_info().rss]
 
 
-def from_tensor(row: torch.Tensor) -> dict:
-    """The `memory` entry of a `step` event from one rank's reading_tensor."""
-    rank, index, *values = (int(v) for v in row)
+def reset_peak(device: torch.device) -> None:
+    """Start a new CUDA high-water mark, the one ended folded into run_peaks first."""
+    if device.type != "cuda":
+        return
+    run = _RUN_PEAKS.setdefault(_index(device), {"allocated": 0, "reserved": 0})
+    run["allocated"] = max(run["allocated"], torch.cuda.max_memory_allocated(device))
+    run["reserved"] = max(run["reserved"], torch.cuda.max_memory_reserved(device))
+    torch.cuda.reset_peak_memory_stats(device)
+
+
+def clear_run_peaks(device: torch.device) -> None:
+    """Start measuring a whole run's CUDA peaks (run_peaks) from now."""
+    torch.cuda.reset_peak_memory_stats(device)
+    _RUN_PEAKS.pop(_index(device), None)
+
+
+def run_peaks(device: torch.device) -> dict[str, int]:
+    """{"allocated", "reserved"}: the CUDA high-water marks since clear_run_peaks, through every
+    reset_peak in between (the step events', the forecast's phases)."""
+    run = _RUN_PEAKS.get(_index(device), {"allocated": 0, "reserved": 0})
+    return {"allocated": max(run["allocated"], torch.cuda.max_memory_allocated(device)),
+            "reserved": max(run["reserved"], torch.cuda.max_memory_reserved(device))}
+
+
+def from_values(values) -> dict:
+    """The `memory` entry of a `step` event from one rank's reading_values (ints or floats)."""
+    rank, index, *rest = (int(v) for v in values)
     kind = "cpu" if index < 0 else "cuda"
-    return {"rank": rank, "device": "cpu" if index < 0 else f"cuda:{index}", **dict(zip(FIELDS[kind], values))}
+    return {"rank": rank, "device": "cpu" if index < 0 else f"cuda:{index}", **dict(zip(FIELDS[kind], rest))}
 
 
 def reading(device: torch.device, rank: int = 0) -> dict:
-    """This process's memory on `device`, in bytes."""
-    return from_tensor(reading_tensor(device, rank))
+    """This process's memory on `device`, in bytes; starts a new CUDA peak."""
+    values = reading_values(device, rank)
+    reset_peak(device)
+    return from_values(values)
 
 
 def _copy_of_parameter(t: torch.Tensor, params: set[int]) -> bool:

@@ -1,6 +1,6 @@
 """Peak bytes per phase of a measured training step, for the memory forecast (plan.py).
 
-CUDA (`CudaMeter`): `torch.cuda.max_memory_reserved`, reset before each phase — what the caching
+CUDA (`CudaMeter`): `torch.cuda.max_memory_reserved`, reset before each phase (memory.reset_peak) — what the caching
 allocator holds, rounding and fragmentation included, is what runs out. CPU (`CpuMeter`): every
 allocation and free the torch profiler records (`profile_memory=True`), summed in time order from
 the bytes live when it started (`phase_peaks`). A meter's `session()` wraps the measured steps, its
@@ -14,6 +14,8 @@ import math
 import os
 
 import torch
+
+from . import memory
 
 MARK = "frelon.plan."            # the profiler ranges' prefix
 
@@ -33,7 +35,7 @@ class CudaMeter:
     @contextlib.contextmanager
     def phase(self, name: str):
         torch.cuda.synchronize(self.device)
-        torch.cuda.reset_peak_memory_stats(self.device)
+        memory.reset_peak(self.device)          # through memory.py: a whole run's peak survives it
         yield
         torch.cuda.synchronize(self.device)
         peak = torch.cuda.max_memory_reserved(self.device) - self.base
@@ -65,11 +67,11 @@ def phase_peaks(prof, live_at_start: int, prefix: str = "") -> dict[str, int]:
     record_function ranges named `prefix…`; "" = the whole session under key "all"."""
     cpu = torch.autograd.DeviceType.CPU
     events = prof.profiler.kineto_results.events()
-    memory = sorted((e.start_ns(), e.nbytes()) for e in events
-                    if e.name() == "[memory]" and e.device_type() == cpu)
-    times = [t for t, _ in memory]
+    allocations = sorted((e.start_ns(), e.nbytes()) for e in events
+                         if e.name() == "[memory]" and e.device_type() == cpu)
+    times = [t for t, _ in allocations]
     levels, level = [], live_at_start
-    for _, nbytes in memory:
+    for _, nbytes in allocations:
         level += nbytes
         levels.append(level)
     windows = [(e.name()[len(prefix):], e.start_ns(), e.end_ns()) for e in events

@@ -71,10 +71,14 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode("utf-8"))
 
 
+def safe_name(name: str) -> str:
+    """`name` as a file name: letters, digits, `_ . -` (anything else becomes `-`)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "run"
+
+
 def new_run_dir(runs_dir: str | os.PathLike, name: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "run"
-    base = Path(runs_dir) / f"{stamp}-{safe}"
+    base = Path(runs_dir) / f"{stamp}-{safe_name(name)}"
     path, n = base, 1
     while path.exists():                       # two runs started in the same second
         n += 1

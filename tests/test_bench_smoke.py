@@ -168,14 +168,16 @@ def test_bench_modules_do_not_leak_onto_sys_path():
 
 def test_the_gpu_check_runs_on_a_cpu_machine_and_says_why_it_skips(tmp_path):
     """bench/gpu_check.sh on a machine without CUDA: every GPU item is skipped with its reason,
-    the CPU-side check (--sync-bn refused) runs, and one JSON holds it all."""
+    the CPU-side items (a CPU run, --sync-bn refused) run, and one JSON holds it all.
+    (tests/test_gpu_check.py runs it in a Python holding only the GPU machine's packages.)"""
     out = tmp_path / "gpu.json"
     r = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), str(out)], capture_output=True, text=True, timeout=300,
-                       env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
+                       env=dict(os.environ, CUDA_VISIBLE_DEVICES="", PYTHON=sys.executable))
     assert r.returncode == 0, r.stderr[-2000:]
     report = json.loads(out.read_text())
     items = report["items"]
     assert report["cuda_devices"] == 0 and report["ok"]
-    for name in ("cuda_run", "amp", "gpus_nccl", "bench"):
-        assert items[name]["status"] == "skipped" and items[name]["why"], name
-    assert items["sync_bn"] == {**items["sync_bn"], "status": "ok", "checked": "refused on the CPU as documented"}
+    for name in ("cuda_run", "amp", "detection", "gpus_nccl", "bench", "compile"):
+        assert items[name]["status"] == "skipped" and items[name]["why"].startswith(("no CUDA", "--gpus N")), name
+    assert items["cpu_smoke"]["status"] == "ok" and items["cpu_smoke"]["steps"] == 2
+    assert items["sync_bn"]["status"] == "ok" and items["sync_bn"]["summary"] == "refused on the CPU as documented"

@@ -77,32 +77,50 @@ def predicted_boxes(size: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
     return torch.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], dim=1)
 
 
+def giou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """1 − GIoU of boxes xyxy (..., 4), element-wise: torchvision.ops.generalized_box_iou_loss's
+    formula with the intersection's sides clamped at 0 instead of its boolean mask
+    (`intsctk[mask] = …`), which on CUDA makes the host wait for the GPU at every call."""
+    x1, y1, x2, y2 = pred.unbind(-1)
+    x1g, y1g, x2g, y2g = target.unbind(-1)
+    inter = (torch.min(x2, x2g) - torch.max(x1, x1g)).clamp(min=0) * (torch.min(y2, y2g) - torch.max(y1, y1g)).clamp(min=0)
+    union = (x2 - x1) * (y2 - y1) + (x2g - x1g) * (y2g - y1g) - inter
+    enclosing = (torch.max(x2, x2g) - torch.min(x1, x1g)) * (torch.max(y2, y2g) - torch.min(y1, y1g))
+    return 1 - (inter / (union + eps) - (enclosing - union) / (enclosing + eps))
+
+
 def ttf_loss(outputs: dict[str, torch.Tensor],
              targets: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Focal loss on the heatmap (as CenterNet), plus at every regression cell (weight > 0) the GIoU
-    loss of the cell's box (torchvision.ops) and L1 on its size and offset, each averaged with the
-    cells' weights. Parts: heatmap, size (the GIoU loss), offset (the L1 terms)."""
-    from torchvision.ops import generalized_box_iou_loss
+    loss of the cell's box (`giou_loss`) and L1 on its size and offset, each averaged with the
+    cells' weights. Parts: heatmap, size (the GIoU loss), offset (the L1 terms).
+
+    Dense: every cell is computed and weighted by the weight map (0 off the objects' cores), with
+    no boolean indexing — a mask's selection needs the count of its cells on the host, a wait for
+    the GPU at each micro-batch. The predictions off the cores are replaced by zeros first
+    (torch.where), so a cell the loss ignores adds nothing, not even a NaN from an overflowed
+    fp16 output, to the loss or its gradient."""
     device_type = outputs["heatmap"].device.type
     with torch.autocast(device_type=device_type, enabled=False):
-        weight = targets["weight"].float()
-        cells = weight > 0
+        weight = targets["weight"].float()                                   # (B, H, W)
+        core = (weight > 0).unsqueeze(1)                                     # (B, 1, H, W)
         num_objects = targets["num_objects"].float().sum()
         heatmap = focal_loss(outputs["heatmap"], targets["heatmap"], num_objects)
-        size, offset = outputs["size"].float(), outputs["offset"].float()
-        pred = predicted_boxes(size, offset).permute(0, 2, 3, 1)[cells]          # (N, 4)
-        target = targets["box"].float().permute(0, 2, 3, 1)[cells]
-        w = weight[cells]
-        norm = w.sum().clamp(min=1e-6)
-        giou = (generalized_box_iou_loss(pred, target, reduction="none") * w).sum() / norm
+        size = torch.where(core, outputs["size"].float(), 0.0)
+        offset = torch.where(core, outputs["offset"].float(), 0.0)
+        norm = weight.sum().clamp(min=1e-6)
+        target = targets["box"].float()                                      # (B, 4, H, W)
+        pred = predicted_boxes(size, offset)
+        giou = giou_loss(pred.movedim(1, -1), target.movedim(1, -1))
+        giou = (giou * weight).sum() / norm
+        b, _, h, w = size.shape
+        cell_xy = torch.stack([torch.arange(w, device=size.device, dtype=size.dtype).view(1, w).expand(h, w),
+                               torch.arange(h, device=size.device, dtype=size.dtype).view(h, 1).expand(h, w)])
         target_size = target[:, 2:] - target[:, :2]
-        cell_xy = cells.nonzero()[:, [2, 1]].to(target.dtype)
         target_offset = (target[:, :2] + target[:, 2:]) / 2 - cell_xy
-        pred_size = size.permute(0, 2, 3, 1)[cells]
-        pred_offset = offset.permute(0, 2, 3, 1)[cells]
-        l1 = (TTF_SIZE_WEIGHT * (pred_size - target_size).abs().sum(1)
-              + TTF_OFFSET_WEIGHT * (pred_offset - target_offset).abs().sum(1)) / 2
-        l1 = (l1 * w).sum() / norm
+        l1 = (TTF_SIZE_WEIGHT * (size - target_size).abs().sum(1)
+              + TTF_OFFSET_WEIGHT * (offset - target_offset).abs().sum(1)) / 2     # (B, H, W)
+        l1 = (l1 * weight).sum() / norm
         total = heatmap + GIOU_WEIGHT * giou + l1
     return total, {"heatmap": heatmap.detach(), "size": giou.detach(), "offset": l1.detach()}
 

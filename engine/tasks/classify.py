@@ -86,22 +86,23 @@ class ClassifyTask:
             return self._evaluate(model, loader, device, ranks, classes)
 
     def _evaluate(self, model, loader, device, ranks, classes) -> Evaluation:
+        """Each rank its shard's forward passes; the confusion matrix and loss summed over ranks (so
+        every rank has the metrics); the per-image probabilities gathered on rank 0 only, which
+        writes them (details None elsewhere). Read from the device once, at the end."""
         import torch
         import torch.nn.functional as F
-        from ..distributed import all_reduce_sum, gather_objects
+        from ..distributed import all_reduce_sum, gather_to_main
         n = len(classes)
         confusion = torch.zeros(n, n, dtype=torch.float64, device=device)
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        rows = []                                  # (dataset index, probabilities) on this rank
-        indices = iter(loader.sampler.indices)
+        probabilities = []
         for images, labels in loader:
             images, labels = images.to(device), labels.to(device)
             logits = model(images).float()
             loss_sum += F.cross_entropy(logits, labels, reduction="sum").double()
             pred = logits.argmax(1)
             confusion.index_put_((labels, pred), torch.ones_like(labels, dtype=torch.float64), accumulate=True)
-            for p in logits.softmax(1).cpu().tolist():
-                rows.append((next(indices), p))
+            probabilities.append(logits.softmax(1))
         all_reduce_sum(confusion, ranks)
         all_reduce_sum(loss_sum, ranks)
         cm = confusion.round().long().cpu()
@@ -111,7 +112,9 @@ class ClassifyTask:
         metrics = {"loss": float(loss_sum) / max(1, total), "accuracy": correct / max(1, total),
                    "per_class": per_class, "precision_recall": precision_recall(cm.tolist(), classes),
                    "confusion_matrix": cm.tolist(), "images": total}
-        details = sorted(r for part in gather_objects(rows, ranks) for r in part)
+        mine = torch.cat(probabilities).cpu().tolist() if probabilities else []
+        parts = gather_to_main(list(zip(loader.sampler.indices, mine)), ranks)    # (dataset index, probabilities)
+        details = sorted(r for part in parts for r in part) if parts is not None else None
         return Evaluation(metrics=metrics, score=metrics["accuracy"], details=details)
 
     def write_results(self, run_dir: Path, evaluation: Evaluation, classes, val_samples) -> None:

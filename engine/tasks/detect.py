@@ -79,8 +79,13 @@ class DetectTask:
     def scan(self, cfg, workers: int) -> Scanned:
         from ..data.detection import scan_detection
         check_image_size(cfg.resolved_image_size(self.name))
+        from ..cocoeval import require
+        if cfg.val_split > 0 or cfg.val_data:      # validation's mAP needs pycocotools: said before the scan
+            require()
         data = scan_detection(cfg.data, val_data=cfg.val_data, val_split=cfg.val_split, seed=cfg.seed,
                               workers=workers or None)
+        if data.val:                               # a layout with its own val/ folder
+            require()
         if not any(not c for rec in data.train for c in rec.iscrowd):
             raise DataError(f"{data.root}: no object is annotated in the training images",
                             hint="run `frelon check --data PATH --task detect` to see what was skipped")
@@ -123,26 +128,34 @@ class DetectTask:
             return self._evaluate(model, loader, device, ranks, classes)
 
     def _evaluate(self, model, loader, device, ranks, classes) -> Evaluation:
+        """Each rank its shard's forward passes (the outputs in float32 for the loss and decoding,
+        whatever the autocast); the validation loss summed over ranks; the detections gathered on
+        rank 0 only, which scores them once with pycocotools and sends the metrics to the others
+        (details and curves stay on rank 0, which writes them)."""
         import torch
         from ..centernet.decode import decode_to_original
         from ..centernet.loss import detection_loss
-        from ..distributed import all_reduce_sum, gather_objects
+        from ..distributed import all_reduce_sum, broadcast_object, gather_to_main
         loss_sum = torch.zeros(2, dtype=torch.float64, device=device)     # sum, images
         rows = []
         for images, targets, metas in loader:
-            outputs = model(images.to(device))
+            outputs = {k: v.float() for k, v in model(images.to(device)).items()}
             loss, _ = detection_loss(outputs, _to(targets, device))
-            loss_sum += torch.tensor([float(loss) * len(metas), len(metas)], dtype=torch.float64, device=device)
+            loss_sum[0] += loss.double() * len(metas)
+            loss_sum[1] += len(metas)
             for meta, det in zip(metas, decode_to_original(outputs, [m["letterbox"] for m in metas])):
                 rows.append((meta["index"], det.boxes.cpu(), det.scores.cpu(), det.labels.cpu()))
         all_reduce_sum(loss_sum, ranks)
-        rows = sorted((r for part in gather_objects(rows, ranks) for r in part), key=lambda r: r[0])
-        records = loader.dataset.dataset.records
-        metrics = evaluate_detections(records, rows, classes)
-        curves = metrics.pop("pr_curves")
-        metrics["loss"] = float(loss_sum[0] / loss_sum[1].clamp(min=1))
+        parts = gather_to_main(rows, ranks)
+        metrics = curves = details = None
+        if parts is not None:
+            details = sorted((r for part in parts for r in part), key=lambda r: r[0])
+            metrics = evaluate_detections(loader.dataset.dataset.records, details, classes)
+            curves = metrics.pop("pr_curves")
+            metrics["loss"] = float(loss_sum[0] / loss_sum[1].clamp(min=1))
+        metrics = broadcast_object(metrics, ranks)
         score = metrics["map"] if metrics["map"] is not None else -metrics["loss"]
-        return Evaluation(metrics=metrics, score=score, details=rows, curves=curves)
+        return Evaluation(metrics=metrics, score=score, details=details, curves=curves)
 
     def write_results(self, run_dir: Path, evaluation: Evaluation, classes, val_samples) -> None:
         from ..centernet.decode import Detections

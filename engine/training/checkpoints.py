@@ -17,7 +17,7 @@ from frelon.common.run_folder import RunFolder
 from .. import distributed as D
 from .. import rundir
 from ..errors import FrelonError
-from .step import unwrap
+from .step import off_the_default_stream, unwrap
 
 
 @dataclass
@@ -100,7 +100,9 @@ def emergency_save(trainer) -> dict:
     phase = trainer.heartbeat.phase
     if phase in ("optimizer", "checkpoint", "setup"):
         return {"saved": False, "reason": f"rank 0 is in phase {phase}"}
-    path = write_last(trainer, trainer.progress.epoch, [rundir.rng_state(trainer.ranks.device)])
+    # its copies to the CPU on a side stream: the default one waits behind the hung collective
+    with off_the_default_stream(trainer.ranks.device, after=trainer.step.updated):
+        path = write_last(trainer, trainer.progress.epoch, [rundir.rng_state(trainer.ranks.device)])
     return {"saved": True, "step": trainer.progress.step, "path": str(path)}
 
 

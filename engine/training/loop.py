@@ -2,7 +2,10 @@
 
 An optimizer step is `accumulate` micro-batches, each run forward and backward (DDP syncs the
 gradients on the last one only), then one small collective in which the ranks agree whether to
-stop, to report the step and whether the loss diverged, then the update at the planned LR. Each
+stop, to report the step and whether the loss diverged — with the loss, its parts and every rank's
+memory in the same tensor — then the update at the planned LR. That tensor is the one thing the
+host reads from the device in a step: every other figure (the epoch's loss sum) stays on the device
+until the epoch ends, so the CPU queues the next step's work while the GPU runs this one. Each
 function takes the set-up `Trainer` (run.py); each phase a rank enters is told to its heartbeat.
 """
 from __future__ import annotations
@@ -19,7 +22,8 @@ from frelon.common import schedule
 from .. import distributed as D
 from .. import memory, timelapse
 from ..errors import NonFiniteLoss
-from .checkpoints import save_best, save_last
+from . import checkpoints
+from .checkpoints import save_best
 from .reports import StepLog
 from .step import train_mode, unwrap
 
@@ -45,11 +49,12 @@ def train_one_epoch(trainer, log: StepLog) -> bool:
     micro_per_epoch = t.steps_per_epoch * t.accumulate
     t.train_sampler.set_epoch(p.epoch, skip=p.batch_in_epoch * t.batch)
     train_mode(t.model, t.cfg.freeze_backbone)
-    losses = torch.zeros(2, dtype=torch.float64)      # sum, count over this epoch (this rank)
+    losses = torch.zeros(2, dtype=torch.float64, device=t.ranks.device)  # sum, count over this epoch (this rank)
     log.start_epoch()
     for accumulated in accumulate(t, p.batch_in_epoch, micro_per_epoch):
         stop = optimizer_step(t, accumulated, log, ends_epoch=accumulated.micro >= micro_per_epoch)
-        losses += torch.tensor([float(accumulated.loss), 1.0], dtype=torch.float64)
+        losses[0] += accumulated.loss.double()          # on the device: read once, at the epoch's end
+        losses[1] += 1
         inside_epoch = p.batch_in_epoch < micro_per_epoch
         if t.cfg.checkpoint_every and p.step % t.cfg.checkpoint_every == 0 and inside_epoch:
             save_last(t, p.epoch)
@@ -60,6 +65,13 @@ def train_one_epoch(trainer, log: StepLog) -> bool:
         return False
     end_epoch(t, losses, started)
     return True
+
+
+def save_last(trainer, epoch: int) -> None:
+    """checkpoints.save_last, the ranks' buffers (BatchNorm statistics) made rank 0's first where
+    DDP does not broadcast them at each forward (--sync-bn)."""
+    D.sync_buffers(trainer.model, trainer.ranks)
+    checkpoints.save_last(trainer, epoch)
 
 
 @dataclass
@@ -112,9 +124,9 @@ def optimizer_step(trainer, accumulated: Accumulated, log: StepLog, ends_epoch: 
     if accumulated.activations is not None:
         log.activations = accumulated.activations
     want_log = log.due(p.step, ends_epoch or p.step + 1 >= t.plan.end_step)
-    agreed = agree(t.ranks, t.heartbeat, t.should_stop(), want_log, not bool(torch.isfinite(accumulated.loss)))
+    agreed = agree(t.ranks, t.heartbeat, t.should_stop(), want_log, accumulated.loss, accumulated.parts)
     if agreed.diverged:
-        raise NonFiniteLoss(f"the loss became {float(accumulated.loss)} at step {p.step + 1} (epoch {p.epoch + 1})",
+        raise NonFiniteLoss(f"the loss became {agreed.loss} at step {p.step + 1} (epoch {p.epoch + 1})",
                             hint=f"lower the learning rate (effective LR was {lr:.3g}), check the data, "
                                  "or turn off --amp")
     t.step.update(lr)
@@ -123,16 +135,16 @@ def optimizer_step(trainer, accumulated: Accumulated, log: StepLog, ends_epoch: 
     p.batch_in_epoch = accumulated.micro
     log.stepped(accumulated.images)
     if agreed.log:
-        report_step(t, log, float(accumulated.loss), lr, accumulated.parts)
+        report_step(t, log, agreed, lr)
     return agreed.stop
 
 
-def report_step(trainer, log: StepLog, loss: float, lr: float, parts: dict) -> None:
-    """Every rank's memory (a collective), then rank 0's `step` event."""
-    readings = ranks_memory(trainer.ranks, trainer.heartbeat)
+def report_step(trainer, log: StepLog, agreed: "Agreement", lr: float) -> None:
+    """Rank 0's `step` event, from what the ranks agreed on; every rank starts a new memory peak."""
     if trainer.ranks.is_main:
         p = trainer.progress
-        trainer.writer.emit("step", **log.fields(p.epoch, p.step, loss, lr, parts, readings))
+        trainer.writer.emit("step", **log.fields(p.epoch, p.step, agreed.loss, lr, agreed.parts, agreed.memory))
+    memory.reset_peak(trainer.ranks.device)
     log.reported()
 
 
@@ -140,24 +152,32 @@ class Agreement(NamedTuple):
     stop: bool
     log: bool
     diverged: bool
+    loss: float = math.nan          # the step's loss, the mean over the ranks
+    parts: dict = {}                # its parts (detection), the mean over the ranks
+    memory: list = []               # every rank's memory reading (memory.from_values)
 
 
-def agree(ranks: D.Ranks, heartbeat, stop: bool, want_log: bool = False, diverged: bool = False) -> Agreement:
-    """(stop, log, diverged) agreed by every rank in one small collective a step: any rank can
-    stop the run or report a non-finite loss; rank 0's clock decides when to log."""
-    if not ranks.distributed:
-        return Agreement(stop, want_log, diverged)
-    heartbeat.beat("collective")
-    flags = torch.tensor([float(stop), float(want_log and ranks.is_main), float(diverged)], device=ranks.device)
-    D.all_reduce_sum(flags, ranks)
-    return Agreement(bool(flags[0] > 0), bool(flags[1] > 0), bool(flags[2] > 0))
-
-
-def ranks_memory(ranks: D.Ranks, heartbeat) -> list[dict]:
-    """Every rank's memory reading, gathered as one tensor on the ranks' device."""
-    mine = memory.reading_tensor(ranks.device, ranks.rank)
-    heartbeat.beat("collective")
-    return [memory.from_tensor(row) for row in D.all_gather(mine, ranks)]
+def agree(ranks: D.Ranks, heartbeat, stop: bool, want_log: bool = False, loss: torch.Tensor | None = None,
+          parts: dict | None = None) -> Agreement:
+    """What every rank agrees on, from one small tensor a step, gathered from the ranks and read
+    by the host once: any rank can stop the run or report a non-finite loss; rank 0's clock decides
+    when to log; the loss and its parts (device tensors: never read one by one) and each rank's
+    memory (host counters, read before this step's update) come along for the `step` event."""
+    device, parts = ranks.device, parts or {}
+    host = D.to_device([float(stop), float(want_log and ranks.is_main), *memory.reading_values(device, ranks.rank)],
+                       device)
+    on_device = [] if loss is None else \
+        [(~torch.isfinite(loss)).double(), loss.double(), *(v.double() for v in parts.values())]
+    row = torch.cat([host[:2], *([torch.stack(on_device)] if on_device else []), host[2:]])
+    if ranks.distributed:
+        heartbeat.beat("collective")
+    rows = D.all_gather(row, ranks).tolist()          # the one read of the step
+    k = 2 + len(on_device)                            # where each rank's memory reading starts
+    stop, log, readings = any(r[0] for r in rows), any(r[1] for r in rows), [memory.from_values(r[k:]) for r in rows]
+    if loss is None:
+        return Agreement(stop, log, False, memory=readings)
+    mean = [sum(column) / len(rows) for column in zip(*(r[3:k] for r in rows))]      # the loss, its parts
+    return Agreement(stop, log, any(r[2] for r in rows), mean[0], dict(zip(parts, mean[1:])), readings)
 
 
 def end_epoch(trainer, losses: torch.Tensor, started: float) -> None:
@@ -167,13 +187,16 @@ def end_epoch(trainer, losses: torch.Tensor, started: float) -> None:
     t, p = trainer, trainer.progress
     t.heartbeat.beat("collective")
     D.all_reduce_sum(losses, t.ranks)
-    train_loss = float(losses[0] / max(1.0, float(losses[1])))
+    total, count = losses.tolist()
+    train_loss = total / max(1.0, count)
     evaluation = None
     if t.val_loader is not None:
+        D.sync_buffers(t.model, t.ranks)
         t.heartbeat.beat("validation")
         model = unwrap(t.model)
         model.eval()
-        evaluation = t.task.evaluate(model, t.val_loader, t.ranks.device, t.ranks, t.classes)
+        with t.step.autocast():        # the training's precision: as fast, and what the run trains
+            evaluation = t.task.evaluate(model, t.val_loader, t.ranks.device, t.ranks, t.classes)
     score = evaluation.score if evaluation else -train_loss
     finished = p.epoch
     p.epochs_done, p.epoch, p.batch_in_epoch = finished + 1, finished + 1, 0

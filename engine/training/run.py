@@ -33,7 +33,7 @@ from .loaders import auto_workers, build_loaders
 from .loop import train_epochs
 from .reports import RunFailed, error_fields, run_finished_fields, run_started_fields
 from .settle import settle
-from .step import Step, check_device_options, freeze_body, make_optimizer
+from .step import Step, check_device_options, freeze_body, make_optimizer, parallel_model
 
 
 class Trainer:
@@ -94,11 +94,8 @@ class Trainer:
         if self.resume_dir:
             self.resumed_from = restore(self)
         self.plan = self._plan()
-        if self.ranks.distributed:
-            # non-reentrant checkpointing works with DDP; find_unused_parameters must stay off
-            self.model = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.ranks.device.index] if self.ranks.device.type == "cuda" else None)
-            self.step.model = self.model
+        # --compile, then DDP on several ranks (step.parallel_model, distributed.data_parallel)
+        self.model = self.step.model = parallel_model(self.model, self.ranks, cfg)
         if self.ranks.is_main:
             self._write_run_files()
 

@@ -1,7 +1,8 @@
 """One training step, as the training loop, the memory forecast (plan.py) and the LR finder all
-run it: the optimizer and its parameter groups, AMP, the model's train mode, and `Step` — a
-micro-batch's forward and backward, then the optimizer update. The forecast measures the very
-step the loop takes, because it calls this code.
+run it: the optimizer and its parameter groups, AMP, the model's train mode, the model as trained
+(`parallel_model`: torch.compile when asked, then DDP), and `Step` — a micro-batch's forward and
+backward, then the optimizer update. The forecast measures the very step the loop takes, because
+it calls this code.
 """
 from __future__ import annotations
 
@@ -50,10 +51,33 @@ def param_groups(cfg: TrainConfig, model: nn.Module) -> list[dict]:
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """SGD, or AdamW — fused into one kernel per parameter group on CUDA (a few kernel launches a
+    step instead of one per tensor and operation; GradScaler supports it)."""
     groups = param_groups(cfg, model)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.effective_lr(), momentum=0.9, nesterov=True)
-    return torch.optim.AdamW(groups, lr=cfg.effective_lr())
+    fused = True if _device_of(model).type == "cuda" else None
+    return torch.optim.AdamW(groups, lr=cfg.effective_lr(), fused=fused)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
+def parallel_model(model: nn.Module, ranks, cfg) -> nn.Module:
+    """The model as the loop trains it: compiled in place when asked (nn.Module.compile: the same
+    module and state-dict keys, so checkpoints do not change), then on several ranks wrapped in
+    DDP (distributed.data_parallel) — compiled first, so that DDP's graph splitting sees it.
+    DDP's static graph holds where every step runs the same graph with gradient sync: not with
+    --accumulate (its micro-batches under no_sync trip DDP's static-graph reducer, measured on
+    torch 2.14), nor compiled (torch.compile's DDP optimiser splits the graph itself)."""
+    from .. import distributed as D
+    compiled = cfg.compile        # off by default: worth its minutes of compiling on long GPU runs only
+    if compiled:
+        model.compile()
+    if ranks.distributed:
+        model = D.data_parallel(model, ranks, sync_bn=cfg.sync_bn, static_graph=not compiled and cfg.accumulate == 1)
+    return model
 
 
 def check_device_options(cfg: TrainConfig, device: torch.device) -> None:
@@ -93,6 +117,7 @@ class Step:
         self.model, self.task, self.optimizer, self.cfg, self.device, self.beat = model, task, optimizer, cfg, device, beat
         self.accumulate = cfg.accumulate       # micro-batches a step: each one's loss is divided by it
         self.autocast, self.scaler = amp(cfg, device)
+        self.updated = None     # CUDA: an event recorded after each update (off_the_default_stream)
 
     def reset_scaler(self) -> None:
         """A fresh loss scaler: after an error inside scaler.step, the old one may hold unscaled
@@ -128,3 +153,21 @@ class Step:
         if self.scaler:
             self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.device.type == "cuda":
+            self.updated = self.updated or torch.cuda.Event()
+            self.updated.record()
+
+
+@contextlib.contextmanager
+def off_the_default_stream(device: torch.device, after=None):
+    """Run the CUDA work inside (the stall watchdog's emergency save copying the weights to the
+    CPU from a side thread) on a stream of its own, ordered only after the event `after` (the last
+    update): on the default stream it would queue behind the hung collective's wait and hang too."""
+    if device.type != "cuda":
+        yield
+        return
+    side = torch.cuda.Stream(device)
+    if after is not None:
+        side.wait_event(after)
+    with torch.cuda.stream(side):
+        yield

@@ -8,6 +8,16 @@ import pytest
 from runhelp import make_colour_folder
 
 @pytest.fixture
+def one_thread():
+    """Tiny models run faster on one thread, and much faster on a busy machine (no spinning)."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def colour_data(tmp_path) -> Path:
     return make_colour_folder(tmp_path / "data")
 

@@ -30,7 +30,7 @@ def main(out: str) -> None:
     torch.manual_seed(0)
     model, _ = build_classifier("resnet18", 3, weights="none")
     model.eval()     # BN in eval: each rank would otherwise normalise with its own half-batch (see --sync-bn)
-    ddp = torch.nn.parallel.DistributedDataParallel(model)
+    ddp = D.data_parallel(model, ranks)     # the engine's DDP (gradients as bucket views), as with --accumulate
     cfg = TrainConfig(accumulate=ACCUMULATE)
     step = Step(ddp, ClassifyTask(), torch.optim.SGD(model.parameters(), lr=0.1), cfg, ranks.device)
     g = torch.Generator().manual_seed(1)

@@ -28,7 +28,7 @@ def main(out: str) -> None:
     model, _ = build_classifier("resnet18", 3, weights="none")
     model.set_checkpointing("blocks")          # checkpointing under DDP: non-reentrant
     model.eval()   # BN in eval: each rank would otherwise normalise with its own half-batch (see --sync-bn)
-    ddp = torch.nn.parallel.DistributedDataParallel(model)
+    ddp = D.data_parallel(model, ranks, static_graph=True)     # the engine's DDP, as with --accumulate 1
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(8, 3, 64, 64, generator=g), torch.randint(0, 3, (8,), generator=g)
     mine = slice(ranks.rank * 4, ranks.rank * 4 + 4)

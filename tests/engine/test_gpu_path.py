@@ -63,8 +63,8 @@ def _bare_trainer(ranks: D.Ranks) -> Trainer:
 
 def test_the_per_step_agreement_reduces_on_the_ranks_device(collectives):
     with pytest.raises(Reached):
-        loop.agree(META_RANKS, Trainer.heartbeat, False, True, False)
-    assert collectives == [torch.device("meta")]
+        loop.agree(META_RANKS, Trainer.heartbeat, False, True, torch.zeros((), device="meta"))
+    assert collectives and set(collectives) == {torch.device("meta")}      # one collective: the first raises
 
 
 def test_the_epoch_loss_sums_are_reduced_on_the_ranks_device(collectives):
@@ -73,9 +73,9 @@ def test_the_epoch_loss_sums_are_reduced_on_the_ranks_device(collectives):
     assert collectives == [torch.device("meta")]
 
 
-def test_a_logged_steps_memory_travels_as_one_tensor_gather_on_the_device(collectives):
+def test_the_steps_memory_travels_in_the_agreements_one_gather_on_the_device(collectives):
     with pytest.raises(Reached):
-        loop.ranks_memory(META_RANKS, Trainer.heartbeat)
+        loop.agree(META_RANKS, Trainer.heartbeat, False, True)
     assert collectives and set(collectives) == {torch.device("meta")}
 
 
@@ -106,11 +106,10 @@ def test_the_scan_is_broadcast_once_not_gathered(monkeypatch):
     assert sent == [(0, torch.device("meta"))]
 
 
-def test_step_memory_readings_round_trip_through_the_tensor():
-    row = memory.reading_tensor(torch.device("cpu"), rank=3)
-    back = memory.from_tensor(row)
+def test_step_memory_readings_round_trip_through_the_agreement_row():
+    back = memory.from_values([float(v) for v in memory.reading_values(torch.device("cpu"), rank=3)])
     assert back["rank"] == 3 and back["device"] == "cpu" and back["rss"] > 10 * 2**20
-    assert memory.from_tensor(torch.tensor([1, 2, 10, 20, 30])) == \
+    assert memory.from_values([1.0, 2.0, 10.0, 20.0, 30.0]) == \
         {"rank": 1, "device": "cuda:2", "allocated": 10, "peak": 20, "reserved": 30}
 
 
@@ -260,6 +259,7 @@ def test_the_cuda_peak_is_reset_after_each_reading(monkeypatch):
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda d=None: 100)
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda d=None: 1000)
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda d=None: state["peak"])
+    monkeypatch.setattr(torch.cuda, "max_memory_reserved", lambda d=None: 1000)
 
     def reset(d=None):
         state["peak"], state["resets"] = 100, state["resets"] + 1

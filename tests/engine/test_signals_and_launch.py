@@ -1,16 +1,11 @@
 """A real `frelon train` process stopped by SIGINT (Ctrl-C) and by SIGTERM (what the app, a
 scheduler or `kill` send): it finishes the step, saves a checkpoint, ends with run_finished
-`stopped`, exits 0, and the run resumes from that checkpoint. And `--print-launch`: the command
-it prints, run as printed (one machine, two CPU ranks), trains."""
+`stopped`, exits 0, and the run resumes from that checkpoint. (`--print-launch`: test_multinode.py.)"""
 from __future__ import annotations
 
 import json
 import os
-import re
-import shlex
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 
@@ -54,41 +49,3 @@ def test_a_signal_stops_a_real_run_with_a_checkpoint_and_it_resumes(colour_data,
     resumed = evs[[i for i, e in enumerate(evs) if e["type"] == "run_started"][-1]:]
     steps = [e["step"] for e in resumed if e["type"] == "step"]
     assert steps[0] == done + 1 and resumed[-1]["status"] == "completed"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_print_launch_prints_a_command_that_trains(colour_data, tmp_path):
-    runs = tmp_path / "runs"
-    spaced = tmp_path / "my photos"                            # the printed command quotes what needs it
-    shutil.copytree(colour_data, spaced)
-    train_args = ["--data", str(spaced), "--out", str(runs), *TINY, "--batch-size", "2", "--backbone", "resnet18",
-                  "--epochs", "1", "--max-steps", "2", "--processes", "2"]
-    r = subprocess.run([sys.executable, "-m", "frelon", "train", *train_args, "--print-launch"],
-                       capture_output=True, text=True, timeout=120, env=ENV)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert not runs.exists()                                  # printing starts nothing
-    command = [line for line in r.stdout.splitlines() if line.strip() and not line.startswith("#")]
-    assert len(command) == 1
-    argv = shlex.split(command[0])
-    assert argv[1:3] == ["-m", "torch.distributed.run"]
-    flags = dict(zip(argv[3::2], argv[4::2]))
-    assert flags["--nnodes"] == "$NNODES" and flags["--node-rank"] == "$NODE_RANK"
-    assert flags["--rdzv-backend"] == "c10d" and flags["--rdzv-id"] == "$JOB_ID"
-    assert flags["--rdzv-endpoint"].startswith("$MASTER_ADDR:") and flags["--nproc-per-node"] == "2"
-    tail = argv[argv.index("frelon") - 1:]
-    assert tail[:3] == ["-m", "frelon", "train"] and tail[3:] == [str(a) for a in train_args]
-
-    # run it as printed, on one machine (a free port instead of 29500: tests may run side by side)
-    line = re.sub(r"\$MASTER_ADDR:\d+", f"$MASTER_ADDR:{_free_port()}", command[0])
-    env = dict(ENV, NNODES="1", NODE_RANK="0", MASTER_ADDR="127.0.0.1", JOB_ID="print-launch-test")
-    r = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=240, env=env)
-    assert r.returncode == 0, r.stderr[-3000:]
-    evs = events_of(only_run(runs))
-    started = next(e for e in evs if e["type"] == "run_started")
-    assert started["world_size"] == 2 and started["global_batch"] == 4
-    assert evs[-1]["type"] == "run_finished" and evs[-1]["status"] == "completed" and evs[-1]["steps_done"] == 2
