@@ -17,7 +17,7 @@ from torch import nn
 from frelon.engine import distributed as D
 from frelon.engine import memory, peaks, rundir
 from frelon.engine.backbones import build_classifier
-from frelon.engine.config import TrainConfig
+from frelon.common.train_config import TrainConfig
 from frelon.engine.errors import WeightsError
 from frelon.engine.training import checkpoints, loop
 from frelon.engine.training import step as step_mod

@@ -14,7 +14,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook, register_op
 
 from frelon.engine.centernet import shapes
 from frelon.engine.centernet import targets as T
-from frelon.engine.config import TrainConfig
+from frelon.common.train_config import TrainConfig
 from frelon.engine.training import loop
 from frelon.engine.training.run import Trainer
 
