@@ -87,12 +87,13 @@ class Heartbeat:
 
 
 class NoHeartbeat:
-    """One process: nobody watches."""
+    """One process: nobody watches (FRELON_TEST_DELAY for rank 0 still applies: a long step)."""
     step = 0
     phase = "setup"
 
     def beat(self, phase: str, step: int | None = None) -> None:
-        pass
+        if _DELAY and _DELAY[:2] == (0, phase) and (self.step if step is None else step) >= _DELAY[2]:
+            delay_for_tests(_DELAY[3])
 
     def close(self) -> None:
         pass

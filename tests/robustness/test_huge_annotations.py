@@ -1,13 +1,15 @@
 """An annotation file with far more boxes than any real image holds (the issue's case: 2.3 M boxes
 on 2 images, whose first training step took minutes and whose SIGTERM was obeyed minutes late).
 Every reader reads at most MAX_BOXES_PER_IMAGE box entries per image and reports the rest once per
-image; through the real CLI the file trains its first step."""
+image; through the real CLI the file trains its first step, and a stop that arrives while it is
+being read ends the run cleanly within seconds."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -125,3 +127,27 @@ def test_a_file_of_millions_of_boxes_trains_its_first_step(huge, tmp_path):
     assert all(f"{HUGE // 2} box entries" in s["reason"] for s in capped)
     assert evs[-1]["type"] == "run_finished" and evs[-1]["status"] == "completed" and evs[-1]["steps_done"] == 1
 
+
+def test_a_stop_while_the_huge_file_is_read_ends_the_run_cleanly(huge, tmp_path):
+    """`stop` on stdin (what the app's Stop button sends) as the run begins: the data scan is
+    still reading the file when the stop is due, and the run ends there — `run_finished`
+    `stopped`, nothing trained, exit 0, one line saying so."""
+    runs = tmp_path / "runs"
+    proc = _train(huge, runs, "--control", "stdin")
+    try:
+        deadline = time.time() + 120
+        while not list(runs.glob("*/events.jsonl")) and time.time() < deadline:   # the run has begun
+            time.sleep(0.05)
+        sent = time.time()
+        proc.stdin.write("stop\n")
+        proc.stdin.flush()
+        out, err = proc.communicate(timeout=240)
+        took = time.time() - sent
+    finally:
+        proc.kill()                                        # a failed test leaves no process behind
+    assert proc.returncode == 0, err[-2000:]
+    evs = [json.loads(line) for line in out.splitlines()]
+    assert [e["type"] for e in evs] == ["run_finished"], evs     # stopped inside the scan: no data_report
+    assert evs[0]["status"] == "stopped" and evs[0]["steps_done"] == 0
+    assert "Traceback" not in err and "frelon: run stopped (stop requested)" in err
+    assert took < 60, took          # the old code read, then trained its step, for minutes
