@@ -2,7 +2,8 @@
 scheduler or `kill` send): it finishes the step, saves a checkpoint, ends with run_finished
 `stopped`, exits 0, and the run resumes from that checkpoint — within seconds even when the step
 would last minutes. And `--print-launch`: the command it prints, run as printed (one machine, two
-CPU ranks), trains."""
+CPU ranks), trains. And the launcher's watchdog, with a rank stopped by SIGSTOP: that rank is
+named, and no process is left."""
 from __future__ import annotations
 
 import json
@@ -16,12 +17,14 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
-from frelon.engine import rundir
+from frelon.engine import heartbeat, rundir
 from frelon.engine.control import StopFlag
 
 from runhelp import TINY, events_of, only_run, recording_writer
+from test_distributed import _family_gone
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}     # tiny models: one thread is fastest, and no spinning
 
@@ -198,4 +201,56 @@ def test_the_last_event_is_written_once_and_nothing_after_it():
     assert not other.emit_last("run_finished", status="stopped", epochs_done=0, best=None, duration_s=1.0,
                                steps_done=2, run_dir="r")
     assert len(other._pending) == 1
+
+
+# ---------------------------------------------------------------- the watchdog and a stopped rank
+
+def test_a_rank_stopped_inside_backward_is_named_five_times_in_five_and_nothing_is_left(colour_data, tmp_path):
+    """Rank 1 is stopped (SIGSTOP) in its backward pass after step 3, while rank 0 waits inside
+    its own backward for DDP's gradient all-reduce (autograd's frame, no torch.distributed one):
+    the stopped rank, which cannot even write its stack, is the one named — five tries in a
+    row — and no process of the run is left."""
+    for attempt in range(5):
+        family = []
+        try:
+            error, evs, code = _stop_rank_1_in_backward(colour_data, tmp_path / f"runs{attempt}", family)
+            assert (error["kind"], error["rank"], error["phase"], error["step"]) == ("stall", 1, "backward", 3), \
+                (attempt, error["message"])
+            assert "its process is stopped" in error["message"] and "saved at step 3" in error["hint"]
+            assert code == 1 and evs[-1]["type"] == "run_finished" and evs[-1]["status"] == "failed"
+            psutil.wait_procs(family, timeout=10)
+            assert _family_gone(family), attempt
+        finally:
+            for p in family:                   # a failed try must not leave its processes either
+                try:
+                    p.kill()
+                except psutil.Error:
+                    pass
+
+
+def _stop_rank_1_in_backward(data, runs, family: list) -> tuple[dict, list[dict], int]:
+    """A 2-rank run whose rank 1 holds in backward after step 3 (FRELON_TEST_DELAY) and is then
+    stopped: (the `error` event, all events, the exit code); `family` gets the run's processes."""
+    proc = subprocess.Popen([sys.executable, "-m", "frelon", "train", "--data", str(data), "--out", str(runs),
+                             "--processes", "2", "--epochs", "40", *TINY, "--batch-size", "2",
+                             "--backbone", "resnet18", "--log-interval", "0", "--stall-timeout", "1",
+                             "--events", "-"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=dict(ENV, FRELON_TEST_DELAY="1:backward:3:600"))
+    family.append(psutil.Process(proc.pid))
+    evs = []
+    for line in proc.stdout:
+        evs.append(json.loads(line))
+        if evs[-1]["type"] == "step":
+            family += family[0].children(recursive=True)
+            break
+    run = only_run(runs)
+    beat = heartbeat.read(run, 1)
+    while beat is None or (beat.phase, beat.step) != ("backward", 3):     # rank 1 holds in backward
+        time.sleep(0.02)
+        beat = heartbeat.read(run, 1)
+    os.kill(beat.pid, signal.SIGSTOP)
+    rest = proc.communicate(timeout=120)[0]
+    evs += [json.loads(x) for x in rest.splitlines()]
+    return next(e for e in evs if e["type"] == "error"), evs, proc.returncode
 
