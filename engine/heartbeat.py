@@ -87,12 +87,13 @@ class Heartbeat:
 
 
 class NoHeartbeat:
-    """One process: nobody watches."""
+    """One process: nobody watches (FRELON_TEST_DELAY for rank 0 still applies: a long step)."""
     step = 0
     phase = "setup"
 
     def beat(self, phase: str, step: int | None = None) -> None:
-        pass
+        if _DELAY and _DELAY[:2] == (0, phase) and (self.step if step is None else step) >= _DELAY[2]:
+            delay_for_tests(_DELAY[3])
 
     def close(self) -> None:
         pass
@@ -155,23 +156,38 @@ def read(run_dir: Path, rank: int) -> Beat | None:
     return Beat(rank, pid, step, t, PHASES[phase] if phase < len(PHASES) else "?")
 
 
-# innermost Python frames of a rank blocked in a collective: torch.distributed's calls, or DDP's
-# own (its forward broadcasts buffers, its backward reduces gradients)
-COLLECTIVE_FRAMES = ("torch/distributed/", "torch/nn/parallel/distributed.py")
+# innermost Python frames of a rank blocked in a collective: torch.distributed's calls, DDP's own
+# (its forward broadcasts buffers), and autograd's engine: under DDP a rank waiting inside backward
+# waits in the gradient all-reduce, which DDP's C++ hooks run below that frame
+COLLECTIVE_FRAMES = ("torch/distributed/", "torch/nn/parallel/distributed.py", " in _engine_run_backward")
+# process states (psutil's names) in which a rank cannot move, whatever its heartbeat says: stopped
+# (SIGSTOP), stopped by a debugger, in uninterruptible sleep (a dead disk or network mount)
+HELD_STATES = ("stopped", "tracing-stop", "disk-sleep")
 
 
 def in_collective(frames: list[str], depth: int = 4) -> bool:
     return any(mark in f for f in frames[:depth] for mark in COLLECTIVE_FRAMES)
 
 
-def stuck_rank(beats: list[Beat], frames: dict[int, list[str]] | None = None) -> Beat:
-    """The rank that hangs: of those not waiting for the others — by phase, and by stack when
-    the stacks are known (a rank inside DDP's forward may be waiting in its buffer broadcast) —
-    the one furthest behind (lowest step), then the one silent the longest."""
-    candidates = [b for b in beats if b.phase not in WAITING] or beats
+def _narrow(beats: list[Beat], keep) -> list[Beat]:
+    return [b for b in beats if keep(b)] or beats
+
+
+def stuck_rank(beats: list[Beat], frames: dict[int, list[str]] | None = None,
+               states: dict[int, str] | None = None) -> Beat:
+    """The rank that hangs, by the strongest evidence there is, each rule narrowing the suspects
+    (a rule that would leave none is passed over):
+    1. its process cannot run (`states`, psutil's: stopped, or in uninterruptible sleep);
+    2. it is not waiting for the others by its phase;
+    3. its stack dump did not come while another's did (faulthandler writes it from the signal
+       handler, whatever the rank's Python is doing: only a process that cannot run stays silent);
+    4. it is not waiting by its stack (inside torch.distributed, DDP's forward or autograd's backward);
+    then the one furthest behind (lowest step), then the one silent the longest."""
+    candidates = _narrow(beats, lambda b: (states or {}).get(b.rank) in HELD_STATES)
+    candidates = _narrow(candidates, lambda b: b.phase not in WAITING)
     if frames:
-        working = [b for b in candidates if not in_collective(frames.get(b.rank, []))]
-        candidates = working or candidates
+        candidates = _narrow(candidates, lambda b: not frames.get(b.rank))
+        candidates = _narrow(candidates, lambda b: not in_collective(frames.get(b.rank, [])))
     return min(candidates, key=lambda b: (b.step, b.time))
 
 

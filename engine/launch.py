@@ -140,26 +140,37 @@ def _last_event(events_path: Path) -> dict | None:
 
 
 def _terminate(proc: subprocess.Popen, grace_s: float = 10) -> None:
-    """End torchrun and the ranks: SIGTERM (torchrun relays it to the ranks), then after `grace_s`
-    SIGKILL to every descendant — the ranks run in sessions of their own, so killing torchrun's
-    process group alone would leave them behind."""
+    """End torchrun and the ranks, whatever state they are in: SIGTERM (torchrun relays it to the
+    ranks) and SIGCONT (a stopped process acts on SIGTERM only once continued), then after
+    `grace_s` SIGKILL to every descendant still there — the ranks run in sessions of their own,
+    so killing torchrun's process group alone would leave them behind."""
     try:
         family = psutil.Process(proc.pid).children(recursive=True)
     except psutil.Error:
         family = []
     if grace_s > 0:
+        deadline = time.time() + grace_s
         try:
             os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(grace_s)
-            return
-        except (ProcessLookupError, subprocess.TimeoutExpired):
+        except OSError:
             pass
-    for p in [*family, psutil.Process(proc.pid) if proc.poll() is None else None]:
+        for p in family:
+            try:
+                p.resume()
+            except psutil.Error:
+                pass
         try:
-            if p is not None:
-                p.kill()
+            proc.wait(grace_s)        # torchrun is this process's child: its exit code is kept
+        except subprocess.TimeoutExpired:
+            pass
+        family = psutil.wait_procs(family, timeout=max(0.1, deadline - time.time()))[1]
+    for p in family:
+        try:
+            p.kill()                   # SIGKILL ends a stopped process too
         except psutil.Error:
             pass
+    if proc.poll() is None:
+        proc.kill()
 
 
 def run_ranks(argv: list[str], nproc: int, runs_dir: str | None, name: str, stream_events: bool,
@@ -213,7 +224,27 @@ def _start_torchrun(cmd: list[str], env: dict, stream_events: bool) -> subproces
     # events (heartbeat, error) never land inside one of rank 0's lines
     return subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE if stream_events else subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, bufsize=1, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, bufsize=1, start_new_session=True,
+                            preexec_fn=_end_with_the_launcher if _PRCTL is not None else None)
+
+
+def _find_prctl():
+    try:
+        import ctypes
+        return ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _find_prctl()
+PR_SET_PDEATHSIG = 1
+
+
+def _end_with_the_launcher() -> None:
+    """In torchrun's process, before it starts (Linux): SIGTERM when the launcher dies, even
+    killed by SIGKILL; torchrun then ends its ranks (SIGTERM, SIGKILL after its own timeout), so
+    a killed launcher leaves no process behind."""
+    _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _relay_output(proc: subprocess.Popen, writer: EventWriter, stream_events: bool) -> tuple[deque, threading.Thread]:

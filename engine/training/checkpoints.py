@@ -69,14 +69,18 @@ def save_last(trainer, epoch: int) -> None:
 
 def write_last(trainer, epoch: int, rng: list[dict]) -> Path:
     """Write last.safetensors with these random states (one per rank) and emit `checkpoint`."""
+    with trainer.saving:        # the stall watchdog's or a stop's thread may save too
+        return _write_last(trainer, epoch, rng)
+
+
+def _write_last(trainer, epoch: int, rng: list[dict]) -> Path:
     t = trainer
     path = RunFolder(t.run_dir).checkpoint("last")
     meta = {"progress": t.progress.__dict__, "config": t.cfg.to_dict(),
             "world_size": t.ranks.world_size, "micro_batches_per_epoch": len(t.train_loader),
             "micro_batch": t.batch,
             "classes": t.classes, "scaler": t.step.scaler.state_dict() if t.step.scaler else None}
-    with t.saving:        # the stall watchdog's thread may save too
-        write_checkpoint(path, unwrap(t.model).state_dict(), meta, t.optimizer, rng=rng)
+    write_checkpoint(path, unwrap(t.model).state_dict(), meta, t.optimizer, rng=rng)
     t.writer.emit("checkpoint", path=str(path), epoch=epoch, step=t.progress.step, best=False,
                   epoch_complete=t.progress.batch_in_epoch == 0)
     return path
@@ -100,9 +104,32 @@ def emergency_save(trainer) -> dict:
     phase = trainer.heartbeat.phase
     if phase in ("optimizer", "checkpoint", "setup"):
         return {"saved": False, "reason": f"rank 0 is in phase {phase}"}
-    # its copies to the CPU on a side stream: the default one waits behind the hung collective
-    with off_the_default_stream(trainer.ranks.device, after=trainer.step.updated):
-        path = write_last(trainer, trainer.progress.epoch, [rundir.rng_state(trainer.ranks.device)])
+    return save_from_outside(trainer)
+
+
+SAVE_WAIT_S = 20.0       # how long a side thread waits for the loop to finish an update or a save
+
+
+def save_from_outside(trainer) -> dict:
+    """The last completed step saved from another thread than the loop's (a stall's rescue, a
+    stop the loop did not take in time: stopping.py), whatever the loop is doing. The loop changes
+    the weights, the optimizer and the progress only while holding `trainer.saving`
+    (loop.optimizer_step, loop.end_epoch), which this takes: the checkpoint is that of the last
+    completed step — with the random states and batch-norm statistics of the moment, so a resume
+    from it redoes the interrupted step, though not bit for bit. Returns {"saved": True, "step",
+    "path"} or {"saved": False, "reason"}."""
+    if not getattr(trainer, "in_loop", False):
+        return {"saved": False, "reason": "training had not begun"}
+    if not trainer.saving.acquire(timeout=SAVE_WAIT_S):
+        return {"saved": False, "reason": f"the loop held the checkpoint for more than {SAVE_WAIT_S:.0f} s"}
+    try:
+        # the copies to the CPU on a side stream: the default one may wait behind a hung collective
+        with off_the_default_stream(trainer.ranks.device, after=trainer.step.updated):
+            path = _write_last(trainer, trainer.progress.epoch, [rundir.rng_state(trainer.ranks.device)])
+    except CheckpointWriteError as e:
+        return {"saved": False, "reason": str(e)}
+    finally:
+        trainer.saving.release()
     return {"saved": True, "step": trainer.progress.step, "path": str(path)}
 
 

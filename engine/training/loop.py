@@ -22,7 +22,7 @@ from frelon.common import schedule
 from .. import distributed as D
 from .. import memory, timelapse
 from ..errors import NonFiniteLoss
-from . import checkpoints
+from . import checkpoints, stopping
 from .checkpoints import save_best
 from .reports import StepLog
 from .step import train_mode, unwrap
@@ -32,11 +32,13 @@ def train_epochs(trainer) -> str:
     """The epochs from where the progress stands: "completed", or "stopped" (saved, resumable)."""
     cfg, p, end = trainer.cfg, trainer.progress, trainer.plan.end_step
     log = StepLog(cfg, end, trainer.ranks.world_size)
+    trainer.in_loop = True             # from here a stop's side thread can save (stopping.py)
     while p.epoch < cfg.epochs and p.step < end:
         if not train_one_epoch(trainer, log):
             return "stopped"
         if agree(trainer.ranks, trainer.heartbeat, trainer.should_stop()).stop and p.epoch < cfg.epochs and p.step < end:
             return "stopped"
+    stopping.ending(trainer)
     return "completed"
 
 
@@ -129,10 +131,11 @@ def optimizer_step(trainer, accumulated: Accumulated, log: StepLog, ends_epoch: 
         raise NonFiniteLoss(f"the loss became {agreed.loss} at step {p.step + 1} (epoch {p.epoch + 1})",
                             hint=f"lower the learning rate (effective LR was {lr:.3g}), check the data, "
                                  "or turn off --amp")
-    t.step.update(lr)
-    p.step += 1
-    t.heartbeat.step = p.step
-    p.batch_in_epoch = accumulated.micro
+    with t.saving:                     # a side thread's save sees the step before or after, whole
+        t.step.update(lr)
+        p.step += 1
+        t.heartbeat.step = p.step
+        p.batch_in_epoch = accumulated.micro
     log.stepped(accumulated.images)
     if agreed.log:
         report_step(t, log, agreed, lr)
@@ -197,6 +200,13 @@ def end_epoch(trainer, losses: torch.Tensor, started: float) -> None:
         model.eval()
         with t.step.autocast():        # the training's precision: as fast, and what the run trains
             evaluation = t.task.evaluate(model, t.val_loader, t.ranks.device, t.ranks, t.classes)
+    with t.saving:                     # a side thread's save waits for the epoch's end to be written
+        _close_epoch(t, evaluation, train_loss, started)
+
+
+def _close_epoch(trainer, evaluation, train_loss: float, started: float) -> None:
+    """The progress moved to the next epoch, `epoch_end`, the best checkpoint, the time-lapse, `last`."""
+    t, p = trainer, trainer.progress
     score = evaluation.score if evaluation else -train_loss
     finished = p.epoch
     p.epochs_done, p.epoch, p.batch_in_epoch = finished + 1, finished + 1, 0

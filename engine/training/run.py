@@ -28,6 +28,7 @@ from ..control import EventWriter
 from ..errors import FrelonError
 from ..heartbeat import Heartbeat, NoHeartbeat, RescueWatcher
 from ..tasks import get_task, infer_task
+from . import stopping
 from .checkpoints import Progress, emergency_save, restore
 from .loaders import auto_workers, build_loaders
 from .loop import train_epochs
@@ -58,7 +59,7 @@ class Trainer:
         self.run_dir: Path | None = None
         self.progress = Progress()
         self.started = time.time()
-        self.saving = threading.Lock()          # one checkpoint write at a time (checkpoints.py)
+        self.saving = threading.RLock()         # the loop's updates vs. a side thread's save (checkpoints.py)
         self._start: tuple[nn.Module, dict] | None = None
 
     # -- setup ---------------------------------------------------------
@@ -245,6 +246,7 @@ def run_training(cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[]
     With `resume`, the run folder's saved config is used, changed only by `resume_overrides`
     (e.g. {"epochs": 20} to extend the run, {"processes": 2} to continue on two ranks)."""
     trainer = Trainer(cfg, writer, should_stop, resume=resume, run_dir=run_dir, resume_overrides=resume_overrides)
+    stopping.arm(trainer)          # a stop the loop does not take within seconds is answered from the side
     ended_together = False
     try:
         trainer.setup()

@@ -125,3 +125,69 @@ def test_a_rank_whose_stack_is_inside_a_collective_is_waiting_not_stuck():
               1: ['File "/x/engine/heartbeat.py", line 107 in delay_for_tests']}
     assert H.stuck_rank(beats).rank == 0                  # by phase and time alone
     assert H.stuck_rank(beats, frames).rank == 1
+
+
+def test_a_stopped_or_silent_rank_is_the_first_suspect():
+    """The issue's case: both ranks' heartbeats say backward at the same step; rank 0 entered it
+    first and waits there in DDP's all-reduce (autograd's frame innermost), rank 1 is stopped and
+    wrote no stack. By phase and time alone rank 0 would be named."""
+    beats = [H.Beat(0, 1, 3, 100.0, "backward"), H.Beat(1, 2, 3, 100.2, "backward")]
+    waiting = ['File "/x/torch/autograd/graph.py", line 825 in _engine_run_backward',
+               'File "/x/torch/autograd/__init__.py", line 347 in backward']
+    assert H.stuck_rank(beats).rank == 0
+    assert H.stuck_rank(beats, {0: waiting, 1: []}).rank == 1                     # its stack did not come
+    assert H.stuck_rank(beats, {0: waiting, 1: ['File "/x/m.py", line 1 in f']}).rank == 1   # 0 waits in backward
+    assert H.stuck_rank(beats, states={0: "sleeping", 1: "stopped"}).rank == 1
+    assert H.stuck_rank(beats[::-1], states={0: "disk-sleep", 1: "running"}).rank == 0
+    # a held process outranks the stack evidence: rank 1's stack came, rank 0's did not, rank 1 is stopped
+    assert H.stuck_rank(beats, {0: [], 1: waiting}, {0: "sleeping", 1: "tracing-stop"}).rank == 1
+
+
+@pytest.fixture
+def stopped_process():
+    """A live process stopped by SIGSTOP, killed afterwards."""
+    import subprocess
+    import sys
+    import psutil
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    os.kill(proc.pid, signal.SIGSTOP)
+    deadline = time.time() + 10
+    while psutil.Process(proc.pid).status() != psutil.STATUS_STOPPED and time.time() < deadline:
+        time.sleep(0.01)                                  # the stop takes effect once the process is scheduled
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+def test_a_stopped_rank_makes_a_stall_before_the_pace_is_known_and_in_a_long_phase(tmp_path, monkeypatch,
+                                                                                    stopped_process):
+    """No step measured yet (the watchdog saw rank 0 only at step 3) and rank 1 stopped in its
+    `checkpoint` phase: either would give it the process-group timeout (30 minutes) — a stopped
+    process will not move however long it waits, so --stall-timeout alone applies; rank 1 is named,
+    its state said, and rank 0 (this process, dumping its stack) is asked to save."""
+    beat = H.Heartbeat(tmp_path, 0)                       # rank 0 = this process: SIGUSR1 dumps its stack
+    try:
+        monkeypatch.setattr(W, "RESCUE_WAIT_S", 0.3)
+        wd, _ = _watchdog(tmp_path, floor=2.0)
+        _write(tmp_path, 0, 3, "collective", 100.0, pid=os.getpid())
+        _write(tmp_path, 1, 3, "checkpoint", 100.0, pid=stopped_process)
+        assert wd.threshold() is None
+        assert wd.check(now=101.0) is None                # quiet for 1 s only: under the floor
+        stall = wd.check(now=103.0)
+        assert stall is not None and stall.beat.rank == 1 and stall.state == "stopped"
+        assert stall.threshold_s == 2.0
+        error = W.stall_error(stall, 2, tmp_path)
+        assert "its process is stopped (SIGSTOP or a debugger)" in error["message"]
+        assert stall.rescue["saved"] is False             # nobody answered in this test
+    finally:
+        beat.close()
+        signal.signal(H.DUMP_SIGNAL, signal.SIG_DFL)
+
+
+def test_without_a_stopped_rank_the_long_phase_still_gets_the_process_group_timeout(tmp_path):
+    wd, _ = _watchdog(tmp_path, floor=2.0)
+    _write(tmp_path, 0, 3, "collective", 100.0)
+    _write(tmp_path, 1, 3, "checkpoint", 100.0)
+    assert wd.check(now=200.0) is None                    # no pace yet, nobody stopped: no stall
+    wd.step_times = [0.1, 0.1]
+    assert wd.check(now=200.0) is None                    # a checkpoint may take long

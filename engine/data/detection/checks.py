@@ -16,6 +16,12 @@ from .records import DetectionRecord, ReadLog
 
 CLIP_TOLERANCE = 1.0         # pixels a box may overhang its image before the clipping is reported
 VAL_NAMES = ("val", "valid", "validation")
+# Box entries read per image, whatever the format. COCO's most crowded image holds under a hundred
+# objects, dense shelf or crowd sets a few hundred, and the detector returns at most 100 per image
+# (centernet/decode.py's TOP_K): no real image comes near 1000. A file past it is broken or hostile
+# (2.3 M boxes on 2 images made the first training step take minutes): the rest of that image's
+# entries are not read, and one `skipped` entry per image says how many.
+MAX_BOXES_PER_IMAGE = 1000
 
 
 def safe_join(root: Path, name: str) -> Path | None:
@@ -99,6 +105,27 @@ def add_box(rec: DetectionRecord, box: list[float], label: int, crowd: bool,
     rec.boxes.append(good)
     rec.labels.append(label)
     rec.iscrowd.append(bool(crowd))
+
+
+class BoxCap:
+    """Counts each image's box entries (valid or not) as a reader meets them: `full(rec)` is true
+    past the first MAX_BOXES_PER_IMAGE, and the reader then skips the entry unread; `report` adds
+    one `skipped` entry per image that went past. Constant time per entry: a file of millions of
+    entries is read in one pass."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, list] = {}        # id(record) -> [record, entries met]
+
+    def full(self, rec: DetectionRecord) -> bool:
+        entry = self._seen.setdefault(id(rec), [rec, 0])
+        entry[1] += 1
+        return entry[1] > MAX_BOXES_PER_IMAGE
+
+    def report(self, log: ReadLog, source: str) -> None:
+        for rec, n in self._seen.values():
+            if n > MAX_BOXES_PER_IMAGE:
+                log.skip(rec.path, f"{source}: {n} box entries for this image, only the first {MAX_BOXES_PER_IMAGE} "
+                                   f"read ({n - MAX_BOXES_PER_IMAGE} not used: no real image holds that many objects)")
 
 
 def visible(name: str) -> bool:

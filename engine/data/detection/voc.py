@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import DataError
-from .checks import add_box, parse_number, probe_many, probe_or_skip, read_names_file, safe_join, visible
+from .checks import BoxCap, add_box, parse_number, probe_many, probe_or_skip, read_names_file, safe_join, visible
 from .records import DetectionRecord, ReadLog, ReadResult
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")  # VOC's fallbacks
@@ -131,7 +131,10 @@ def _voc_record(xml: Path, file: Path, objects: list[_VocObject], label_of: dict
     if size is None:
         return None
     rec = DetectionRecord(path=str(file), file_name=str(file.relative_to(root)), width=size[0], height=size[1])
+    cap = BoxCap()
     for obj in objects:
+        if cap.full(rec):
+            continue
         where = f"{xml.name} {obj.where}"
         if obj.problem:
             log.skip(file, f"{where}: {obj.problem}")
@@ -144,6 +147,7 @@ def _voc_record(xml: Path, file: Path, objects: list[_VocObject], label_of: dict
             log.skip(file, f"{where}: {box}")
             continue
         add_box(rec, box, label_of[obj.name], obj.difficult, where, log)
+    cap.report(log, xml.name)
     return rec
 
 

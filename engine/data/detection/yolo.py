@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from ...errors import DataError
-from .checks import (VAL_NAMES, add_box, list_images, parse_number, probe_many, probe_or_skip,
+from .checks import (VAL_NAMES, BoxCap, add_box, list_images, parse_number, probe_many, probe_or_skip,
                      read_names_file, visible)
 from .records import DetectionRecord, ReadLog, ReadResult
 
@@ -170,9 +170,10 @@ def _yolo_record(image: Path, root: Path, n_classes: int, log: ReadLog) -> Detec
         # its boxes are unknown: used as a negative, the image would teach "nothing here"
         log.skip(image, f"{rel}: label file cannot be read ({e.strerror or e}), image not used")
         return None
+    cap = BoxCap()
     for n, line in enumerate(text.splitlines(), start=1):
         tokens = line.split()
-        if not tokens:
+        if not tokens or cap.full(rec):
             continue
         parsed = _yolo_line(tokens, n_classes)
         if isinstance(parsed, str):
@@ -181,6 +182,7 @@ def _yolo_record(image: Path, root: Path, n_classes: int, log: ReadLog) -> Detec
         cls, (cx, cy, w, h) = parsed
         box = [(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height]
         add_box(rec, box, cls, False, f"{rel} line {n}", log)
+    cap.report(log, str(rel))
     return rec
 
 
