@@ -21,6 +21,7 @@ from frelon.gui.options import (AUGMENTS, CHECKPOINTING, DEFAULT_BACKBONE, DETEC
                                 SCHEDULES, TASK_CHOICES, TrainOptions)
 from frelon.gui.panels.training_tips import TIPS
 from frelon.gui.widgets.augment_preview import AugmentPreview
+from frelon.gui.widgets.labels import WrapLabel
 from frelon.gui.widgets.lr_finder import LrFinder
 from frelon.gui.widgets.memory_forecast import MemoryForecast
 from frelon.gui.widgets.sci_spinbox import SciSpinBox
@@ -58,8 +59,7 @@ class TrainingPanel(QWidget):
                                                "detect": "Detection (CenterNet)"})
         self.backbone = QComboBox()
         self.backbone.addItem(f"{DEFAULT_BACKBONE}  (checking weights…)", DEFAULT_BACKBONE)
-        self.weights_status = QLabel("Asking the engine which weights are available…")
-        self.weights_status.setWordWrap(True)
+        self.weights_status = WrapLabel("Asking the engine which weights are available…")
         self.weights = QComboBox()
         for text, value in (("ImageNet (pretrained)", "imagenet"), ("None (from scratch)", "none"),
                             ("File…", "file")):
@@ -109,8 +109,7 @@ class TrainingPanel(QWidget):
                                                          "blocks": "blocks (least memory)"})
         self.gpus = self._spin(0, 0, 0)
         self.gpus.setSpecialValueText("0 (CPU)")
-        self.gpu_reason = QLabel("Looking for GPUs…")
-        self.gpu_reason.setWordWrap(True)
+        self.gpu_reason = WrapLabel("Looking for GPUs…")
         self.amp = QCheckBox("Mixed precision")
         # the main window gives the forecast the whole command line (data folder included)
         self.forecast = MemoryForecast(lambda: self.options().to_flags())
@@ -168,6 +167,9 @@ class TrainingPanel(QWidget):
         for box in (model, hardware, train, regular):
             col.addWidget(box)
         col.addStretch(1)
+        for combo in inner.findChildren(QComboBox):      # a long item is elided: the dock stays narrow
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)
