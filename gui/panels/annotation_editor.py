@@ -34,7 +34,7 @@ from frelon.gui.engine_command import JsonCommand
 from frelon.gui.panels.annotation_actions import AnnotationActions
 from frelon.gui.widgets.box_editor import BoxEditor
 from frelon.gui.widgets.labels import ElidedLabel, WrapLabel
-from frelon.gui.widgets.review_queue import ReviewQueue, entries_by_path, review_order, suggestions
+from frelon.gui.widgets.review_queue import ReviewQueue, entries_by_path, review_order, review_scope, suggestions
 
 
 class AnnotationEditor(QWidget):
@@ -201,10 +201,11 @@ class AnnotationEditor(QWidget):
         self.go(self.order.index(start) if start in self.order else 0)
 
     # ---- review queue
-    def start_review(self, run_dir: str, data: str = "", splits: str = "val") -> None:
-        """`frelon review` in the background; without `data`, on the run's own data and split."""
-        self._say("Reviewing: the model looks at every validation image…")
-        self._review.start(["review", "--run", str(run_dir), "--splits", splits, "--json"]
+    def start_review(self, run_dir: str, data: str = "", splits: str = "") -> None:
+        """`frelon review` in the background; without `data`, on the run's own data. Without
+        `splits`, the engine's choice: the validation split of the run's own data, all of another set."""
+        self._say("Reviewing: the model looks at the images…")
+        self._review.start(["review", "--run", str(run_dir), "--json"] + (["--splits", splits] if splits else [])
                            + (["--data", str(data)] if data else []))
 
     def set_review(self, review: dict) -> None:
@@ -215,7 +216,7 @@ class AnnotationEditor(QWidget):
         self.order = review_order(self.annotations, review)
         self.queue.fill(self.annotations, self.order, self.review)
         flagged = sum(1 for e in review.get("images", []) if e["disagreement"] > 0)
-        self._say(f"Review: {flagged} of {len(review.get('images', []))} images disagree with the model; worst first")
+        self._say(f"Review of {review_scope(review)}: {flagged} disagree with the model; worst first")
         self.go(0)
 
     # ---- navigation
