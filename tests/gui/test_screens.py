@@ -121,3 +121,19 @@ def test_every_tab_reads_at_a_device_pixel_ratio_of_2(tmp_path):
     out = run_app(tmp_path, screen_config(tmp_path, {"width": 2732, "height": 1536, "logicalDpi": 192}), HIDPI)
     assert out["dpr"] == 2 and out["screen"][2:] == [1366, 768]
     assert out["problems"] == {}
+
+
+def test_the_side_panel_reads_at_its_narrowest(window, world):
+    """Model and training at the dock's minimum width: every label wraps or elides inside it
+    (the effective-LR explanation was cut at its right edge), nothing needs a sideways scroll."""
+    from PySide6.QtCore import Qt
+    TABS["training"](window, world)
+    window.resize(1366, 768)
+    dock = window.training_dock
+    window.resizeDocks([dock], [dock.minimumWidth()], Qt.Orientation.Horizontal)
+    settle()
+    assert dock.width() <= dock.minimumWidth() + 2
+    panel = window.training_panel
+    assert sticking_out(panel) + cut_labels(panel) == []
+    assert outside_window(window, [panel.effective, panel.plan, panel.gpu_reason, panel.weights_status]) == []
+    window.resizeDocks([dock], [390], Qt.Orientation.Horizontal)
