@@ -49,6 +49,7 @@ class TimelapseView(QWidget):
             caption.setTextFormat(Qt.TextFormat.RichText)
             caption.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignHCenter)
             caption.setFixedWidth(SIDE)
+            caption.setWordWrap(True)     # a long class name wraps under its picture
             cell = QVBoxLayout()
             cell.addWidget(image)
             cell.addWidget(caption)

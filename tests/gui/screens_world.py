@@ -226,8 +226,10 @@ def _results(w, run: str, page: str, tab: str):
 def _results_classify(w, world, tab):
     r, page = _results(w, str(world["classify_run"]), "classify", tab)
     if tab == "Validation":
+        if r.classify.class_filter != CLASSES[1]:         # a class clicked: the longest title over the pictures
+            r.classify.filter_class(CLASSES[1])
         return [r.header, r.classify.per_class, r.classify.matrix, r.classify.thumbs, r.classify.open_image,
-                r.classify.open_folder, r.classify.undo]
+                r.classify.open_folder, r.classify.undo, r.classify.thumbs_title]
     if tab == "Time-lapse":
         return [r.timelapse.slider, r.timelapse.epoch_label, *r.timelapse.images, *r.timelapse.captions]
     v = r.robustness
