@@ -165,7 +165,8 @@ class PlotsPanel(QWidget):
     def set_lr_preview(self, steps: list[int], lrs: list[float]) -> None:
         """The planned schedule (from the Model & training panel, or the engine's own plan)."""
         self._preview = _series(steps, lrs)
-        self._set(self.c_lr_preview, self._preview)
+        if not (self.history.started or {}).get("lr_schedule"):     # a shown run's own plan wins
+            self._set(self.c_lr_preview, self._preview)
 
     # ---- drawing ----
     def showEvent(self, event) -> None:
