@@ -17,6 +17,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from frelon.common.train_config import TrainConfig
+
 from . import gradckpt
 from .errors import ConfigurationError, WeightsError
 
@@ -43,7 +45,7 @@ class BackboneSpec:
 
 
 _REGISTRY: dict[str, BackboneSpec] = {}
-DEFAULT_BACKBONE = "efficientnet_lite0"
+DEFAULT_BACKBONE = TrainConfig.backbone       # `--backbone`'s default, declared with the option
 
 
 def register(spec: BackboneSpec) -> BackboneSpec:

@@ -91,12 +91,20 @@ def _issue(reason: str, weight: float, det: int | None, gt: int | None, iou: flo
     return {"reason": reason, "weight": round(weight, 5), "detection": det, "annotation": gt, "iou": round(iou, 4)}
 
 
+def own_data(data: str, trained_on: str) -> bool:
+    """Whether `data` is the set the run was trained on: the same file or folder, or its reviewed copy."""
+    a, b = Path(data).resolve(), Path(trained_on).resolve()
+    return a == b or a == coco_doc.reviewed_path(b).resolve()
+
+
 @torch.no_grad()
-def review_run(run: str, data: str | None = None, splits: str = "val", checkpoint: str = "best",
+def review_run(run: str, data: str | None = None, splits: str | None = None, checkpoint: str = "best",
                device: str = "auto", confidence: float = SCORE_THRESHOLD, match_iou: float = 0.5, min_iou: float = 0.1,
                floor: float = 0.05) -> dict[str, Any]:
     """The review queue of `run` on `data` (default: the data it was trained on). The split is the
-    run's own (same `--val-split` and seed, or the layout's); `splits` is "val", "train" or "all"."""
+    run's own (same `--val-split` and seed, or the layout's); `splits` is "val", "train" or "all",
+    or None: the validation split of the run's own data (its training images the model has learnt
+    by heart), every image of a set it never trained on. The answer's `splits` and `own_data` say which."""
     from .centernet.decode import decode_to_original
     from .centernet.predict import image_batches, relabel_to_model, run_model
     from .centernet.transforms import eval_transform
@@ -106,7 +114,10 @@ def review_run(run: str, data: str | None = None, splits: str = "val", checkpoin
         raise DataError(f"{run}: a {loaded.task_name} run; review ranks detection annotations",
                         hint="for classification, the Results tab's misclassified gallery shows the doubtful labels")
     cfg = loaded.config
-    data = data or data_or_sample(cfg.data, loaded.task_name)
+    trained_on = data_or_sample(cfg.data, loaded.task_name)
+    data = data or trained_on
+    own = own_data(data, trained_on)
+    splits = splits or ("val" if own else "all")
     scanned = scan_detection(data, val_data=(cfg.val_data or "") if data == cfg.data else "",
                              val_split=cfg.val_split, seed=cfg.seed)
     chosen = {"val": scanned.val, "train": scanned.train, "all": scanned.train + scanned.val}[splits]
@@ -130,7 +141,7 @@ def review_run(run: str, data: str | None = None, splits: str = "val", checkpoin
             out.append(_image_entry(rec, split_of.get(id(rec), "train"), boxes, scores, labels, issues,
                                     loaded.classes, ids))
     out.sort(key=lambda e: (-e["disagreement"], str(e["file_name"])))
-    return {"run": str(loaded.run_dir), "data": str(Path(data).absolute()), "splits": splits,
+    return {"run": str(loaded.run_dir), "data": str(Path(data).absolute()), "splits": splits, "own_data": own,
             "classes": list(loaded.classes), "category_ids": ids, "confidence": confidence,
             "match_iou": match_iou, "min_iou": min_iou, "reasons": list(REASONS),
             "images": out, "skipped": skipped + list(scanned.report["skipped"]),

@@ -123,8 +123,8 @@ def _add_review_annotations(sub) -> None:
     p = sub.add_parser("review", help="detection: images ranked by how much a run disagrees with their annotations")
     p.add_argument("--run", required=True)
     p.add_argument("--data", default=None, help="the annotations to review (default: the run's training data)")
-    p.add_argument("--splits", choices=["val", "train", "all"], default="val",
-                   help="which images, split as the run split them (default val)")
+    p.add_argument("--splits", choices=["val", "train", "all"], default=None,
+                   help="which images, split as the run split them (default: val on the run's own data, all of another set)")
     p.add_argument("--confidence", type=float, default=SCORE_THRESHOLD,
                    help=f"a detection this sure counts as the model's word (default {SCORE_THRESHOLD:g}, the app's score slider)")
     p.add_argument("--out", default=None, help="also write the review as JSON to this file")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget, QToolBar, QWidget
 
 from frelon.common.run_folder import RunFolder, data_or_sample
@@ -155,10 +155,7 @@ class MainWindow(QMainWindow):
             folder = self.data_panel.sample
         if folder:
             self.data_panel.set_path(folder)
-        if s.value("window/geometry"):
-            self.restoreGeometry(s.value("window/geometry"))
-        else:
-            self.resize(1480, 920)
+        self._place()
         if s.value("window/state"):
             self.restoreState(s.value("window/state"))
         else:        # first launch: a slim log, a comfortable side panel (docks size once shown)
@@ -166,11 +163,19 @@ class MainWindow(QMainWindow):
                                           self.resizeDocks([self.training_dock], [390], Qt.Orientation.Horizontal)))
         self.tabs.setCurrentIndex(int(s.value("window/tab", 0) or 0))
 
+    def _place(self) -> None:
+        """Where it was, if that still fits the screens there are now; else on the primary one, inside it."""
+        screens = [screen.availableGeometry() for screen in QGuiApplication.screens()]
+        primary = QGuiApplication.primaryScreen().availableGeometry()
+        self.setGeometry(app_settings.window_rect(app_settings.saved_rect(self.settings), screens, primary))
+        if str(self.settings.value("window/maximized", "false")).lower() == "true":
+            self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
+
     def save_settings(self) -> None:
         s = self.settings
         app_settings.save_options(s, self.training_panel.options())
         s.setValue("data/folder", self.data_panel.current_path())
-        s.setValue("window/geometry", self.saveGeometry())
+        app_settings.save_rect(s, self.normalGeometry() if self.isMaximized() else self.geometry(), self.isMaximized())
         s.setValue("window/state", self.saveState())
         s.setValue("window/tab", self.tabs.currentIndex())
         s.sync()

@@ -3,6 +3,10 @@
 First launch on a fresh machine: the bundled sample (`frelon/assets/sample/classify`, package data
 found by common/samples.py) and the offline backbone are preselected, so Start just works. FRELON_SETTINGS
 names an INI file to use instead of the user's settings (tests, benchmarks).
+
+The window opens where it was only if that still fits the screens there are now (a laptop taken
+away from its large monitor opens it on its own screen); otherwise at FIRST_SIZE, cut to the
+screen's available part less MARGIN, centred (`window_rect`).
 """
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QPoint, QRect, QSettings, QSize
 
 from frelon.common.samples import sample_dir
 from frelon.common.train_config import TrainConfig
@@ -52,3 +56,51 @@ def load_options(settings: QSettings) -> TrainConfig:
 
 def save_options(settings: QSettings, options: TrainConfig) -> None:
     settings.setValue(OPTIONS_KEY, json.dumps(to_settings(options)))
+
+
+FIRST_SIZE = QSize(1480, 920)      # the window's first size, where the screen has room for it
+MARGIN = 24                        # px left around it on a smaller screen (frame, shadow)
+TITLE_BAR = 32                     # above its client area, the window manager's title bar
+
+
+def usable(available: QRect) -> QRect:
+    """The part of a screen's available geometry the window's client area may take."""
+    return available.adjusted(MARGIN, MARGIN + TITLE_BAR, -MARGIN, -MARGIN)
+
+
+def window_rect(saved: QRect | None, screens: list[QRect], primary: QRect) -> QRect:
+    """Where the window opens (its client area, global coordinates). `saved`: where it was (None
+    the first time); `screens`: each screen's available geometry now; `primary`: the primary's.
+    The saved rect where it lies inside one of the screens; else FIRST_SIZE cut to the usable part
+    of the screen that held most of it (the primary when none did), centred on it."""
+    if saved is not None and saved.isValid() and any(screen.contains(saved) for screen in screens):
+        return QRect(saved)
+    target = primary
+    if saved is not None and saved.isValid():
+        overlaps = [(_area(screen.intersected(saved)), i) for i, screen in enumerate(screens)]
+        best, i = max(overlaps, default=(0, -1))
+        target = screens[i] if best > 0 else primary
+    room = usable(target)
+    rect = QRect(QPoint(0, 0), FIRST_SIZE.boundedTo(room.size()))
+    rect.moveCenter(room.center())
+    return rect
+
+
+def _area(rect: QRect) -> int:
+    return max(0, rect.width()) * max(0, rect.height()) if rect.isValid() else 0
+
+
+def saved_rect(settings: QSettings) -> QRect | None:
+    """The window's last client rect ("window/rect": x, y, width, height), or None."""
+    value = settings.value("window/rect")
+    try:
+        x, y, w, h = (int(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return QRect(x, y, w, h)
+
+
+def save_rect(settings: QSettings, rect: QRect, maximized: bool) -> None:
+    settings.setValue("window/rect", [rect.x(), rect.y(), rect.width(), rect.height()])
+    settings.setValue("window/maximized", maximized)
+    settings.remove("window/geometry")             # earlier versions' QWidget.saveGeometry(): not read

@@ -187,7 +187,7 @@ def end_epoch(trainer, losses: torch.Tensor, started: float) -> None:
     """The epoch's train loss over all ranks, its evaluation, the progress moved to the next
     epoch; on rank 0 `epoch_end`, the best checkpoint and results when the score improved, the
     time-lapse; then every rank's `last` checkpoint."""
-    t, p = trainer, trainer.progress
+    t = trainer
     t.heartbeat.beat("collective")
     D.all_reduce_sum(losses, t.ranks)
     total, count = losses.tolist()

@@ -1,4 +1,4 @@
-"""The annotation editor's row of what involves a run: review, pre-annotate a folder, retrain.
+"""The annotation editor's column of what involves a run: review, pre-annotate a folder, retrain.
 
 Review and retrain only ask (the editor and the window know the run and the set); pre-annotating
 runs `frelon predict --as-annotations` here, in the background, and hands back the drafts file
@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFileDialog, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from frelon.common.run_folder import SCORE_THRESHOLD, RunFolder
 from frelon.gui.engine_command import JsonCommand
@@ -43,13 +43,11 @@ class AnnotationActions(QWidget):
         self.retrain_button = QPushButton("Retrain with these boxes")
         self.retrain_button.setToolTip("Save, then start a new run on the reviewed annotations; "
                                        "compare it with the previous one in Runs")
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        for w in (self.review_button, self.preannotate_button, self.threshold):
-            row.addWidget(w)
-        row.addStretch(1)
-        for w in (self.retrain_from, self.retrain_button):
-            row.addWidget(w)
+        column = QVBoxLayout(self)        # under the image list: a row of them would widen the window
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(QLabel("With the run shown in Results:"))
+        for w in (self.review_button, self.preannotate_button, self.threshold, self.retrain_from, self.retrain_button):
+            column.addWidget(w)
 
         self._job: tuple[str, object] = ("", None)
         self._drafts = JsonCommand(self)

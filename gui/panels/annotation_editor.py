@@ -33,7 +33,8 @@ from frelon.gui.box_commands import EditBoxes
 from frelon.gui.engine_command import JsonCommand
 from frelon.gui.panels.annotation_actions import AnnotationActions
 from frelon.gui.widgets.box_editor import BoxEditor
-from frelon.gui.widgets.review_queue import ReviewQueue, entries_by_path, review_order, suggestions
+from frelon.gui.widgets.labels import ElidedLabel, WrapLabel
+from frelon.gui.widgets.review_queue import ReviewQueue, entries_by_path, review_order, review_scope, suggestions
 
 
 class AnnotationEditor(QWidget):
@@ -70,10 +71,11 @@ class AnnotationEditor(QWidget):
         self.prev.setToolTip("Previous image (Left / Page Up)")
         self.next = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_ArrowRight), "")
         self.next.setToolTip("Next image (Right / Page Down)")
-        self.where = QLabel("No boxes open: File → Edit the data's boxes (Ctrl+E), or review them with a "
-                            "detection run (Ctrl+Shift+E)")
+        self.where = ElidedLabel("No boxes open: File → Edit the data's boxes (Ctrl+E), or review them with a "
+                                 "detection run (Ctrl+Shift+E)", mode=Qt.TextElideMode.ElideRight)
         self.class_box = QComboBox()
-        self.class_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.class_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.class_box.setMinimumContentsLength(10)      # a long class name is elided, the bar stays narrow
         self.class_box.setToolTip("Class of the selected box, and of the next box drawn (keys 1–9)")
         self.delete = QPushButton("Delete")
         self.delete.setToolTip("Delete the selected box (Del)")
@@ -83,26 +85,34 @@ class AnnotationEditor(QWidget):
         self.redo_button = QPushButton("Redo")
         self.save_button = QPushButton("Save")
         self.save_button.setToolTip("Save to the reviewed copy (Ctrl+S); the original file is never changed")
-        self.note = QLabel()
-        self.note.setWordWrap(True)
+        self.note = WrapLabel()                          # it names files: long paths wrap too
 
     def _lay_out(self) -> None:
-        bar = QHBoxLayout()
-        for w in (self.prev, self.next, self.where):
+        bar = QHBoxLayout()               # two rows: one would make a laptop's window too wide
+        for w in (self.prev, self.next):
             bar.addWidget(w)
-        bar.addStretch(1)
-        for w in (QLabel("Class"), self.class_box, self.delete, self.accept_button, self.undo_button,
-                  self.redo_button, self.save_button):
-            bar.addWidget(w)
+        bar.addWidget(self.where, 1)
+        bar.addWidget(self.save_button)
+        edits = QHBoxLayout()
+        for w in (QLabel("Class"), self.class_box, self.delete, self.accept_button):
+            edits.addWidget(w)
+        edits.addStretch(1)
+        for w in (self.undo_button, self.redo_button):
+            edits.addWidget(w)
         right = QWidget()
         col = QVBoxLayout(right)
         col.setContentsMargins(0, 0, 0, 0)
         col.addLayout(bar)
-        col.addWidget(self.actions)
+        col.addLayout(edits)
         col.addWidget(self.view, 1)
         col.addWidget(self.note)
+        left = QWidget()                  # the image list, and under it what involves the shown run
+        queue = QVBoxLayout(left)
+        queue.setContentsMargins(0, 0, 0, 0)
+        queue.addWidget(self.queue, 1)
+        queue.addWidget(self.actions)
         split = QSplitter()
-        split.addWidget(self.queue)
+        split.addWidget(left)
         split.addWidget(right)
         split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
@@ -191,10 +201,11 @@ class AnnotationEditor(QWidget):
         self.go(self.order.index(start) if start in self.order else 0)
 
     # ---- review queue
-    def start_review(self, run_dir: str, data: str = "", splits: str = "val") -> None:
-        """`frelon review` in the background; without `data`, on the run's own data and split."""
-        self._say("Reviewing: the model looks at every validation image…")
-        self._review.start(["review", "--run", str(run_dir), "--splits", splits, "--json"]
+    def start_review(self, run_dir: str, data: str = "", splits: str = "") -> None:
+        """`frelon review` in the background; without `data`, on the run's own data. Without
+        `splits`, the engine's choice: the validation split of the run's own data, all of another set."""
+        self._say("Reviewing: the model looks at the images…")
+        self._review.start(["review", "--run", str(run_dir), "--json"] + (["--splits", splits] if splits else [])
                            + (["--data", str(data)] if data else []))
 
     def set_review(self, review: dict) -> None:
@@ -205,7 +216,7 @@ class AnnotationEditor(QWidget):
         self.order = review_order(self.annotations, review)
         self.queue.fill(self.annotations, self.order, self.review)
         flagged = sum(1 for e in review.get("images", []) if e["disagreement"] > 0)
-        self._say(f"Review: {flagged} of {len(review.get('images', []))} images disagree with the model; worst first")
+        self._say(f"Review of {review_scope(review)}: {flagged} disagree with the model; worst first")
         self.go(0)
 
     # ---- navigation

@@ -14,12 +14,13 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QUndoStack
-from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QMenu, QMessageBox, QPushButton, QSplitter,
+from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QMenu, QMessageBox, QPushButton, QSplitter,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from frelon.gui.class_fixes import FixRecord, MoveFile, excluded_path, moved_path
 
 from frelon.gui.widgets.confusion_matrix import ConfusionMatrixView
+from frelon.gui.widgets.labels import WrapLabel
 from frelon.common.metrics import precision_recall
 from frelon.gui.widgets.thumbnail_grid import Thumb, ThumbnailGrid, class_colour
 
@@ -45,7 +46,7 @@ class ClassificationResults(QWidget):
         self._predictions: list[dict] = []
         self._classes: list[str] = []
         self.matrix = ConfusionMatrixView()
-        self.thumbs_title = QLabel("Misclassified validation pictures")
+        self.thumbs_title = WrapLabel("Misclassified validation pictures")      # long with a class clicked
         self.thumbs = ThumbnailGrid(side=112)
         self.open_image = QPushButton("Predict on an image…")
         self.open_folder = QPushButton("Predict on a folder…")
@@ -93,7 +94,8 @@ class ClassificationResults(QWidget):
                          "to see only its pictures below")
         table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
-        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)   # the figures stay in view
         table.verticalHeader().setVisible(False)
         table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         table.setMaximumWidth(380)

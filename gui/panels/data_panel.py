@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
+from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLineEdit, QPushButton, QScrollArea,
                                QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from frelon.gui import theme
 from frelon.gui.engine_command import JsonCommand
 from frelon.gui.images import sample_class_images
 from frelon.gui.widgets.class_bars import ClassBars
+from frelon.gui.widgets.labels import WrapLabel
 from frelon.gui.widgets.thumbnail_grid import Thumb, ThumbnailGrid, class_colour
 
 DUPLICATE_KINDS = {"cross_class": "same picture in two classes", "train_val": "in both train and val (a leak)",
@@ -77,22 +78,20 @@ class DataPanel(QWidget):
 
     def _make_report_view(self) -> QSplitter:
         """The doctor's verdict: its status line (laid out above the rest), class bars and problems, thumbnails."""
-        self.status = QLabel("Choose a folder to train on.")
-        self.status.setWordWrap(True)
+        self.status = WrapLabel("Choose a folder to train on.")      # it names the folder: long paths wrap
         self.status.setTextFormat(Qt.TextFormat.RichText)
         self.bars = ClassBars()
         self.problems = QTabWidget()
-        self.warnings = QLabel()
-        self.warnings.setWordWrap(True)
+        self.warnings = WrapLabel()
         self.warnings.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.skipped = self._table(["File", "Why it is skipped"])
         self.duplicates = self._table(["Kind", "Classes", "Files"])
-        self.problems.addTab(self.warnings, "Warnings")
+        self.problems.addTab(_scrolling(self.warnings), "Warnings")
         self.problems.addTab(self.skipped, "Skipped files")
         self.problems.addTab(self.duplicates, "Duplicates / leaks")
         self.thumbs = ThumbnailGrid()
         top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(self.bars)
+        top.addWidget(_scrolling(self.bars))      # many classes: the bars scroll, the window stays on the screen
         top.addWidget(self.problems)
         top.setSizes([500, 500])
         split = QSplitter(Qt.Orientation.Vertical)
@@ -206,6 +205,15 @@ class DataPanel(QWidget):
             return []
         return [Thumb(path, cls, f"{path}\nclass: {cls}", color=class_colour(classes, cls))
                 for path, cls in sample_class_images(root, classes)]
+
+
+def _scrolling(widget: QWidget) -> QScrollArea:
+    """`widget` in a frameless scroll area that follows its width (scrolls down when taller than its place)."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidget(widget)
+    return area
 
 
 def _esc(text: str) -> str:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPushButton, QSli
 
 from frelon.common.run_folder import SCORE_THRESHOLD
 from frelon.gui.widgets.detection_view import Detection, DetectionView
+from frelon.gui.widgets.labels import ElidedLabel
 
 
 def group_detections(predictions: list[dict], classes: list[str], resolve) -> dict[str, list[Detection]]:
@@ -42,7 +43,8 @@ class DetectionResults(QWidget):
         self.prev.setToolTip("Previous image (Left / Page Up)")
         self.next = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_ArrowRight), "")
         self.next.setToolTip("Next image (Right / Page Down)")
-        self.where = QLabel("No predictions yet: open an image or a folder to run the detector on it.")
+        self.where = ElidedLabel("No predictions yet: open an image or a folder to run the detector on it.",
+                                 mode=Qt.TextElideMode.ElideRight)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(1, 99)
         self.slider.setValue(round(SCORE_THRESHOLD * 100))
@@ -57,15 +59,20 @@ class DetectionResults(QWidget):
         self.open_folder = QPushButton("Open folder…")
         for b in (self.open_image, self.open_folder):
             b.setToolTip("Run this run's detector on your own pictures (frelon predict)")
-        bar = QHBoxLayout()
-        for w in (self.prev, self.next, self.where):
+        bar = QHBoxLayout()               # two rows: one would make a laptop's window too wide
+        for w in (self.prev, self.next):
             bar.addWidget(w)
-        bar.addStretch(1)
-        for w in (QLabel("Score ≥"), self.slider, self.threshold_label, self.heatmap, self.open_image, self.open_folder):
+        bar.addWidget(self.where, 1)
+        for w in (self.open_image, self.open_folder):
             bar.addWidget(w)
+        filters = QHBoxLayout()
+        for w in (QLabel("Score ≥"), self.slider, self.threshold_label, self.heatmap):
+            filters.addWidget(w)
+        filters.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
+        layout.addLayout(filters)
         layout.addWidget(self.view, 1)
 
         self.images: list[str] = []

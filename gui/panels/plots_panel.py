@@ -10,10 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from frelon.gui import theme
 from frelon.gui.run_history import RunHistory, Series
+from frelon.gui.widgets.labels import WrapLabel
+from frelon.gui.widgets.plot_legend import legend_below
 from frelon.gui.widgets.rank_heartbeats import RankHeartbeats
 
 REFRESH_HZ = 10
@@ -60,7 +62,7 @@ class PlotsPanel(QWidget):
         self._x_span = 0
         self._preview: Series | None = None
 
-        self.summary = QLabel("No run yet: press Start (Ctrl+R), or pick a past run in Runs.")
+        self.summary = WrapLabel("No run yet: press Start (Ctrl+R), or pick a past run in Runs.")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.graphics = pg.GraphicsLayoutWidget()
         layout = QVBoxLayout(self)
@@ -92,7 +94,6 @@ class PlotsPanel(QWidget):
         for p in (self.lr_plot, self.mem_plot, self.act_plot, self.speed_plot):
             _include_zero(p)                                # a flat memory line is not "500.0000002 MB"
         self.loss_plot.setLogMode(x=False, y=True)          # one bad validation epoch must not flatten the rest
-        self.loss_plot.legend.setColumnCount(2)            # up to eight entries (detection parts): keep it low
         self.val_plot.setYRange(0, 1.0, padding=0.02)       # accuracy and mAP live in [0, 1]
         self.val_plot.enableAutoRange(axis="y", enable=False)
 
@@ -121,8 +122,7 @@ class PlotsPanel(QWidget):
         plot.setLabel("bottom", "step")
         # no grid: pyqtgraph draws it with alpha-blended lines on every axis repaint, which was
         # about a third of each redraw (bench/gui_latency.py)
-        plot.addLegend(offset=(-6, 6), labelTextSize="8pt", verSpacing=-6,
-                       brush=pg.mkBrush(255, 255, 255, 215), pen=pg.mkPen("#d0d0d0"))   # curves show through, dimmed
+        legend_below(plot, labelTextSize="8pt", verSpacing=-6)     # off the data, not over it
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
         return plot
@@ -165,7 +165,8 @@ class PlotsPanel(QWidget):
     def set_lr_preview(self, steps: list[int], lrs: list[float]) -> None:
         """The planned schedule (from the Model & training panel, or the engine's own plan)."""
         self._preview = _series(steps, lrs)
-        self._set(self.c_lr_preview, self._preview)
+        if not (self.history.started or {}).get("lr_schedule"):     # a shown run's own plan wins
+            self._set(self.c_lr_preview, self._preview)
 
     # ---- drawing ----
     def showEvent(self, event) -> None:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QLabel, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
 from frelon.common.run_folder import RunFolder
 from frelon.gui import theme
@@ -25,6 +25,7 @@ from frelon.gui.panels.classification_results import ClassificationResults
 from frelon.gui.panels.detection_results import DetectionResults, group_detections
 from frelon.gui.run_folders import read_json
 from frelon.gui.run_history import RunHistory
+from frelon.gui.widgets.labels import WrapLabel
 from frelon.gui.widgets.pr_curves import PrCurvesView
 from frelon.gui.widgets.robustness_view import RobustnessView
 from frelon.gui.widgets.timelapse_view import TimelapseView
@@ -63,9 +64,8 @@ class ResultsPanel(QWidget):
         self.run_dir = ""
         self.task = ""
         self.classes: list[str] = []
-        self.header = QLabel("Results appear here when a run has finished an epoch — or pick a past run in Runs.")
-        self.header.setTextFormat(Qt.TextFormat.RichText)
-        self.header.setWordWrap(True)
+        self.header = WrapLabel("Results appear here when a run has finished an epoch — or pick a past run in Runs.")
+        self.header.setTextFormat(Qt.TextFormat.RichText)          # it names runs and folders: long ones wrap
         self.classify = ClassificationResults()
         self.detect = DetectionResults()
         self.pr_curves = PrCurvesView()

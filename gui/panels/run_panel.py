@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QStyle, QWidget
 
 from frelon.gui import theme
+from frelon.gui.widgets.labels import ElidedLabel
 
 
 class RunPanel(QWidget):
@@ -34,7 +35,7 @@ class RunPanel(QWidget):
         self.progress.setMinimumWidth(220)
         self.eta = QLabel("")
         self.eta.setMinimumWidth(150)
-        self.status = QLabel("Ready")
+        self.status = ElidedLabel("Ready", mode=Qt.TextElideMode.ElideRight)    # whole in its tooltip when cut
         self.status.setTextFormat(Qt.TextFormat.RichText)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)

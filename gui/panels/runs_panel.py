@@ -11,12 +11,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QPushButton,
                                QSplitter, QTableWidget, QTableWidgetItem, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
 from frelon.gui import theme
 from frelon.gui.run_folders import RunSummary, config_diff, list_runs
+from frelon.gui.widgets.labels import ElidedLabel, WrapLabel
 
 COLUMNS = ["Run", "Task", "Backbone", "Status", "Epochs", "Last validation", "Modified"]
 STATUS_COLOURS = {"completed": theme.OK, "stopped": theme.WARN, "failed": theme.BAD}
@@ -31,7 +32,7 @@ class RunsPanel(QWidget):
         super().__init__(parent)
         self.runs_dir = runs_dir
         self.summaries: dict[str, RunSummary] = {}
-        self.folder = QLabel()
+        self.folder = ElidedLabel()      # a long runs folder is elided in the middle, whole in the tooltip
         self.change = QPushButton("Change…")
         self.change.clicked.connect(self.choose_folder)
         self.refresh_button = QPushButton("Refresh")
@@ -51,7 +52,7 @@ class RunsPanel(QWidget):
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemSelectionChanged.connect(self._selection_changed)
-        self.diff_title = QLabel("Select two runs to see how their configurations differ.")
+        self.diff_title = WrapLabel("Select two runs to see how their configurations differ.")
         self.diff = QTableWidget(0, 3)
         self.diff.setHorizontalHeaderLabels(["Option", "Run A", "Run B"])
         self.diff.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)

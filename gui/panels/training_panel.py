@@ -21,6 +21,7 @@ from frelon.gui import theme
 from frelon.gui.options import DEFAULTS, remembered, train_flags
 from frelon.gui.panels.training_tips import SCHEDULE_HELP, TIPS
 from frelon.gui.widgets.augment_preview import AugmentPreview
+from frelon.gui.widgets.labels import WrapLabel
 from frelon.gui.widgets.lr_finder import LrFinder
 from frelon.gui.widgets.memory_forecast import MemoryForecast
 from frelon.gui.widgets.option_form import OptionForm
@@ -64,8 +65,7 @@ class TrainingPanel(QWidget):
                                                "detect": "Detection (CenterNet)"})
         self.backbone = QComboBox()
         self.backbone.addItem(f"{DEFAULTS.backbone}  (checking weights…)", DEFAULTS.backbone)
-        self.weights_status = QLabel("Asking the engine which weights are available…")
-        self.weights_status.setWordWrap(True)
+        self.weights_status = WrapLabel("Asking the engine which weights are available…")
         self.weights = QComboBox()
         for text, value in (("ImageNet (pretrained)", "imagenet"), ("None (from scratch)", "none"),
                             ("File…", "file")):
@@ -108,8 +108,7 @@ class TrainingPanel(QWidget):
         self.gpus = self._spin("gpus")
         self.gpus.setMaximum(0)
         self.gpus.setSpecialValueText("0 (CPU)")
-        self.gpu_reason = QLabel("Looking for GPUs…")
-        self.gpu_reason.setWordWrap(True)
+        self.gpu_reason = WrapLabel("Looking for GPUs…")
         self.amp = QCheckBox("Mixed precision")
         # the main window gives the forecast the whole command line (data folder included)
         self.forecast = MemoryForecast(lambda: train_flags(self.options()))
@@ -179,6 +178,9 @@ class TrainingPanel(QWidget):
         for box in (model, hardware, train, regular, more):
             col.addWidget(box)
         col.addStretch(1)
+        for combo in inner.findChildren(QComboBox):      # a long item is elided: the dock stays narrow
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)

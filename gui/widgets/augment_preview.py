@@ -12,10 +12,11 @@ from typing import Callable
 
 from PySide6.QtCore import QRectF, QTemporaryDir, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from frelon.gui import theme
 from frelon.gui.engine_command import JsonCommand
+from frelon.gui.widgets.labels import WrapLabel
 
 IMAGES = 2
 COUNT = 6
@@ -56,10 +57,17 @@ class AugmentPreview(QWidget):
         self.redraw = QPushButton("Re-draw")
         self.redraw.setToolTip("The same pictures as the next epochs will see them")
         self.redraw.setEnabled(False)
-        self.label = QLabel("")
-        self.label.setWordWrap(True)
-        self.grid = QGridLayout()
+        self.label = WrapLabel("")            # an engine message may name a long path
+        cells = QWidget()
+        self.grid = QGridLayout(cells)
         self.grid.setSpacing(4)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.scroll = QScrollArea()       # six epochs side by side are wider than the side panel: they scroll
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(cells)
+        self.scroll.setVisible(False)
         bar = QHBoxLayout()
         bar.addWidget(self.button)
         bar.addWidget(self.redraw)
@@ -68,7 +76,7 @@ class AugmentPreview(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
         layout.addWidget(self.label)
-        layout.addLayout(self.grid)
+        layout.addWidget(self.scroll)
         self.command = JsonCommand(self)
         self.command.done.connect(self._show)
         self.command.failed.connect(self._failed)
@@ -106,6 +114,9 @@ class AugmentPreview(QWidget):
                 cell.setPixmap(drawn(f"{result['out']}/{v['file']}", v.get("boxes"), classes))
                 cell.setToolTip(f"{image['path']}\nepoch {v['epoch'] + 1} (seed {v['seed']})")
                 self.grid.addWidget(cell, row, col)
+        rows = len(result.get("images") or [])
+        self.scroll.setFixedHeight(rows * (SIDE + self.grid.spacing()) + self.scroll.horizontalScrollBar().sizeHint().height())
+        self.scroll.setVisible(rows > 0)
         noise = f", noise σ {result['noise']:g} levels" if result.get("noise") else ""
         self.label.setText(f"{result['task']}: '{result['augment']}' at {result['size']} px, flip {result['flip']}"
                            f"{noise} — epochs {self.epoch + 1}–{self.epoch + COUNT}, seed {result['seed']}")

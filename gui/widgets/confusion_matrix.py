@@ -21,7 +21,7 @@ class ConfusionMatrixView(QWidget):
         super().__init__(parent)
         self.classes: list[str] = []
         self.matrix: list[list[int]] = []
-        self.setMinimumSize(260, 260)
+        self.setMinimumSize(200, 200)          # it scales to its room: a laptop's Results tab is short
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_matrix(self, classes: list[str], matrix: list[list[int]]) -> None:

@@ -12,10 +12,11 @@ from typing import Callable
 
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from frelon.gui import theme
 from frelon.gui.engine_command import JsonCommand
+from frelon.gui.widgets.labels import WrapLabel
 
 
 class LrFinder(QWidget):
@@ -33,8 +34,7 @@ class LrFinder(QWidget):
                                "(fastai's 'valley'). Nothing is saved; takes a minute or so on a CPU.")
         self.use = QPushButton("Use")
         self.use.setEnabled(False)
-        self.label = QLabel("")
-        self.label.setWordWrap(True)
+        self.label = WrapLabel("")            # an engine message may name a long path
         self.plot = pg.PlotWidget(background="w")
         self.plot.setMinimumHeight(120)
         self.plot.setMaximumHeight(160)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from frelon.gui.engine_command import JsonCommand
+from frelon.gui.widgets.labels import WrapLabel
 
 
 def _gib(n: float) -> str:
@@ -39,8 +40,7 @@ class MemoryForecast(QWidget):
         self.button.setToolTip("Measures two tiny training steps of this configuration (random weights) and "
                                "extrapolates the peak memory per device, and the largest batch that fits "
                                "(free GPU memory, or the available RAM on the CPU).")
-        self.label = QLabel("Peak memory not forecast yet.")
-        self.label.setWordWrap(True)
+        self.label = WrapLabel("Peak memory not forecast yet.")
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.button)

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QTab
                                QVBoxLayout, QWidget)
 
 from frelon.gui import theme
+from frelon.gui.widgets.plot_legend import legend_below
 
 ALL = "all classes"
 IOU_KEYS = {"IoU 0.5:0.95": "iou_50_95", "IoU 0.5": "iou_50"}
@@ -48,7 +49,7 @@ class PrCurvesView(QWidget):
         self.plot.setXRange(0, 1, padding=0.02)
         self.plot.setYRange(0, 1.02, padding=0.02)
         self.plot.setMouseEnabled(False, False)
-        self.legend = self.plot.addLegend(offset=(10, -10))          # bottom left: PR curves fall to the right
+        self.legend = legend_below(self.plot.getPlotItem())          # under the axis, off the curves
         self.note = QLabel("Precision–recall curves appear when a detection run has evaluated an epoch.")
         self.note.setWordWrap(True)
         bar = QHBoxLayout()

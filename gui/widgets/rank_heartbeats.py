@@ -13,6 +13,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QToolButton, QVBoxLayout, QWidget
 
 from frelon.gui import theme
+from frelon.gui.widgets.labels import WrapLabel
 
 QUIET_WITHOUT_THRESHOLD_S = 30.0     # before the watchdog knows the pace: amber after 15 s, red after 30
 
@@ -33,8 +34,7 @@ class RankHeartbeats(QWidget):
         self.row = QHBoxLayout()
         self.row.setContentsMargins(0, 0, 0, 0)
         self.row.addStretch(1)
-        self.stall_label = QLabel()
-        self.stall_label.setWordWrap(True)
+        self.stall_label = WrapLabel()       # the watchdog's message may name paths
         self.stack_toggle = QToolButton(text="Stack ▸", checkable=True)
         self.stack_toggle.toggled.connect(self._fold)
         self.stack = QPlainTextEdit(readOnly=True)

@@ -32,6 +32,16 @@ def review_order(annotations: AnnotationSet, review: dict) -> list[int]:
     return ranked + [i for i in range(len(annotations.images)) if i not in seen]
 
 
+def review_scope(review: dict) -> str:
+    """Which images a review looked at, in words (its `splits` and `own_data`)."""
+    n = len(review.get("images", []))
+    splits, own = review.get("splits", "val"), review.get("own_data", True)
+    if splits == "all":
+        return f"all {n} images" + ("" if own else " (a set the run did not train on)")
+    return f"the {n} {'validation' if splits == 'val' else 'training'} images" + \
+        (" of the run's own set" if own else ", split as the run splits its own")
+
+
 def suggestions(annotations: AnnotationSet, entries: dict[str, dict], image: dict) -> list[Box]:
     """The model's boxes the review flagged on `image` (none without a review)."""
     entry = entries.get(norm(annotations.image_path(image)))

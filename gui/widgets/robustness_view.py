@@ -23,6 +23,9 @@ from frelon.common.run_folder import RunFolder
 from frelon.gui import theme
 from frelon.gui.engine_command import JsonCommand
 from frelon.gui.run_folders import read_json
+from frelon.gui.widgets.labels import WrapLabel
+from frelon.gui.widgets.picture import Picture
+from frelon.gui.widgets.plot_legend import legend_below
 
 SYMBOLS = {"fgsm": "o", "pgd": "s"}
 METRICS = {"accuracy": "accuracy", "map_50": "mAP@0.5"}
@@ -79,9 +82,8 @@ class RobustnessView(QWidget):
         self.eps.setMaximumWidth(160)
         self.run_button = QPushButton("Run check")
         self.run_button.setToolTip("frelon robustness on this run's validation images, in the background")
-        self.status = QLabel("How far does a small, invisible change of the pixels move this model? "
-                             "Run a check to see its accuracy (or mAP) against ε.")
-        self.status.setWordWrap(True)
+        self.status = WrapLabel("How far does a small, invisible change of the pixels move this model? "
+                                "Run a check to see its accuracy (or mAP) against ε.")
         bar = QHBoxLayout()
         for w in (QLabel("Attack"), self.attack, QLabel("ε"), self.eps, self.run_button):
             bar.addWidget(w)
@@ -95,13 +97,12 @@ class RobustnessView(QWidget):
         self.plot.setLabel("left", "accuracy")
         self.plot.setYRange(0, 1.02, padding=0.02)
         self.plot.setMouseEnabled(False, False)
-        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.legend = legend_below(self.plot.getPlotItem())      # off the curves
         self.flips = QListWidget()
         self.flips.setToolTip("Images whose right prediction the attack turned wrong, at the smallest ε "
                               "that did it; the most confident first")
-        self.picture = QLabel()
-        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.picture.setMinimumHeight(200)
+        self.picture = Picture()          # the triptych fitted to its room: it sets no minimum width
+        self.picture.setWordWrap(True)
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(self.plot)
         left.addWidget(self.flips)
@@ -204,4 +205,4 @@ class RobustnessView(QWidget):
         if pixmap.isNull():
             self.picture.setText("The picture is missing from the run folder.")
             return
-        self.picture.setPixmap(pixmap)
+        self.picture.set_picture(pixmap)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QScrollArea, QSlider, QVBoxLayout, QWidget
 
 from frelon.common.run_folder import SCORE_THRESHOLD, RunFolder
 from frelon.gui import theme
@@ -48,6 +48,7 @@ class TimelapseView(QWidget):
             caption.setTextFormat(Qt.TextFormat.RichText)
             caption.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignHCenter)
             caption.setFixedWidth(SIDE)
+            caption.setWordWrap(True)     # a long class name wraps under its picture
             cell = QVBoxLayout()
             cell.addWidget(image)
             cell.addWidget(caption)
@@ -58,11 +59,16 @@ class TimelapseView(QWidget):
         bar.addWidget(QLabel("Epoch"))
         bar.addWidget(self.slider, 1)
         bar.addWidget(self.epoch_label)
+        self.pictures = QWidget()
+        self.pictures.setLayout(grid)
+        scroll = QScrollArea()            # two rows of pictures are taller than a laptop's Results tab
+        scroll.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.pictures)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(self.note)
-        layout.addLayout(grid)
-        layout.addStretch(1)
+        layout.addWidget(scroll, 1)
         self.slider.valueChanged.connect(self.show_epoch)
 
     def load_run(self, run_dir: str) -> None:
@@ -100,6 +106,7 @@ class TimelapseView(QWidget):
                 self.images[k].setPixmap(_scaled(pixmap))
                 self.captions[k].setText("<br>".join(_line(name, p, name == meta.get("label"), i == 0)
                                                      for i, (name, p) in enumerate(pred)))
+        self.pictures.adjustSize()        # the captions' lines decide the pictures' height
 
 
 def _scaled(pixmap: QPixmap) -> QPixmap:

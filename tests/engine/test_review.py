@@ -94,6 +94,7 @@ def test_review_ranks_the_images_with_unlabelled_objects_first(unlabelled_circle
     assert r.returncode == 0, r.stderr[-3000:]
     review = json.loads(r.stdout)
     images = review["images"]
+    assert (review["splits"], review["own_data"]) == ("val", True)          # the run's own set: its validation split
     assert {e["split"] for e in images} == {"val"} and len(images) == 8
     top = images[:len(d["removed"])]
     assert sorted(e["image_id"] for e in top) == sorted(d["removed"]), [(e["image_id"], e["disagreement"], e["counts"]) for e in images]
@@ -125,3 +126,28 @@ def test_predict_writes_draft_annotations(unlabelled_circles, tmp_path):
     r = frelon("predict", "--run", str(d["run"]), "--input", str(folder), "--out", str(tmp_path / "q.json"),
                "--as-annotations", str(tmp_path / "none.json"), "--threshold", "1.0")
     assert coco_doc.load(tmp_path / "none.json")["annotations"] == []
+
+
+def test_a_new_set_is_reviewed_whole_by_default(unlabelled_circles, tmp_path):
+    """`frelon review --data NEW_SET`: a set the run never trained on has no validation split of
+    the run's to keep to, so every image is reviewed (issue 32: the default used to review the
+    random fifth the run's split rule picks). Four of twenty new images lose their circle's box:
+    all four come first. The run's own set stays on its validation split."""
+    d = unlabelled_circles
+    path = shapes.write_coco(tmp_path / "new", 20, 64, seed=123, max_objects=1)
+    folder = path.parent
+    doc = json.loads(path.read_text())
+    triangles = {a["image_id"] for a in doc["annotations"] if a["category_id"] == 3}
+    doc["images"] = [im for im in doc["images"] if im["id"] not in triangles]
+    doc["annotations"] = [a for a in doc["annotations"] if a["image_id"] not in triangles]
+    doc["categories"] = doc["categories"][:2]
+    circles = sorted({a["image_id"] for a in doc["annotations"] if a["category_id"] == 1})[:4]
+    doc["annotations"] = [a for a in doc["annotations"] if a["image_id"] not in circles]
+    path.write_text(json.dumps(doc))
+    assert len(circles) == 4
+    r = frelon("review", "--run", str(d["run"]), "--data", str(folder), "--json")
+    assert r.returncode == 0, r.stderr[-3000:]
+    review = json.loads(r.stdout)
+    assert sorted(e["image_id"] for e in review["images"]) == sorted(im["id"] for im in doc["images"])
+    assert sorted(e["image_id"] for e in review["images"][:4]) == circles
+    assert (review["splits"], review["own_data"]) == ("all", False)       # and it says so

@@ -57,12 +57,6 @@ def test_a_signal_stops_a_real_run_with_a_checkpoint_and_it_resumes(colour_data,
     assert steps[0] == done + 1 and resumed[-1]["status"] == "completed"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # ---------------------------------------------------------------- a stop inside a long step
 
 def test_a_stop_inside_a_long_step_is_answered_within_seconds_and_the_run_resumes(colour_data, tmp_path):

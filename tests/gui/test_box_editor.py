@@ -236,3 +236,9 @@ def test_the_review_queue_comes_from_the_real_engine(qtbot, tmp_path):
     if ranked[0]["disagreement"] > 0:
         assert ranked[0]["reasons"][0] in editor.queue.item(0).text()
     assert editor.annotations.path == data / "annotations.reviewed.json"
+    assert "the 4 validation images of the run's own set" in editor.note.text()
+    # another set (here its val/ folder alone, a path the run did not train on): all of it, and the app says so
+    editor.review = {}
+    editor.start_review(str(run), data=str(data / "val"))
+    qtbot.waitUntil(lambda: bool(editor.review), timeout=120_000)
+    assert "all 4 images (a set the run did not train on)" in editor.note.text(), editor.note.text()

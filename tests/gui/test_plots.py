@@ -51,6 +51,24 @@ def test_plots_follow_history(qtbot):
     assert not panel.c_memory
 
 
+def test_a_shown_run_keeps_its_own_planned_lr(qtbot):
+    """A past run with its plan (run_started.lr_schedule) stays drawn with it when the side panel's
+    options change (their preview is for the next run); a run without one shows the preview."""
+    panel = PlotsPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    h = RunHistory()
+    h.add(ev.make("run_started", run_dir="r", config={}, task="classify", backbone="resnet18", classes=["a", "b"],
+                  world_size=1, device="cpu", effective_lr=1e-3, global_batch=8, steps_per_epoch=5, total_steps=10,
+                  lr_schedule=[[0, 0.0], [5, 1e-3], [10, 0.0]]))
+    panel.set_history(h)
+    panel.set_lr_preview([0, 100], [5e-4, 5e-4])
+    assert list(panel.c_lr_preview.yData) == [0.0, 1e-3, 0.0]
+    panel.set_history(RunHistory())
+    panel.set_lr_preview([0, 100], [5e-4, 5e-4])
+    assert list(panel.c_lr_preview.yData) == [5e-4, 5e-4]
+
+
 def test_100k_points_stay_responsive(qtbot):
     panel = PlotsPanel()
     qtbot.addWidget(panel)
