@@ -163,7 +163,7 @@ def test_bad_options_are_one_line(toy, tmp_path):
 def test_detection_fgsm_raises_the_heatmap_loss_within_eps():
     from frelon.engine.centernet import targets as T
     from frelon.engine.centernet.model import CenterNet
-    from frelon.engine.robustness_detect import heatmap_loss
+    from frelon.engine.centernet.robustness import heatmap_loss
     torch.manual_seed(0)
     layers, c = [], 3
     for out in (16, 16, 32, 32, 32):                                   # a stride-32 toy backbone

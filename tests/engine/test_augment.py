@@ -1,4 +1,4 @@
-"""`--augment light | randaugment` and `--random-erasing P` (engine/transforms.py): each does what
+"""`--augment light | randaugment` and `--random-erasing P` (engine/classify/transforms.py): each does what
 the README says on pictures whose answer is known, and `frelon train` wires the chosen one into
 the training set (the validation set stays unaugmented)."""
 from __future__ import annotations

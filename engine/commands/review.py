@@ -33,8 +33,8 @@ from torchvision.ops import box_iou
 from frelon.common import coco_doc
 from frelon.common.run_folder import SCORE_THRESHOLD, data_or_sample
 
-from .errors import DataError
-from .inference import load_run
+from ..errors import DataError
+from ..inference import load_run
 
 MISSING, MISSED, CONFLICT, LOOSE = "missing annotation", "missed annotation", "class conflict", "low-IoU match"
 REASONS = (MISSING, CONFLICT, LOOSE, MISSED)
@@ -97,10 +97,10 @@ def review_run(run: str, data: str | None = None, splits: str = "val", checkpoin
                floor: float = 0.05) -> dict[str, Any]:
     """The review queue of `run` on `data` (default: the data it was trained on). The split is the
     run's own (same `--val-split` and seed, or the layout's); `splits` is "val", "train" or "all"."""
-    from .centernet.decode import decode_to_original
-    from .centernet.predict import image_batches, relabel_to_model, run_model
-    from .centernet.transforms import eval_transform
-    from .data.detection import scan_detection
+    from ..centernet.decode import decode_to_original
+    from ..centernet.predict import image_batches, relabel_to_model, run_model
+    from ..centernet.transforms import eval_transform
+    from ..data.detection import scan_detection
     loaded = load_run(run, checkpoint, device)
     if not loaded.task.boxes:
         raise DataError(f"{run}: a {loaded.task_name} run; review ranks detection annotations",
