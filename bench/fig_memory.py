@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from frelon.engine import memory, peaks
-from frelon.engine.training import plan
+from frelon.engine.training import forecast as plan
 from frelon.common.train_config import TrainConfig
 from frelon.engine.control import EventWriter
 from frelon.engine.training.run import run_training

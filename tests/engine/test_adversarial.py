@@ -138,7 +138,7 @@ def test_pgd_never_rises_with_eps_and_beats_fgsm_streamed_as_events(toy):
 def test_an_image_fooled_at_a_small_eps_stays_fooled(toy, monkeypatch):
     """The accuracy at ε counts only images no attack up to ε fooled: an attack that fools at ε = 1
     and not at ε = 2 leaves the accuracy at 2 as low as at 1."""
-    from frelon.engine import robustness
+    from frelon.engine.commands import robustness
     run, data = toy
 
     def swap_colours_at_one_level(model, normalize, pixels, labels, eps, loss=None):

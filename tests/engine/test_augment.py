@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from frelon.engine import transforms as T
+from frelon.engine.classify import transforms as T
 from frelon.common.train_config import from_dict
 from frelon.engine.training.run import Trainer, run_training
 
