@@ -3,7 +3,7 @@ forecast ÷ the peak of a real training run).
 
 Peak memory. CUDA: P3 torch.cuda.max_memory_allocated; P4 max_memory_reserved (what the forecast
 measures), over the whole run through the run's own resets (memory.run_peaks). CPU: the torch profiler's allocation events
-(profile_memory=True) summed in time order — the same meter engine/training/plan.py uses (engine/peaks.py). For P4 the
+(profile_memory=True) summed in time order — the same meter engine/training/forecast.py uses (engine/peaks.py). For P4 the
 measured side is independent of the forecast's shortcuts: the whole `run_training` (data scan,
 model build, real data loader, two steps, epoch-end checkpoints) runs under the meter at the full
 batch, where the forecast only ran two small batches of synthetic data and extrapolated.
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from frelon.engine import memory, peaks
-from frelon.engine.training import plan
+from frelon.engine.training import forecast as plan
 from frelon.common.train_config import TrainConfig
 from frelon.engine.control import EventWriter
 from frelon.engine.training.run import run_training

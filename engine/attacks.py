@@ -19,6 +19,8 @@ perturbation does not depend on the batch it is in. The model's weights get no g
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -100,3 +102,23 @@ def attacker(model: nn.Module, normalize: Callable, attack: str, steps: int = PG
             return pgd(model, normalize, pixels, target, eps, steps=steps, step_size=size, loss=loss)
         return fgsm(model, normalize, pixels, target, eps, loss=loss)
     return run
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One `frelon robustness` sweep as a task runs it (tasks/: classify/robustness.py,
+    centernet/robustness.py): the attack and its sizes, how the model's input is normalised, where
+    progress and pictures go."""
+    eps: tuple[float, ...]                       # 8-bit levels, 0 first (the clean score)
+    attack: str = "fgsm"                         # ATTACKS
+    steps: int = PGD_STEPS                       # PGD's
+    step_size: float | None = None               # PGD's step in 8-bit levels; None: PGD_STEP_RATIO × ε / steps
+    examples: int = 6                            # flipped images drawn (classification)
+    normalize: Callable = lambda x: x            # [0, 1] pixels → the network's input
+    emit: Callable[..., object] = lambda *a, **k: None    # robustness_eps events
+    out_dir: Path | None = None                  # RUN/robustness/ (the pictures)
+
+    def attacker(self, model: nn.Module, loss: Loss = cross_entropy_sum) -> Callable:
+        """This sweep's attack on `model` (see `attacker`)."""
+        return attacker(model, self.normalize, self.attack, self.steps, self.step_size, loss=loss)
+

@@ -80,7 +80,7 @@ def write_reviewed(data: str | os.PathLike, out: str | os.PathLike | None = None
     someone's edits: it is kept (and its path returned) unless `force`. The target is checked
     before the set is read: never the set's own file, nor any file Frelon did not write
     (common/coco_doc.py, `check_target`), and it must be writable."""
-    from .outputs import writable_file
+    from .commands.outputs import writable_file
     src = source_file(data)
     default = coco_doc.reviewed_path(src)
     target = Path(out).absolute() if out else default

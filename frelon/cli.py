@@ -112,7 +112,7 @@ def _add_plan_lr_find(sub) -> None:
 
     p = sub.add_parser("lr-find", help="LR range test: loss against an exponentially growing LR, and a suggestion")
     _add_train_options(p)
-    # defaults: engine/lr_find.py (100 steps, 1e-7 to 10)
+    # defaults: engine/commands/lr_find.py (100 steps, 1e-7 to 10)
     p.add_argument("--steps", type=int, default=None, help="optimizer steps of the sweep (default 100)")
     p.add_argument("--start-lr", type=float, default=None)
     p.add_argument("--end-lr", type=float, default=None)
@@ -141,7 +141,7 @@ def _add_review_annotations(sub) -> None:
 def _add_preview_augment(sub) -> None:
     p = sub.add_parser("preview-augment", help="training images as the training pipeline augments them (PNG)")
     _add_train_options(p, out_help="folder for the preview: <image>-<variant>.png and preview.json (required)")
-    # defaults: engine/preview.py (2 images, 6 variants)
+    # defaults: engine/commands/preview.py (2 images, 6 variants)
     p.add_argument("--images", type=int, default=None, help="training images shown (default 2)")
     p.add_argument("--count", type=int, default=None, help="variants of each image (default 6)")
     p.add_argument("--epoch", type=int, default=0,
@@ -153,7 +153,7 @@ def _add_robustness(sub) -> None:
     p = sub.add_parser("robustness", help="accuracy (classifier) or mAP@0.5 (detector) under FGSM / PGD attacks of growing size ε")
     p.add_argument("--run", required=True)
     p.add_argument("--data", default=None, help="a labelled set (default: the run's validation split)")
-    # defaults: engine/robustness.py (ε 0,0.5,1,2,4,8; 6 pictures) and engine/attacks.py (PGD 10 steps)
+    # defaults: engine/commands/robustness.py (ε 0,0.5,1,2,4,8; 6 pictures) and engine/attacks.py (PGD 10 steps)
     p.add_argument("--eps", default=None, help="ε in 8-bit pixel levels, comma-separated (default 0,0.5,1,2,4,8)")
     p.add_argument("--attack", choices=ATTACKS, default=ATTACKS[0])
     p.add_argument("--steps", type=int, default=None, help="PGD steps (default 10)")
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         from frelon.gui.app import main as gui_main
         return gui_main(getattr(args, "runs", None))
-    from frelon.engine.commands import run_command
+    from frelon.engine.commands.handlers import run_command
     return run_command(args)
 
 

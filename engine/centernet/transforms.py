@@ -23,7 +23,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from ..transforms import colour_jitter
+from ..augment import colour_jitter
 
 # Padding colour: ImageNet's mean in 8-bit, which normalises to about zero.
 FILL = (124, 116, 104)
@@ -89,7 +89,7 @@ def labels_and_crowd(inputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _finish(mean: Sequence[float], std: Sequence[float], noise_std: float = 0.0) -> list[v2.Transform]:
-    from ..transforms import noise
+    from ..augment import noise
     return [v2.SanitizeBoundingBoxes(min_size=1.0, labels_getter=labels_and_crowd),
             v2.ToDtype(torch.float32, scale=True), *noise(noise_std), v2.Normalize(list(mean), list(std))]
 

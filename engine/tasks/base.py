@@ -39,8 +39,7 @@ a finished run (`loaded`: inference.LoadedRun):
     predict(loaded, items, root, draw, heatmaps, as_annotations, threshold) -> (results, skipped)
     evaluate_run(loaded, data)        -> `frelon eval`'s metrics
     export_module(model)              -> (the module ONNX exports, its output names)
-    robustness(loaded, data, eps, normalize, attack, steps, step_size, examples, emit, out_dir)
-                                      -> the sweep's fields of `frelon robustness`
+    robustness(loaded, data, sweep)   -> the sweep's fields of `frelon robustness` (sweep: attacks.Sweep)
 
 Datasets are indexed by (index, seed) through sampling.Seeded; the loop owns samplers, loaders,
 the optimizer, the schedule, AMP, DDP, events and checkpoints.

@@ -4,7 +4,7 @@ Loss: cross-entropy. Evaluation: loss, accuracy, per-class accuracy, per-class p
 recall (common/metrics.py) and the confusion matrix (rows = true class, columns = predicted),
 summed over ranks so that several ranks report exactly what one process would. For the best epoch, every validation image's prediction is written to
 predictions/val.json and the matrix to confusion_matrix.json (the app shows the misclassified).
-A finished run: classifier.py (predict, eval), robustness_classify.py (the ε sweep).
+A finished run: classify/predict.py (predict, eval), classify/robustness.py (the ε sweep).
 
 No torch at import (tasks/base.py): each method imports what it uses.
 """
@@ -56,7 +56,7 @@ class ClassifyTask:
         return model, pre
 
     def datasets(self, scanned: Scanned, cfg, size: int, pre: dict):
-        from .. import transforms
+        from ..classify import transforms
         from ..data.classify import ImageDataset
         from ..data.mirror import flip_wanted
         train = ImageDataset(scanned.train, transforms.train_transform(
@@ -68,7 +68,7 @@ class ClassifyTask:
     def probe_dataset(self, scanned: Scanned, size: int, pre: dict):
         """The training images at the evaluation transform: what the features' fit is measured on
         (training/feature_fit.py), before the first step."""
-        from .. import transforms
+        from ..classify import transforms
         from ..data.classify import ImageDataset
         return ImageDataset(scanned.train, transforms.eval_transform(size, pre["mean"], pre["std"]))
 
@@ -163,23 +163,22 @@ class ClassifyTask:
         if as_annotations:
             raise ConfigurationError("--as-annotations writes boxes: it needs a detection run",
                                      hint="for a classifier, --out holds each image's predicted class")
-        from ..classifier import predict_classification
+        from ..classify.predict import predict_classification
         return predict_classification(loaded, items, draw)
 
     def evaluate_run(self, loaded, data: str) -> dict:
-        from ..classifier import evaluate_classification
+        from ..classify.predict import evaluate_classification
         return evaluate_classification(loaded, data)
 
     def export_module(self, model):
         return model, ["logits"]
 
-    def robustness(self, loaded, data, eps, normalize, attack, steps, step_size, examples, emit, out_dir) -> dict:
-        from ..robustness_classify import classification_sweep
+    def robustness(self, loaded, data, sweep) -> dict:
+        from ..classify.robustness import classification_sweep
         if data:
-            from ..classifier import labelled_samples
+            from ..classify.predict import labelled_samples
             samples, source = labelled_samples(loaded, data)[0], str(data)
         else:
             from ..data.classify import scan_classification
             samples, source = run_validation_split(loaded, scan_classification, self.name)
-        return classification_sweep(loaded, samples, source, eps, normalize, attack, steps, step_size, examples,
-                                    emit, out_dir)
+        return classification_sweep(loaded, samples, source, sweep)

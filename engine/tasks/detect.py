@@ -7,7 +7,7 @@ and scored with pycocotools (`map` — AP over IoU 0.5:0.95, which picks the bes
 `map_50`, per-class AP at both). For the best epoch, every validation detection is written to
 predictions/val.json (COCO results, plus file names and class names, for the app) and the
 precision–recall curves to pr_curves.json (cocoeval.pr_curves; too big for each epoch's event).
-A finished run: centernet/predict.py (predict, eval, ONNX), robustness_detect.py (the ε sweep).
+A finished run: centernet/predict.py (predict, eval, ONNX), centernet/robustness.py (the ε sweep).
 
 No torch at import (tasks/base.py): each method imports what it uses.
 """
@@ -217,7 +217,7 @@ class DetectTask:
         if as_annotations:
             from frelon.common import coco_doc
             from ..coco_writer import drafts_document
-            from ..predict import drafts_hint
+            from ..commands.predict import drafts_hint
             doc = drafts_document(results, items, loaded.classes, category_ids(loaded), threshold, root,
                                   str(loaded.run_dir))
             coco_doc.save_annotations(doc, as_annotations, ("drafts",), instead=drafts_hint(as_annotations))
@@ -232,8 +232,8 @@ class DetectTask:
         model, names = onnx_module(model)
         return model, list(names)
 
-    def robustness(self, loaded, data, eps, normalize, attack, steps, step_size, examples, emit, out_dir) -> dict:
-        from ..robustness_detect import detection_sweep
+    def robustness(self, loaded, data, sweep) -> dict:
+        from ..centernet.robustness import detection_sweep
         if data:
             from ..centernet.predict import labelled_records
             records, source = labelled_records(loaded, data)[0], str(data)
@@ -241,7 +241,7 @@ class DetectTask:
             from ..data.detection import scan_detection
             records, source = run_validation_split(loaded, scan_detection, self.name)
         recipe = DETECTORS[(loaded.info.get("detector") or {}).get("recipe", "centernet")][1]
-        return detection_sweep(loaded, records, source, recipe, eps, normalize, attack, steps, step_size, emit)
+        return detection_sweep(loaded, records, source, recipe, sweep)
 
 
 def evaluate_detections(records, rows, classes) -> dict[str, Any]:

@@ -94,7 +94,7 @@ class Trainer:
         self.effective_lr = cfg.effective_lr(self.ranks.world_size)
         if self.resume_dir:
             self.resumed_from = restore(self)
-        self.plan = self._plan()
+        self.plan = self._lr_plan()
         # --compile, then DDP on several ranks (step.parallel_model, distributed.data_parallel)
         self.model = self.step.model = parallel_model(self.model, self.ranks, cfg)
         if self.ranks.is_main:
@@ -173,7 +173,7 @@ class Trainer:
         self.train_loader, self.val_loader, self.train_sampler = loaders.train, loaders.val, loaders.sampler
         self.steps_per_epoch = self.cfg.steps_per_epoch(len(datasets[0]), self.ranks.world_size)
 
-    def _plan(self) -> schedule.Plan:
+    def _lr_plan(self) -> schedule.Plan:
         """The LR plan, in this run's steps. After a resume on another number of ranks the steps
         have another size: the plan is the one a run at the new size would follow, shifted so
         that the resume point sits at the same fraction of the training (epochs done)."""

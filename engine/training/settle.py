@@ -5,7 +5,7 @@ In this order, each step seeing the ones before:
 - the task: `--task`, or what the data is (tasks.infer_task);
 - the image size: `--image-size`, or for 0 from the training pictures (`auto_image_size`);
 - the batch per rank: `--batch-size`, or for `auto` the largest the memory forecast lets fit at
-  that image size, on the run's device, with the scanned classes (training/plan.py); a set smaller
+  that image size, on the run's device, with the scanned classes (training/forecast.py); a set smaller
   than one batch per rank trains in one smaller batch, and the global batch and LR follow it;
 - the base LR and reference batch: the values `0` stands for now (lr_policy), a classifier's
   automatic LR from how well the start weights' features separate its classes (feature_fit.py,
@@ -39,7 +39,7 @@ def settle(given: TrainConfig, task, scanned, ranks: D.Ranks,
     said: list[tuple[str, str]] = []
     cfg = given.replace(image_size=given.resolved_image_size(task.name, scanned.report.get("median_size")))
     if cfg.batch_size == "auto":
-        from .plan import auto_batch_size
+        from .forecast import auto_batch_size
         cfg = cfg.replace(batch_size=auto_batch_size(cfg, ranks.device, ranks=ranks,
                                                      num_classes=len(scanned.classes)))
         said.append((f"--batch-size auto: {cfg.batch_size} per device fits at {cfg.image_size} px", "info"))

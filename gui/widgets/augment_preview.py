@@ -4,7 +4,7 @@
 flip, noise, seed…) in the background (JsonCommand, like `frelon lr-find`), into a folder this
 widget owns, and shows the pictures in a grid: one row per training image, one column per epoch,
 with the boxes the engine moved along for detection. "Re-draw" asks for the next epochs. What is
-shown is the engine's own output (engine/preview.py), so it is exactly what trains.
+shown is the engine's own output (engine/commands/preview.py), so it is exactly what trains.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Robustness in Results: accuracy (classifier) or mAP@0.5 (detector) against ε, and for a
 classifier the picture of one flipped image.
 
-Reads RUN_DIR/robustness/<attack>.json (written by `frelon robustness`, engine/robustness.py): one
+Reads RUN_DIR/robustness/<attack>.json (written by `frelon robustness`, engine/commands/robustness.py): one
 curve per attack found, on the same axes (the file's `metric` names the curve); the flipped images
 of the chosen attack in a list, and for the selected one its triptych (original + amplified
 perturbation = adversarial, drawn by the engine). Another run's curves can be laid over them, dashed (`set_compare`: Runs → Compare).

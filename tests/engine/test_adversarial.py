@@ -138,7 +138,7 @@ def test_pgd_never_rises_with_eps_and_beats_fgsm_streamed_as_events(toy):
 def test_an_image_fooled_at_a_small_eps_stays_fooled(toy, monkeypatch):
     """The accuracy at ε counts only images no attack up to ε fooled: an attack that fools at ε = 1
     and not at ε = 2 leaves the accuracy at 2 as low as at 1."""
-    from frelon.engine import robustness
+    from frelon.engine.commands import robustness
     run, data = toy
 
     def swap_colours_at_one_level(model, normalize, pixels, labels, eps, loss=None):
@@ -163,7 +163,7 @@ def test_bad_options_are_one_line(toy, tmp_path):
 def test_detection_fgsm_raises_the_heatmap_loss_within_eps():
     from frelon.engine.centernet import targets as T
     from frelon.engine.centernet.model import CenterNet
-    from frelon.engine.robustness_detect import heatmap_loss
+    from frelon.engine.centernet.robustness import heatmap_loss
     torch.manual_seed(0)
     layers, c = [], 3
     for out in (16, 16, 32, 32, 32):                                   # a stride-32 toy backbone

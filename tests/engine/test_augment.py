@@ -1,4 +1,4 @@
-"""`--augment light | randaugment` and `--random-erasing P` (engine/transforms.py): each does what
+"""`--augment light | randaugment` and `--random-erasing P` (engine/classify/transforms.py): each does what
 the README says on pictures whose answer is known, and `frelon train` wires the chosen one into
 the training set (the validation set stays unaugmented)."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from frelon.engine import transforms as T
+from frelon.engine.classify import transforms as T
 from frelon.common.train_config import from_dict
 from frelon.engine.training.run import Trainer, run_training
 

@@ -87,7 +87,7 @@ def test_config_validation_names_the_key():
 
 
 @pytest.mark.parametrize("module, forbidden", [("frelon.engine.training.run", ("PySide6", "pyqtgraph")),
-                                               ("frelon.engine.commands", ("PySide6", "pyqtgraph")),
+                                               ("frelon.engine.commands.handlers", ("PySide6", "pyqtgraph")),
                                                ("frelon.cli", ("torch", "PySide6")),
                                                # the launcher of several ranks starts torchrun at once:
                                                # importing torch first cost every multi-rank run 3-4 s

@@ -17,7 +17,8 @@ import torch.distributed as dist
 from torch import nn
 
 from frelon.engine import distributed as D
-from frelon.engine import info, memory, rundir
+from frelon.engine import memory, rundir
+from frelon.engine.commands import info
 from frelon.engine.backbones import build_classifier, sync_batchnorm
 from frelon.common.train_config import TrainConfig
 from frelon.engine.sampling import Seeded
@@ -334,7 +335,7 @@ def test_seeding_an_augmentation_leaves_the_cuda_generators_alone(monkeypatch):
 def test_the_forecast_counts_the_optimizer_state_even_when_the_scaler_skips_the_step(tmp_path, monkeypatch):
     """fp16 gradients overflow at the scaler's first scales and scaler.step skips the update:
     the forecast must still see AdamW's state (two copies of the weights)."""
-    from frelon.engine.training import plan
+    from frelon.engine.training import forecast as plan
     cfg = TrainConfig(data=str(make_colour_folder(tmp_path / "data", per_class=4)), backbone="resnet18",
                       image_size=32, weights="none", workers=0)
     run = plan.prepare(cfg, torch.device("cpu"))
@@ -403,7 +404,7 @@ def test_channels_last_only_with_amp_on_cuda():
 def test_free_memory_is_read_after_the_cuda_libraries_made_their_workspaces(monkeypatch):
     """cuDNN, cuBLAS and NCCL allocate outside PyTorch's allocator on first use: the budget's free
     memory must be read after a warm-up that uses them, or the forecast promises memory they take."""
-    from frelon.engine.training import plan
+    from frelon.engine.training import forecast as plan
     order = []
     monkeypatch.setattr(plan, "_warm_up", lambda device: order.append("warm-up"))
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)

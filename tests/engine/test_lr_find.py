@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from frelon.engine.lr_find import valley
+from frelon.engine.commands.lr_find import valley
 
 from runhelp import make_colour_folder, run_cli
 

@@ -9,7 +9,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from frelon.engine import peaks
-from frelon.engine.training import plan
+from frelon.engine.training import forecast as plan
 from frelon.common.train_config import ConfigError, TrainConfig
 from frelon.engine.control import EventWriter
 from frelon.engine.errors import OutOfMemory

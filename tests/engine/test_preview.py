@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from frelon.engine import backbones, transforms
+from frelon.engine import backbones
+from frelon.engine.classify import transforms
 from frelon.engine.centernet import shapes
 from frelon.common.train_config import resolve
 from frelon.engine.sampling import Seeded, sample_seed

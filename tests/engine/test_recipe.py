@@ -107,7 +107,7 @@ def test_flip_decision_from_class_names():
 def test_flip_reaches_the_transforms():
     from torchvision.transforms import v2
 
-    from frelon.engine import transforms
+    from frelon.engine.classify import transforms
     from frelon.engine.centernet import transforms as det
 
     def flips(t):

@@ -15,7 +15,7 @@ from pycocotools.coco import COCO
 
 from frelon.common import coco_doc
 from frelon.engine.centernet import shapes
-from frelon.engine.review import CONFLICT, LOOSE, MISSED, MISSING, disagreements
+from frelon.engine.commands.review import CONFLICT, LOOSE, MISSED, MISSING, disagreements
 from runhelp import train_here
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}

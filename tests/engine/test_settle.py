@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from frelon.common.train_config import TrainConfig
-from frelon.engine.training import plan
+from frelon.engine.training import forecast as plan
 from frelon.engine.training.run import Trainer
 from runhelp import events_of, make_colour_folder, recording_writer, run_cli, train_here
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from frelon.engine import timelapse
-from frelon.engine.transforms import eval_transform
+from frelon.engine.classify.transforms import eval_transform
 from runhelp import make_colour_folder, recording_writer
 
 MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]

@@ -261,7 +261,7 @@ def test_the_training_echo_shows_names_from_the_data_escaped(capsys):
     """What `frelon train` prints for a person (no --events -): a warning or a log line naming a
     class goes through the same escaping; the event itself keeps the exact text."""
     from frelon.common import events
-    from frelon.engine.console import training_line
+    from frelon.engine.commands.console import training_line
     report = events.make("data_report", splits={"train": {"images": 2}}, skipped=[],
                          warnings=[f"class {HOSTILE[0]} has 1 image"])
     training_line(report)

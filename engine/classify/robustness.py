@@ -1,4 +1,4 @@
-"""`frelon robustness` on a classification run: accuracy under attack, ε by ε (robustness.py
+"""`frelon robustness` on a classification run: accuracy under attack, ε by ε (commands/robustness.py
 says how it is counted), and the three-panel picture of the first flipped images (triptych.py).
 """
 from __future__ import annotations
@@ -9,22 +9,22 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from . import attacks
-from .data.classify import ImageDataset
-from .sampling import Seeded, ShardSampler
+from .. import attacks
+from ..data.classify import ImageDataset
+from ..sampling import Seeded, ShardSampler
 from .transforms import eval_pixels
 
 BATCH = 32
 
 
-def classification_sweep(loaded, samples, source: str, eps, normalize, attack, steps, step_size, examples, emit,
-                         out_dir: Path) -> dict:
+def classification_sweep(loaded, samples, source: str, sweep: attacks.Sweep) -> dict:
     """The sweep over `samples` ((path, label) pairs, what `source` says they are); the result's
-    fields and the triptychs of the first `examples` flips (see robustness.py)."""
+    fields and the triptychs of the first `examples` flips (see commands/robustness.py)."""
     dataset = ImageDataset(samples, eval_pixels(loaded.size))
     loader = DataLoader(Seeded(dataset), batch_size=BATCH, sampler=ShardSampler(len(dataset), 1, 0))
     model, dev = loaded.model, loaded.device
-    attacked = attacks.attacker(model, normalize, attack, steps, step_size)
+    attacked = sweep.attacker(model)
+    eps, attack, normalize, emit = sweep.eps, sweep.attack, sweep.normalize, sweep.emit
     n = len(dataset)
     clean: list[tuple[int, float]] = []                  # (predicted class, its confidence) per image
     robust = torch.zeros(n, dtype=torch.bool)            # right, and not fooled at any ε so far
@@ -53,7 +53,7 @@ def classification_sweep(loaded, samples, source: str, eps, normalize, attack, s
         emit("robustness_eps", attack=attack, eps=e, metric="accuracy", value=accuracy[-1], images=n,
              flipped=len(flips), index=k, of=len(eps))
 
-    pictures = out_dir / attack
+    pictures = sweep.out_dir / attack
     shutil.rmtree(pictures, ignore_errors=True)
     names = loaded.classes
     flipped = []
@@ -64,7 +64,8 @@ def classification_sweep(loaded, samples, source: str, eps, normalize, attack, s
                         "adversarial": {"class": names[f["adversarial"][0]],
                                         "confidence": round(f["adversarial"][1], 5)},
                         "index": i})
-    _draw_examples(flipped[:max(0, examples)], dataset, attacked, normalize, model, dev, pictures, names, out_dir)
+    _draw_examples(flipped[:max(0, sweep.examples)], dataset, attacked, normalize, model, dev, pictures, names,
+                   sweep.out_dir)
     return {"metric": "accuracy", "accuracy": accuracy, "images": n, "data": source,
             "flipped": [{k: v for k, v in f.items() if k != "index"} for f in flipped]}
 

@@ -13,7 +13,7 @@ reading of "accuracy under attacks of size at most ε"). An image *flips* at the
 sweep whose attack turns its right prediction wrong. For the `examples` flipped images that were
 most confident at the smallest ε, the course's three-panel picture is drawn (triptych.py).
 
-The run's task sweeps (tasks/: robustness_classify.py for a classifier, robustness_detect.py —
+The run's task sweeps (tasks/: classify/robustness.py for a classifier, centernet/robustness.py —
 mAP@0.5 under an attack on the heatmap loss — for a detector); this module owns the command.
 
 Written into RUN_DIR/robustness/: `<attack>.json` (the sweep, every flipped image) and
@@ -28,12 +28,12 @@ from typing import Callable, Sequence
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from . import attacks
+from .. import attacks
 from frelon.common.train_config import ConfigError
 from frelon.common.run_folder import RunFolder
-from .errors import ConfigurationError
-from .inference import load_run
-from .rundir import atomic_write_json
+from ..errors import ConfigurationError
+from ..inference import load_run
+from ..rundir import atomic_write_json
 
 DEFAULT_EPS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)     # 8-bit levels
 DEFAULT_EXAMPLES = 6
@@ -76,8 +76,8 @@ def robustness_check(run: str, data: str | None = None, eps: Sequence[float] | N
     common = {"run": str(loaded.run_dir), "checkpoint": checkpoint, "image_size": loaded.size,
               "classes": list(loaded.classes), **_attack_fields(attack, eps, steps, step_size)}
     folder = RunFolder(loaded.run_dir)
-    result = {**common, **loaded.task.robustness(loaded, data, eps, normalize, attack, steps, step_size,
-                                                 examples, emit, folder.robustness)}
+    sweep = attacks.Sweep(tuple(eps), attack, steps, step_size, examples, normalize, emit, folder.robustness)
+    result = {**common, **loaded.task.robustness(loaded, data, sweep)}
     atomic_write_json(folder.robustness_result(attack), result)
     metric = result["metric"]
     emit("robustness_finished", attack=attack, path=str(folder.robustness_result(attack)), eps=eps, metric=metric,

@@ -16,9 +16,9 @@ import torch
 
 from frelon.common.run_folder import RunFolder
 
-from .errors import ConfigurationError, FrelonError
-from .inference import load_run
-from .rundir import atomic_target, atomic_write_json
+from ..errors import ConfigurationError, FrelonError
+from ..inference import load_run
+from ..rundir import atomic_target, atomic_write_json
 
 TOLERANCE = 1e-3
 

@@ -27,7 +27,7 @@ from typing import Callable
 from frelon.common import lr_policy
 
 from frelon.common.train_config import TrainConfig
-from .control import EventWriter
+from ..control import EventWriter
 
 DEFAULT_STEPS = 100
 START_LR = 1e-7
@@ -58,7 +58,7 @@ def valley(lrs: list[float], losses: list[float]) -> int:
 def lr_find(cfg: TrainConfig, steps: int = DEFAULT_STEPS, start_lr: float = START_LR, end_lr: float = END_LR,
             progress: Callable[[int, float, float], None] | None = None) -> dict:
     """Sweep the LR; return {"lrs", "losses" (smoothed), "raw_losses", "suggestion", …} (see module)."""
-    from .training.run import Trainer
+    from ..training.run import Trainer
     if not 0 < start_lr < end_lr:
         from frelon.common.train_config import ConfigError
         raise ConfigError(f"lr-find: need 0 < --start-lr < --end-lr, got {start_lr} and {end_lr}")
@@ -75,13 +75,13 @@ def lr_find(cfg: TrainConfig, steps: int = DEFAULT_STEPS, start_lr: float = STAR
     finally:
         writer.close()
         shutil.rmtree(tmp, ignore_errors=True)
-        from . import distributed as D
+        from .. import distributed as D
         D.teardown()
     return result
 
 
 def _sweep(trainer, steps: int, start_lr: float, end_lr: float, progress) -> dict:
-    from .training.step import train_mode
+    from ..training.step import train_mode
     cfg = trainer.cfg
     ratio = (end_lr / start_lr) ** (1.0 / (steps - 1))
     lrs, raw, smooth = [], [], []
@@ -111,7 +111,7 @@ def _sweep(trainer, steps: int, start_lr: float, end_lr: float, progress) -> dic
             stopped = "diverged"
             break
     if len(lrs) < 2:
-        from .errors import NonFiniteLoss
+        from ..errors import NonFiniteLoss
         raise NonFiniteLoss("the loss was not finite from the first step of the LR sweep",
                             hint="check the data, or lower --start-lr")
     k = valley(lrs, smooth)

@@ -4,7 +4,7 @@ Every handler returns the process exit code. A problem the user can fix (FrelonE
 prints ONE line on stderr — `frelon: error: <message> — <hint>` — and exits 1 (2 for bad options);
 the traceback only with --debug. Only events (with `--events -`) or the requested JSON go to stdout.
 
-Each command checks the files and folders it will write before it starts (engine/outputs.py), and
+Each command checks the files and folders it will write before it starts (commands/outputs.py), and
 any OSError that still escapes is one line too: `frelon: error: <file>: <reason> — <what to do>`.
 Everything printed for a person passes through common/text.py's `printable`: a class or file name
 holding a newline, an ESC sequence or a bidi override is shown escaped, never obeyed by the
@@ -35,7 +35,7 @@ def _fail(message: str, hint: str = "", debug: bool = False, code: int = 1) -> i
 
 
 def run_command(args) -> int:
-    from .errors import FrelonError
+    from ..errors import FrelonError
     handler = {"train": cmd_train, "check": cmd_check, "info": cmd_info, "predict": cmd_predict,
                "eval": cmd_eval, "export": cmd_export, "plan": cmd_plan,
                "lr-find": cmd_lr_find, "robustness": cmd_robustness, "preview-augment": cmd_preview_augment,
@@ -72,7 +72,7 @@ def cmd_train(args) -> int:
         if unknown:
             raise ConfigError(f"--resume continues a run with its own options; these cannot change: "
                               f"{', '.join('--' + k.replace('_', '-') for k in unknown)}")
-        from .rundir import read_json
+        from ..rundir import read_json
         saved = RunFolder(args.resume).config
         cfg = C.from_dict(given, C.from_saved(read_json(saved), source=str(saved)))
     else:
@@ -89,7 +89,7 @@ def cmd_train(args) -> int:
         writable_folder(cfg.out, "--out")
     if world > 1 and not launched:
         _refuse_impossible_ranks(cfg)
-        from .launch import run_ranks
+        from ..launch import run_ranks
         argv = sys.argv[2:] if sys.argv[1:2] == ["train"] else _argv_from(args)
         if args.resume:
             return run_ranks(argv, world, runs_dir=None, name="", stream_events=args.events == "-",
@@ -106,14 +106,14 @@ def _print_launch(cfg, world: int) -> int:
     SLURM batch script doing the same on N nodes (launch.sbatch_script). Starts nothing."""
     from pathlib import Path
 
-    from .launch import launch_command, sbatch_script
+    from ..launch import launch_command, sbatch_script
     argv = [a for a in sys.argv[2:] if a != "--print-launch"] if sys.argv[1:2] == ["train"] else []
     print("# run this on each of $NNODES machines, with NODE_RANK = 0 … NNODES-1, MASTER_ADDR = the\n"
           "# address of machine 0 and the same JOB_ID everywhere (see README, 'Several GPUs, several machines')")
     # quoted for the shell, except the $VARIABLES the user's job script fills in
     print(" ".join(a if a.startswith("$") else shlex.quote(a)
                    for a in launch_command(argv, world, None, multinode=True)))
-    from .rundir import safe_name
+    from ..rundir import safe_name
     name = run_name(cfg.name, cfg.backbone, cfg.data, cfg.task)
     script = Path(f"frelon-{safe_name(name)}.sbatch").resolve()
     script.write_text(sbatch_script(argv, world, cfg.out, name, gpus=cfg.gpus > 0), encoding="utf-8")
@@ -124,7 +124,7 @@ def _print_launch(cfg, world: int) -> int:
 def _refuse_impossible_ranks(cfg) -> None:
     if cfg.gpus > 1:
         import torch
-        from .errors import ConfigurationError
+        from ..errors import ConfigurationError
         found = torch.cuda.device_count()
         if found < cfg.gpus:
             raise ConfigurationError(f"--gpus {cfg.gpus} asked for, but {found} GPU(s) are visible",
@@ -136,8 +136,8 @@ def _argv_from(args) -> list[str]:
 
 
 def _train_here(args, cfg, given) -> int:
-    from .control import EventWriter, StopFlag
-    from .training.run import RunFailed, run_training
+    from ..control import EventWriter, StopFlag
+    from ..training.run import RunFailed, run_training
     rank = int(os.environ.get("RANK", "0"))
     events_stream = None
     if args.events == "-":
@@ -170,7 +170,7 @@ def _train_here(args, cfg, given) -> int:
 # ---------------------------------------------------------------- check / info
 
 def cmd_check(args) -> int:
-    from .tasks import get_task, infer_task
+    from ..tasks import get_task, infer_task
     task = get_task(args.task or infer_task(args.data))          # no torch: `check` stays quick
     report = task.check(args.data, val_data=args.val_data or "", val_split=args.val_split, seed=args.seed,
                         workers=args.workers)
@@ -226,7 +226,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from . import outputs                 # checked before torch is imported: a refusal is quick
+    from .. import outputs                 # checked before torch is imported: a refusal is quick
     run_files = [os.path.join(args.run, f) for f in ("config.json", "model.json", "events.jsonl",
                                                      "checkpoints/best.safetensors", "checkpoints/last.safetensors")]
     if args.out:
@@ -241,7 +241,7 @@ def cmd_export(args) -> int:
 
 def cmd_plan(args) -> int:
     from frelon.common import train_config as C
-    from .training.plan import plan_memory
+    from ..training.forecast import plan_memory
     cfg = C.resolve(_given_train_options(args))
     result = plan_memory(cfg, budget=args.budget)
     if args.json:
@@ -309,7 +309,7 @@ def cmd_robustness(args) -> int:
         stream, sys.stdout = sys.stdout, sys.stderr      # stdout carries events only
     elif args.events:
         stream = open(args.events, "a", encoding="utf-8")
-    from .control import EventWriter
+    from ..control import EventWriter
     writer = EventWriter(stream)
     if args.events != "-" and not args.json:
         writer.echo = lambda ev: ev["type"] == "robustness_eps" and print(
@@ -344,7 +344,7 @@ def cmd_review(args) -> int:
     result = review_run(args.run, args.data, splits=args.splits, checkpoint=args.checkpoint,
                         device=args.device, confidence=args.confidence)
     if args.out:
-        from .rundir import atomic_write_json
+        from ..rundir import atomic_write_json
         from pathlib import Path
         atomic_write_json(Path(args.out), result)
     if args.json:
@@ -358,7 +358,7 @@ def cmd_review(args) -> int:
 
 
 def cmd_annotations(args) -> int:
-    from .coco_writer import write_reviewed
+    from ..coco_writer import write_reviewed
     result = write_reviewed(args.data, out=args.out, force=args.force)
     if args.json:
         _json_out(result)

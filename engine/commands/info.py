@@ -8,8 +8,8 @@ import psutil
 import torch
 
 from frelon.common.version import __version__
-from . import backbones, precision
-from .tasks import TASK_NAMES
+from .. import backbones, precision
+from ..tasks import TASK_NAMES
 
 
 def devices() -> dict:

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from . import backbones
+from .. import backbones
 from frelon.common.train_config import TrainConfig
-from .rundir import atomic_write_json
-from .sampling import sample_seed
-from .tasks import get_task, infer_task
+from ..rundir import atomic_write_json
+from ..sampling import sample_seed
+from ..tasks import get_task, infer_task
 
 DEFAULT_IMAGES = 2
 DEFAULT_COUNT = 6

@@ -5,14 +5,16 @@ fine-tuning recipe for a small labelled set); light = resize + flip; randaugment
 RandAugment; none = the evaluation pipeline. The flip is left out when `flip` is False (`--flip`,
 data/mirror.py: off by itself for digits, letters, text and signs). `--random-erasing P` adds RandomErasing after
 normalisation. `--noise STD` adds Gaussian noise (the course's "bruit") of STD 8-bit levels to the
-pixels in [0, 1] before normalisation, clipped to [0, 1], with any `--augment` (`noise`, shared
-with detection). Evaluation: resize the short side to size/0.875, centre crop (ImageNet practice).
+pixels in [0, 1] before normalisation, clipped to [0, 1], with any `--augment` (engine/augment.py:
+shared with detection). Evaluation: resize the short side to size/0.875, centre crop (ImageNet practice).
 Normalisation is always the one the chosen weights were trained with (model.json's mean / std).
 """
 from __future__ import annotations
 
 import torch
 from torchvision.transforms import v2
+
+from ..augment import colour_jitter, noise
 
 CROP_RATIO = 0.875
 # RandomResizedCrop's area range. torchvision's (0.08, 1) is ImageNet pre-training's, over 90
@@ -25,26 +27,12 @@ CROP_RATIO = 0.875
 CROP_SCALE = (0.35, 1.0)
 
 
-def colour_jitter(strength: float = 0.3) -> v2.ColorJitter:
-    """The colour augmentation of both tasks: brightness, contrast and saturation, no hue. Hue
-    jitter costs as much again as the other three together (≈1.5 ms per 224-px picture on the
-    CPU, where data loading runs; measured) for a shift of a few degrees that a colour-defined
-    subject (a hornet's yellow and black) is better without. Applied to the PIL image, whose
-    kernels are several times faster on the CPU than tensor ones."""
-    return v2.ColorJitter(brightness=strength, contrast=strength, saturation=strength)
-
-
 def _pixels() -> list:
     return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
 
 
 def _to_tensor(mean, std) -> list:
     return [*_pixels(), v2.Normalize(mean=list(mean), std=list(std))]
-
-
-def noise(std_levels: float) -> list:
-    """[v2.GaussianNoise] of std `std_levels`/255 on [0, 1] pixels, or [] for 0 (`--noise`)."""
-    return [v2.GaussianNoise(sigma=std_levels / 255.0, clip=True)] if std_levels > 0 else []
 
 
 def _eval_geometry(size: int) -> list:

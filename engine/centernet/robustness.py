@@ -13,17 +13,15 @@ classes matched by name as in `frelon eval`).
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
-
 import torch
 from torch.utils.data import DataLoader
 
-from . import attacks
-from .centernet.dataset import DetectionDataset, collate
-from .centernet.decode import Detections, decode_to_original
-from .centernet.loss import focal_loss
-from .centernet.transforms import eval_pixels
-from .sampling import Seeded, ShardSampler
+from .. import attacks
+from .dataset import DetectionDataset, collate
+from .decode import Detections, decode_to_original
+from .loss import focal_loss
+from .transforms import eval_pixels
+from ..sampling import Seeded, ShardSampler
 
 BATCH = 8
 
@@ -33,15 +31,15 @@ def heatmap_loss(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tens
     return focal_loss(outputs["heatmap"], targets["heatmap"], torch.ones((), device=outputs["heatmap"].device))
 
 
-def detection_sweep(loaded, records, source: str, recipe: str, eps: Sequence[float], normalize: Callable,
-                    attack: str, steps: int, step_size: float | None, emit: Callable) -> dict:
+def detection_sweep(loaded, records, source: str, recipe: str, sweep: attacks.Sweep) -> dict:
     """The sweep over `records` (what `source` says they are), targets drawn by the run's `recipe`."""
-    from .cocoeval import coco_map
+    from ..cocoeval import coco_map
     dataset = DetectionDataset(records, eval_pixels(loaded.size), len(loaded.classes), loaded.size, targets=recipe)
     loader = DataLoader(Seeded(dataset), batch_size=BATCH, sampler=ShardSampler(len(dataset), 1, 0),
                         collate_fn=collate)
     model, dev = loaded.model, loaded.device
-    attacked = attacks.attacker(model, normalize, attack, steps, step_size, loss=heatmap_loss)
+    attacked = sweep.attacker(model, loss=heatmap_loss)
+    eps, attack, normalize, emit = sweep.eps, sweep.attack, sweep.normalize, sweep.emit
     map_50, map_all = [], []
     for k, e in enumerate(eps):
         detections = [None] * len(dataset)

@@ -33,8 +33,8 @@ from torchvision.ops import box_iou
 from frelon.common import coco_doc
 from frelon.common.run_folder import SCORE_THRESHOLD, data_or_sample
 
-from .errors import DataError
-from .inference import load_run
+from ..errors import DataError
+from ..inference import load_run
 
 MISSING, MISSED, CONFLICT, LOOSE = "missing annotation", "missed annotation", "class conflict", "low-IoU match"
 REASONS = (MISSING, CONFLICT, LOOSE, MISSED)
@@ -105,10 +105,10 @@ def review_run(run: str, data: str | None = None, splits: str | None = None, che
     run's own (same `--val-split` and seed, or the layout's); `splits` is "val", "train" or "all",
     or None: the validation split of the run's own data (its training images the model has learnt
     by heart), every image of a set it never trained on. The answer's `splits` and `own_data` say which."""
-    from .centernet.decode import decode_to_original
-    from .centernet.predict import image_batches, relabel_to_model, run_model
-    from .centernet.transforms import eval_transform
-    from .data.detection import scan_detection
+    from ..centernet.decode import decode_to_original
+    from ..centernet.predict import image_batches, relabel_to_model, run_model
+    from ..centernet.transforms import eval_transform
+    from ..data.detection import scan_detection
     loaded = load_run(run, checkpoint, device)
     if not loaded.task.boxes:
         raise DataError(f"{run}: a {loaded.task_name} run; review ranks detection annotations",

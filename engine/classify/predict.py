@@ -12,10 +12,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from .data.images import BadImage, load_rgb
-from .distributed import Ranks
-from .errors import DataError
-from .sampling import Seeded, ShardSampler
+from ..data.images import BadImage, load_rgb
+from ..distributed import Ranks
+from ..errors import DataError
+from ..sampling import Seeded, ShardSampler
 from .transforms import eval_transform
 
 BATCH = 16
@@ -76,7 +76,7 @@ def draw_label(image, text: str, out: Path) -> None:
 def labelled_samples(loaded, data: str) -> tuple[list[tuple[str, int]], list[dict]]:
     """(path, label in the run's classes) of a labelled classification set — its val/ part when it
     has one — and the files skipped; classes the run does not know are a DataError."""
-    from .data.classify import scan_classification
+    from ..data.classify import scan_classification
     scanned = scan_classification(data, val_split=0.0)
     unknown = [c for c in scanned.classes if c not in loaded.classes]
     if unknown:
@@ -88,7 +88,7 @@ def labelled_samples(loaded, data: str) -> tuple[list[tuple[str, int]], list[dic
 
 
 def evaluate_classification(loaded, data: str) -> dict:
-    from .data.classify import ImageDataset
+    from ..data.classify import ImageDataset
     samples, skipped = labelled_samples(loaded, data)
     ds = ImageDataset(samples, eval_transform(loaded.size, loaded.mean, loaded.std))
     loader = DataLoader(Seeded(ds), batch_size=32, sampler=ShardSampler(len(ds), 1, 0))

@@ -1,13 +1,13 @@
 """`frelon predict`: a trained run applied to an image, a folder or a COCO JSON.
 
 The run's task predicts (tasks/). Classification writes, per image, `{file_name | image_id,
-predicted, score, probabilities: {class: p}}` (classifier.py); detection writes the COCO results
+predicted, score, probabilities: {class: p}}` (classify/predict.py); detection writes the COCO results
 format (centernet/predict.py). A file that cannot be read is skipped and listed with its reason in
 the summary (and on stderr); the others are still predicted. With `as_annotations`, a detection run
 also writes the boxes scoring at least `threshold` as draft COCO annotations of the inputs
 (engine/coco_writer.py), for a person to accept, edit or reject.
 
-Every output is checked before the run is loaded (engine/outputs.py): each can be written, none is
+Every output is checked before the run is loaded (commands/outputs.py): each can be written, none is
 the input; `--out` holds no annotations; `--draw` and `--heatmaps` hold none of the input
 pictures; `--as-annotations` is a new file or drafts Frelon wrote (common/coco_doc.py's
 rule: never the input, never a set's own annotations).
@@ -22,9 +22,9 @@ from frelon.common.run_folder import SCORE_THRESHOLD
 from frelon.common.text import printable
 
 from . import outputs
-from .errors import DataError
-from .inference import list_inputs, load_run
-from .rundir import atomic_write_json
+from ..errors import DataError
+from ..inference import list_inputs, load_run
+from ..rundir import atomic_write_json
 
 
 def predict(run: str, input_path: str, out: str, draw: str | None = None, heatmaps: str | None = None,
