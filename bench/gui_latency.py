@@ -84,7 +84,7 @@ def run_pass(app, events: int, delay: float, tmp: Path) -> dict:
     loop = QEventLoop()
     window.controller.finished.connect(lambda _o: QTimer.singleShot(200, loop.quit))
     t0 = time.perf_counter()
-    window.start_training()
+    window.session.start()
     clock.start()
     ticker.start()
     QTimer.singleShot(300_000, loop.quit)

@@ -1,8 +1,10 @@
-"""The main window: assembles the panels, connects their signals, holds menus and settings.
+"""The main window: assembles the panels around the session (gui/session.py), connects their
+signals, holds menus, settings and where the window opens.
 
-It owns no training logic and draws nothing itself (STYLE.md: labelme's giant MainWindow is what
-to avoid). Layout: a run bar on top, Model & training docked left, tabs for Data, Training (live
-plots), Results and Runs in the middle, the log docked below.
+It owns no state of the work and no workflow — the session has the data, options, runs and what
+Start, Resume and Retrain do — and draws nothing itself (STYLE.md: labelme's giant MainWindow is
+what to avoid). Layout: a run bar on top, Model & training docked left, tabs for Data, Training
+(live plots), Results, Runs and Annotations in the middle, the log docked below.
 """
 from __future__ import annotations
 
@@ -12,12 +14,9 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget, QToolBar, QWidget
 
-from frelon.common.run_folder import RunFolder, data_or_sample
-from frelon.common.train_config import TrainConfig
 from frelon.gui import settings as app_settings
 from frelon.gui.engine_command import JsonCommand
 from frelon.gui.engine_process import Outcome
-from frelon.gui.options import train_flags
 from frelon.gui.panels.annotation_editor import AnnotationEditor
 from frelon.gui.panels.data_panel import DataPanel, dropped_path
 from frelon.gui.panels.plots_panel import PlotsPanel
@@ -26,8 +25,7 @@ from frelon.gui.panels.run_panel import RunPanel
 from frelon.gui.panels.runs_panel import RunsPanel
 from frelon.gui.panels.training_panel import TrainingPanel
 from frelon.gui.run_controller import RunController
-from frelon.gui.run_folders import run_config
-from frelon.gui.run_history import RunHistory
+from frelon.gui.session import Session
 from frelon.gui.widgets.error_dialog import show_error
 from frelon.gui.widgets.log_view import LogView
 
@@ -39,18 +37,13 @@ class MainWindow(QMainWindow):
         self.setObjectName("main_window")
         self.settings = app_settings.make_settings()
         runs_dir = runs_dir or str(self.settings.value("runs_dir", "") or "") or app_settings.default_runs_dir()
-        self.resume_target = ""
-        self.retrained_from = ""           # the run a retrain on corrected boxes started from
         self.last_error_box = None
-        self.extra_flags: tuple[str, ...] = ()     # passed to `frelon train` as they are (tests, experts)
 
         self.controller = RunController(self)
+        self.session = Session(self.controller, runs_dir, self)
         self.info = JsonCommand(self)
         self.data_panel = DataPanel(sample=app_settings.sample_dataset())
-        self.training_panel = TrainingPanel()
-        self.training_panel.forecast.set_flags(self.current_flags)
-        self.training_panel.lr_finder.set_flags(self.current_flags)
-        self.training_panel.augment_preview.set_flags(self.current_flags)
+        self.training_panel = TrainingPanel(flags=self.session.flags)    # its commands see the data too
         self.run_panel = RunPanel()
         self.plots_panel = PlotsPanel()
         self.results_panel = ResultsPanel()
@@ -109,9 +102,9 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         self._action(m, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         m = bar.addMenu("&Run")
-        self.start_action = self._action(m, "&Start", "Ctrl+R", self.start_training)
+        self.start_action = self._action(m, "&Start", "Ctrl+R", self.session.start)
         self.stop_action = self._action(m, "S&top", "Ctrl+.", self.controller.stop)
-        self.resume_action = self._action(m, "&Resume", "Ctrl+Shift+R", self.resume_training)
+        self.resume_action = self._action(m, "&Resume", "Ctrl+Shift+R", self.session.resume)
         m = bar.addMenu("&View")
         for i in range(self.tabs.count()):
             self._action(m, self.tabs.tabText(i), f"Ctrl+{i + 1}", lambda _=False, i=i: self.tabs.setCurrentIndex(i))
@@ -121,23 +114,33 @@ class MainWindow(QMainWindow):
         m.addAction(self.log_dock.toggleViewAction())
 
     def _connect(self) -> None:
-        c = self.controller
-        self.run_panel.start_requested.connect(self.start_training)
+        c, session = self.controller, self.session
+        self.run_panel.start_requested.connect(session.start)
         self.run_panel.stop_requested.connect(c.stop)
-        self.run_panel.resume_requested.connect(self.resume_training)
+        self.run_panel.resume_requested.connect(session.resume)
+        self.plots_panel.ranks.resume_with_fewer.connect(session.resume)
         c.history_reset.connect(self.plots_panel.set_history)
-        self.plots_panel.ranks.resume_with_fewer.connect(self.resume_training)
         c.event.connect(self.run_panel.on_event)
         c.event.connect(self._on_event)
         c.log.connect(self.log_view.add)
         c.running_changed.connect(self._update_actions)
-        c.finished.connect(self._on_finished)
+        session.began.connect(self._began)
+        session.finished.connect(self._on_finished)
+        session.refused.connect(lambda title, text: setattr(self, "last_error_box", show_error(self, title, text)))
+        session.plan_changed.connect(lambda preview: self.plots_panel.set_lr_preview(*preview.xy()))
+        session.compare_changed.connect(self.plots_panel.set_compare)
+        session.resume_target_changed.connect(lambda _: self._update_actions(c.is_running()))
+        session.shown_changed.connect(self._show_run)
+        session.retrain_ready.connect(self._show_retrain)
         self.info.done.connect(self.training_panel.set_info)
         self.info.failed.connect(self._on_info_failed)
+        self.data_panel.path_changed.connect(session.set_data)
         self.data_panel.report_ready.connect(self._on_report)
-        self.training_panel.options_changed.connect(self._on_options_changed)
-        self.runs_panel.run_selected.connect(self.show_run)
-        self.runs_panel.compare_requested.connect(self.compare_runs)
+        self.training_panel.options_changed.connect(session.set_options)
+        self.runs_panel.run_selected.connect(lambda run: session.show_run(run, self.runs_panel.summaries.get(run)))
+        self.runs_panel.compare_requested.connect(session.compare)
+        session.compared.connect(self._show_comparison)
+        self.runs_panel.runs_dir_changed.connect(session.set_runs_dir)
         self.runs_panel.runs_dir_changed.connect(lambda p: self.settings.setValue("runs_dir", p))
         self.annotation_editor.status.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.annotation_editor.review_requested.connect(self.review_annotations)
@@ -173,80 +176,63 @@ class MainWindow(QMainWindow):
 
     def save_settings(self) -> None:
         s = self.settings
-        app_settings.save_options(s, self.training_panel.options())
+        app_settings.save_options(s, self.session.options)
         s.setValue("data/folder", self.data_panel.current_path())
         app_settings.save_rect(s, self.normalGeometry() if self.isMaximized() else self.geometry(), self.isMaximized())
         s.setValue("window/state", self.saveState())
         s.setValue("window/tab", self.tabs.currentIndex())
         s.sync()
 
-    # ---- running ----
-    def current_options(self) -> TrainConfig:
-        return self.training_panel.options().replace(data=self.data_panel.current_path(),
-                                                     out=self.runs_panel.runs_dir)
-
-    def current_flags(self) -> list[str]:
-        """The `frelon train` options of what is chosen now (the extra flags last)."""
-        return train_flags(self.current_options(), self.extra_flags)
-
-    def start_training(self) -> None:
-        if self.controller.is_running():
-            return
-        options = self.current_options()
-        if options.data and not Path(options.data).exists():
-            self.last_error_box = show_error(self, "No such data", f"{options.data} does not exist. "
-                                             "Choose a folder in the Data tab (Ctrl+O).")
-            return
-        self.plots_panel.set_compare(None)
-        self.plots_panel.set_lr_preview(*self.training_panel.lr_preview())
-        self.controller.start(self.current_flags())
-        self.run_panel.begin()
+    # ---- what the session says ----
+    def _began(self, resumed: str) -> None:
+        """A run started (or `resumed` that run folder): its plots, and the choices kept."""
+        self.run_panel.begin(f"Resuming {Path(resumed).name}…" if resumed else None)
         self.tabs.setCurrentWidget(self.plots_panel)
-        self.save_settings()
-
-    def resume_training(self, ranks: int | None = None) -> None:
-        if self.controller.is_running() or not self.resume_target:
-            return
-        self.plots_panel.set_compare(None)
-        self.controller.resume(self.resume_target, ranks=ranks or None)
-        self.run_panel.begin(f"Resuming {Path(self.resume_target).name}…")
-        self.tabs.setCurrentWidget(self.plots_panel)
+        if not resumed:
+            self.save_settings()
 
     def _update_actions(self, running: bool) -> None:
-        can_resume = bool(self.resume_target)
-        self.run_panel.set_state(running, can_resume)
+        target = self.session.resume_target
+        self.run_panel.set_state(running, bool(target))
         self.start_action.setEnabled(not running)
         self.stop_action.setEnabled(running)
-        self.resume_action.setEnabled(not running and can_resume)
-        tip = f"Continue {Path(self.resume_target).name} from its last checkpoint (Ctrl+Shift+R)" if can_resume \
+        self.resume_action.setEnabled(not running and bool(target))
+        tip = f"Continue {Path(target).name} from its last checkpoint (Ctrl+Shift+R)" if target \
             else "Nothing to resume: a stopped or crashed run can be continued"
         self.run_panel.resume.setToolTip(tip)
         self.setWindowTitle("Frelon — training" if running else "Frelon")
-
-    def _set_resume_target(self, run_dir: str) -> None:
-        self.resume_target = run_dir
-        self._update_actions(self.controller.is_running())
 
     def _on_event(self, e: dict) -> None:
         if e.get("type") == "run_started":
             self.runs_panel.refresh()
 
-    def _on_finished(self, outcome: Outcome) -> None:
+    def _on_finished(self, outcome: Outcome, retrained_from: str) -> None:
         self.run_panel.on_finished(outcome)
-        previous, self.retrained_from = self.retrained_from, ""
-        self._set_resume_target(outcome.run_dir if outcome.resumable else "")
         if outcome.run_dir:
             self.results_panel.load_run(outcome.run_dir, self.controller.history)
             self.runs_panel.refresh()
-            if previous:                     # a retrain: the two runs side by side in Runs
-                self.runs_panel.select(previous, outcome.run_dir)
+            if retrained_from:                 # a retrain: the two runs side by side in Runs
+                self.runs_panel.select(retrained_from, outcome.run_dir)
         if outcome.finish_status == "completed":
             self.statusBar().showMessage("Training completed: see Results.", 10_000)
         elif not outcome.ok:
             self.last_error_box = show_error(self, outcome.title(), outcome.describe(), outcome.details(),
                                              resume=outcome.resumable)
             if self.last_error_box.resume_button is not None:
-                self.last_error_box.resume_button.clicked.connect(self.resume_training)
+                self.last_error_box.resume_button.clicked.connect(self.session.resume)
+
+    def _show_run(self, run_dir: str, history) -> None:
+        """A past run shown: its plots (over the live run's, while one trains) and its results."""
+        if self.controller.is_running():
+            self.plots_panel.set_compare(history)
+        else:
+            self.plots_panel.set_history(history)
+            self.plots_panel.set_compare(None)
+        self.results_panel.load_run(run_dir, history)
+
+    def _show_retrain(self, options, annotations: str) -> None:
+        self.training_panel.set_options(options)
+        self.data_panel.set_path(annotations)
 
     # ---- other panels ----
     def _on_info_failed(self, message: str, details: str) -> None:
@@ -254,33 +240,11 @@ class MainWindow(QMainWindow):
         self.log_view.add("error", f"frelon info: {message}")
 
     def _on_report(self, report: dict) -> None:
-        train = (report.get("splits") or {}).get("train") or {}
-        n = train.get("images", sum((train.get("counts") or {}).values()))
-        self.training_panel.set_train_images(int(n or 0))
-        self.training_panel.set_detected_task(str(report.get("task") or ""))
+        self.session.set_report(report)
+        self.training_panel.set_train_images(self.session.train_images)
+        self.training_panel.set_detected_task(self.session.detected_task)
 
-    def _on_options_changed(self, _options) -> None:
-        if not self.controller.is_running():
-            self.plots_panel.set_lr_preview(*self.training_panel.lr_preview())
-
-    def show_run(self, run_dir: str) -> None:
-        """A past run selected: reload its plots and results from its folder."""
-        history = RunHistory.of_run(run_dir)
-        if self.controller.is_running():
-            self.plots_panel.set_compare(history)          # the live run keeps the plots
-        else:
-            self.plots_panel.set_history(history)
-            self.plots_panel.set_compare(None)
-            summary = self.runs_panel.summaries.get(run_dir)     # Resume follows what is shown
-            self._set_resume_target(run_dir if summary is not None and summary.resumable else "")
-        self.results_panel.load_run(run_dir, history)
-
-    def compare_runs(self, a: str, b: str) -> None:
-        ha, hb = RunHistory.of_run(a), RunHistory.of_run(b)
-        if not self.controller.is_running():
-            self.plots_panel.set_history(ha)
-        self.plots_panel.set_compare(hb)
-        self.results_panel.load_run(a, ha)
+    def _show_comparison(self, a: str, b: str) -> None:
         self.results_panel.compare_with(b)                 # robustness curves on the same axes
         self.tabs.setCurrentWidget(self.plots_panel)
 
@@ -291,42 +255,25 @@ class MainWindow(QMainWindow):
 
     def review_annotations(self) -> None:
         """The shown run's review queue on the data it was trained on."""
-        run = self.results_panel.run_dir
-        if not run:
+        target = self.session.review_target()
+        if target is None:
             self.statusBar().showMessage("Pick a detection run in Runs (or train one) to review the boxes with.", 10_000)
             return
-        config = run_config(run)
-        data = data_or_sample(config.get("data") or "", config.get("task") or "detect")
-        self.annotation_editor.review_with(run, data)
+        self.annotation_editor.review_with(*target)
         self.tabs.setCurrentWidget(self.annotation_editor)
 
     def preannotate(self, folder: str, threshold: float) -> None:
-        run = self.results_panel.run_dir
+        run = self.session.shown_run
         if not run or self.results_panel.task != "detect":
             self.statusBar().showMessage("Pick a detection run in Runs (or train one): its boxes become the drafts.", 10_000)
             return
         self.annotation_editor.preannotate(run, folder, threshold)
 
     def retrain(self, annotations: str, from_run: bool) -> None:
-        """A new run on the reviewed annotations, with the shown run's options, from its best
-        weights (the whole detector: backbone, neck and heads) or from ImageNet. Its curves are
-        drawn over the shown run's, and when it ends Runs selects the two (what differs)."""
         if self.controller.is_running():
             self.statusBar().showMessage("A run is going: retrain when it has finished.", 10_000)
             return
-        run = self.results_panel.run_dir
-        options = self.training_panel.options()
-        if run and self.results_panel.task == "detect":
-            config = run_config(run)
-            best = RunFolder(run).checkpoint("best")
-            options = options.replace(task="detect", backbone=config.get("backbone") or options.backbone,
-                                      weights=str(best) if from_run and best.is_file() else "imagenet")
-        self.training_panel.set_options(options)
-        self.data_panel.set_path(annotations)
-        self.start_training()
-        if self.controller.is_running() and run and RunFolder(run).events.is_file():
-            self.retrained_from = run
-            self.plots_panel.set_compare(RunHistory.of_run(run))
+        self.session.retrain(annotations, from_run)
 
     # ---- window events: a folder dropped anywhere on the window (data panel included) ----
     def dragEnterEvent(self, event) -> None:

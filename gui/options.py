@@ -1,12 +1,15 @@
 """What the user chose in the app is a TrainConfig — the engine's own declaration of every training
 option and its default (common/train_config.py) — and these are the `frelon train` flags it
-becomes and the choices the app remembers between launches. No Qt here.
+becomes, the choices the app remembers between launches, and the LR plan it previews. No Qt here.
 """
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any, Iterable
 
+from frelon.common import lr_policy, schedule
+from frelon.common.choices import CLASSIFY
 from frelon.common.option import ConfigError, check, coerce, spec_of
 from frelon.common.train_config import FIELDS, TrainConfig, to_flags
 
@@ -52,3 +55,35 @@ def from_settings(values: dict[str, Any]) -> TrainConfig:
         return DEFAULTS.replace(**changes)
     except ConfigError:          # values fine alone that do not go together (gpus and processes)
         return DEFAULTS
+
+
+PREVIEW_POINTS = 400
+
+
+@dataclass(frozen=True)
+class LrPreview:
+    """The LR plan of a run of `options` before it starts, as the engine will plan it."""
+    cfg: TrainConfig                 # the options, the task the data doctor found filled in
+    steps_per_epoch: int
+    plan: schedule.Plan              # at the highest base LR the run can get
+    points: list                     # [steps done, lr] to draw
+    lowest: list                     # the lowest LR's curve where the base LR is chosen at Start, else []
+    chosen_at_start: bool            # a classifier's automatic LR: measured from the data at Start
+
+    def xy(self, points: list | None = None) -> tuple[list[int], list[float]]:
+        pts = self.points if points is None else points
+        return [int(p[0]) for p in pts], [p[1] for p in pts]
+
+
+def lr_preview(options: TrainConfig, train_images: int, detected_task: str = "") -> LrPreview:
+    """What a run of `options` on `train_images` pictures will do with its LR (common/schedule.py's
+    Plan.for_config: the engine's own plan). Before the data says which task it is, a classifier."""
+    cfg = options.replace(task=options.task or detected_task or CLASSIFY)
+    spe = cfg.steps_per_epoch(train_images)
+    plan = schedule.Plan.for_config(cfg, spe)
+    chosen = lr_policy.fits_features(cfg.optimizer, cfg.lr, cfg.task)
+    lowest = []
+    if chosen:
+        low, high = lr_policy.base_range(cfg.optimizer, 0.0, cfg.task)
+        lowest = schedule.curve(schedule.Plan.for_config(cfg, spe, plan.peak_lr * low / high), PREVIEW_POINTS)
+    return LrPreview(cfg, spe, plan, schedule.curve(plan, PREVIEW_POINTS), lowest, chosen)

@@ -30,9 +30,14 @@ class RunController(QObject):
         self.engine.started.connect(lambda: self.running_changed.emit(True))
         self.engine.finished.connect(self._on_finished)
         self.history = RunHistory()
-        self.run_dir = ""
         self.last_outcome: Outcome | None = None
         self.last_args: list[str] = []
+
+    @property
+    def run_dir(self) -> str:
+        """The live (or last) run's folder: its history's `run_started` (a resumed run's history
+        starts with its past events, so it is known before the engine answers)."""
+        return self.history.run_dir or ""
 
     def is_running(self) -> bool:
         return self.engine.is_running()
@@ -50,7 +55,6 @@ class RunController(QObject):
         if ranks:
             args += [_ranks_flag(run_dir), str(ranks)]
         args += STREAM_FLAGS
-        self.run_dir = run_dir
         self._launch(args, RunHistory.of_run(run_dir))
         return args
 
@@ -71,9 +75,7 @@ class RunController(QObject):
     def _on_event(self, event: dict) -> None:
         self.history.add(event)
         kind = event.get("type")
-        if kind == "run_started" and event.get("run_dir"):
-            self.run_dir = str(event["run_dir"])
-        elif kind == "log":
+        if kind == "log":
             self.log.emit(str(event.get("level", "info")), str(event.get("message", "")))
         elif kind == "error":
             self.log.emit("error", f"{event.get('kind', 'error')}: {event.get('message', '')}")
@@ -81,8 +83,7 @@ class RunController(QObject):
 
     def _on_finished(self, outcome: Outcome) -> None:
         self.last_outcome = outcome
-        if outcome.run_dir:
-            self.run_dir = outcome.run_dir
+        outcome.run_dir = self.run_dir or outcome.run_dir     # a resume that failed early: still its run
         self.log.emit("info" if outcome.ok else "error", outcome.describe().split("\n")[0])
         self.running_changed.emit(False)
         self.finished.emit(outcome)

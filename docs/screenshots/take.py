@@ -132,7 +132,7 @@ def _classification(s: Shooter, world: dict) -> None:
     w.tabs.setCurrentWidget(w.runs_panel)
     if s.wanted("runs"):
         s.shot("runs")
-    w.show_run(str(world["classify"]))
+    w.session.show_run(str(world["classify"]), None)
     w.tabs.setCurrentWidget(w.plots_panel)
     if s.wanted("training-classify"):
         s.shot("training-classify")
@@ -164,7 +164,7 @@ def _classification(s: Shooter, world: dict) -> None:
 
 def _detection(s: Shooter, world: dict) -> None:
     w, r = s.w, s.w.results_panel
-    w.show_run(str(world["detect"]))
+    w.session.show_run(str(world["detect"]), None)
     w.tabs.setCurrentWidget(w.plots_panel)
     if s.wanted("training-detect"):
         s.shot("training-detect")

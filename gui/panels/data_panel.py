@@ -57,6 +57,7 @@ class DataPanel(QWidget):
         self.path = QLineEdit()
         self.path.setPlaceholderText("A folder of class sub-folders, a COCO JSON, a VOC or YOLO folder — or drop it here")
         self.path.returnPressed.connect(lambda: self.set_path(self.path.text()))
+        self.path.textEdited.connect(lambda text: self.path_changed.emit(text.strip()))   # typed, not checked yet
         self.browse = QPushButton("Choose folder…")
         self.browse.clicked.connect(self.choose_folder)
         self.use_sample = QPushButton("Use the sample")
@@ -125,10 +126,10 @@ class DataPanel(QWidget):
         path = path.strip()
         self.path.setText(path)
         self.report = None
+        self.path_changed.emit(path)
         if not path:
             self.status.setText("Choose a folder to train on.")
             return
-        self.path_changed.emit(path)
         if check:
             self.status.setText(f"Checking <b>{path}</b> … (every picture is decoded once)")
             self.check.start(["check", "--data", path, "--json"])

@@ -2,27 +2,32 @@
 
 Owns its widgets and produces a :class:`TrainConfig` (``options()``; ``options_changed`` on every
 edit): the engine's own declaration of the options (common/train_config.py). The options without a
-widget of their own are in "More options", a form made from their declarations. The backbone list, weights status and GPU count come from `frelon info --json`
-(``set_info``); the number of training images from the data doctor (``set_train_images``), so the
-effective LR and the LR-schedule preview are exact before Start.
+widget of their own are in "More options", a form made from their declarations. The backbone
+list, weights status and GPU count come from `frelon info --json` (``set_info``); the number of
+training images from the data doctor (``set_train_images``), so the effective LR and the
+LR-schedule preview (widgets/lr_plan_view.py) are exact before Start. The widgets that run a
+command (memory forecast, LR finder, augmentation preview) ask `flags` for the command line:
+the session's (data and runs folder included), or these options alone.
 """
 from __future__ import annotations
 
-import pyqtgraph as pg
+from typing import Callable
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QLabel, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+                               QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
-from frelon.common import lr_policy, schedule
+from frelon.common import lr_policy
 from frelon.common.choices import CHOICES
 from frelon.common.option import spec_of
 from frelon.common.train_config import FIELDS, TrainConfig
 from frelon.gui import theme
-from frelon.gui.options import DEFAULTS, remembered, train_flags
+from frelon.gui.options import DEFAULTS, lr_preview, remembered, train_flags
 from frelon.gui.panels.training_tips import SCHEDULE_HELP, TIPS
 from frelon.gui.widgets.augment_preview import AugmentPreview
 from frelon.gui.widgets.labels import WrapLabel
 from frelon.gui.widgets.lr_finder import LrFinder
+from frelon.gui.widgets.lr_plan_view import LrPlanView
 from frelon.gui.widgets.memory_forecast import MemoryForecast
 from frelon.gui.widgets.option_form import OptionForm
 from frelon.gui.widgets.sci_spinbox import SciSpinBox
@@ -35,9 +40,10 @@ class TrainingPanel(QWidget):
                    "ref_batch", "head_lr_mult", "accumulate", "warmup_epochs", "schedule", "optimizer",
                    "freeze_backbone", "augment", "flip", "noise", "checkpointing", "gpus", "amp")
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, flags: Callable[[], list[str]] | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         theme.configure_pyqtgraph()
+        self._flags = flags or (lambda: train_flags(self.options()))
         self._train_images = 0
         self._weights_file = ""
         self._backbones: dict[str, dict] = {}
@@ -45,7 +51,6 @@ class TrainingPanel(QWidget):
         self._cpu_text = ""                   # from `frelon info`
         self._detected_task = ""              # from the data doctor
         self._building = True
-        self._planned: list[list[float]] = []  # the LR preview's [steps done, lr] points
         # made in this order (the groups are laid out in another: model, hardware, training, regularisation)
         self._make_model_widgets()
         self._make_training_widgets()
@@ -83,9 +88,8 @@ class TrainingPanel(QWidget):
         self.ref_batch = self._spin("ref_batch")
         self.head_mult = self._double("head_lr_mult", decimals=1, step=1.0)
         self.accumulate = self._spin("accumulate")
-        self.effective = QLabel()
-        self.effective.setWordWrap(True)
-        self.effective.setTextFormat(Qt.TextFormat.RichText)
+        self.lr_plan = LrPlanView()                # the effective LR, the schedule's curve, the steps
+        self.effective = self.lr_plan.effective
         self.warmup = self._double("warmup_epochs", decimals=2, step=0.5)
         self.schedule = self._combo(CHOICES["schedule"])
         self.optimizer = self._combo(CHOICES["optimizer"], {"adamw": "AdamW", "sgd": "SGD (momentum)"})
@@ -97,7 +101,7 @@ class TrainingPanel(QWidget):
         self.noise = self._double("noise", decimals=1, step=1.0)
         self.noise.setSpecialValueText("0 (off)")
         self.noise.setSuffix(" levels")
-        self.augment_preview = AugmentPreview(lambda: train_flags(self.options()))
+        self.augment_preview = AugmentPreview(self._flags)
         # every other option the app shows, as declared (common/train_config.py)
         self.more = OptionForm([f for name, f in FIELDS.items()
                                 if remembered(name) and name not in self.OWN_WIDGETS])
@@ -111,26 +115,14 @@ class TrainingPanel(QWidget):
         self.gpu_reason = WrapLabel("Looking for GPUs…")
         self.amp = QCheckBox("Mixed precision")
         # the main window gives the forecast the whole command line (data folder included)
-        self.forecast = MemoryForecast(lambda: train_flags(self.options()))
+        self.forecast = MemoryForecast(self._flags)
 
     def _make_lr_widgets(self) -> None:
         """The LR finder, the schedule's preview curve and the plan under it (Training group)."""
-        self.lr_finder = LrFinder(lambda: train_flags(self.options()))
+        self.lr_finder = LrFinder(self._flags)
         self.lr_finder.lr_chosen.connect(self.lr.setValue)
-        self.lr_plot = pg.PlotWidget(background="w")
-        self.lr_plot.setMinimumHeight(130)
-        self.lr_plot.setMaximumHeight(170)
-        self.lr_plot.setLabel("left", "LR")
-        self.lr_plot.setLabel("bottom", "step")
-        self.lr_plot.showGrid(x=True, y=True, alpha=0.15)
-        self.lr_plot.setMouseEnabled(x=False, y=False)
-        self.lr_plot.hideButtons()
-        self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.lr_curve = self.lr_plot.plot([], [], pen=pg.mkPen(theme.LOSS_SMOOTH, width=2))
-        # an automatic classification LR is chosen at Start (lr_policy.fits_features): its lowest curve
-        self.lr_curve_low = self.lr_plot.plot([], [], pen=pg.mkPen(theme.LOSS_SMOOTH, width=1, style=Qt.DashLine))
-        self.plan = QLabel()
-        self.plan.setWordWrap(True)
+        self.lr_plot, self.plan = self.lr_plan.curve_widgets()
+        self.lr_curve, self.lr_curve_low = self.lr_plan.curve, self.lr_plan.curve_low
 
     def _set_tooltips(self) -> None:
         tips = [(self.task, "task"), (self.backbone, "backbone"), (self.weights, "weights"),
@@ -161,18 +153,7 @@ class TrainingPanel(QWidget):
         hardware = self._group("Hardware and memory", [("GPUs", self.gpus), ("", self.gpu_reason),
                                                        ("AMP", self.amp), ("Checkpointing", self.checkpointing),
                                                        ("Memory", self.forecast)])
-        more = QGroupBox()
-        more_col = QVBoxLayout(more)
-        self.more_toggle = QToolButton()
-        self.more_toggle.setText(f"More options ({len(self.more.widgets)})")
-        self.more_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.more_toggle.setArrowType(Qt.ArrowType.RightArrow)
-        self.more_toggle.setCheckable(True)
-        self.more_toggle.setAutoRaise(True)
-        self.more_toggle.toggled.connect(self._show_more)
-        more_col.addWidget(self.more_toggle)
-        more_col.addWidget(self.more)
-        self.more.setVisible(False)
+        more = self.more.folded("More options")
         inner = QWidget()
         col = QVBoxLayout(inner)
         for box in (model, hardware, train, regular, more):
@@ -204,10 +185,6 @@ class TrainingPanel(QWidget):
         self.freeze.toggled.connect(self._changed)
         self.amp.toggled.connect(self._changed)
         self.more.changed.connect(self._changed)
-
-    def _show_more(self, shown: bool) -> None:
-        self.more.setVisible(shown)
-        self.more_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
 
     # ---- small builders ----
     @staticmethod
@@ -387,35 +364,13 @@ class TrainingPanel(QWidget):
         low, high = lr_policy.base_range(o.optimizer, 0.0, task)
         self.lr.setSpecialValueText(f"auto ({low:g})" if low == high else f"auto ({low:g}–{high:g})")
         self.lr.auto_value = high
-        shown = o.replace(task=task)   # the LR the engine will use, for the task it will see
         self.ref_batch.setSpecialValueText(f"auto ({rule.ref_batch})")
-        value, formula = shown.lr_formula().split(" = ", 1)
-        chosen = lr_policy.fits_features(o.optimizer, o.lr, task)
-        self.effective.setText(
-            f"<b>{value}</b> = {formula} <small>({rule.name})</small><br>"
-            + ("<small>chosen at Start from your data</small><br>" if chosen else "")
-            + f"<small>global batch {o.global_batch()} = {o.batch_size} per device × {o.world_size} "
-            f"device{'s' if o.world_size > 1 else ''} × {o.accumulate} accumulation; new parts "
-            f"at {shown.effective_lr() * o.head_lr_mult:.3g}{' at most' if chosen else ''}</small>")
-        self.effective.setToolTip(TIPS["effective_auto"] if chosen else "")
-        spe = o.steps_per_epoch(self._train_images)
-        plan = schedule.Plan.for_config(shown, spe)          # the engine's own plan
-        self._planned = schedule.curve(plan, PREVIEW_POINTS)
-        self.lr_curve.setData(*_xy(self._planned))
-        if chosen:
-            lowest = schedule.Plan.for_config(shown, spe, plan.peak_lr * low / high)
-            self.lr_curve_low.setData(*_xy(schedule.curve(lowest, PREVIEW_POINTS)))
-        else:
-            self.lr_curve_low.setData([], [])
-        images = f"{self._train_images} training images" if self._train_images else "training images unknown yet"
-        self.plan.setText(f"<small>{images} → {_n(spe, 'step')} per epoch, {_n(plan.total_steps, 'step')}, "
-                          f"warmup {_n(plan.warmup_steps, 'step')}; images "
-                          f"{f'{o.image_size}×{o.image_size}' if o.image_size else 'sized from the data'}</small>")
+        self.lr_plan.show_preview(lr_preview(o, self._train_images, self._detected_task), self._train_images)
         self.options_changed.emit(o)
 
     def lr_preview(self) -> tuple[list[int], list[float]]:
-        """The planned LR curve shown (steps done, LR), as the plots draw it before a run's own."""
-        return _xy(self._planned)
+        """The planned LR curve shown (steps done, LR)."""
+        return self.lr_plan.preview.xy() if self.lr_plan.preview else ([], [])
 
     def _show_weights_status(self, name: str) -> None:
         b = self._backbones.get(name)
@@ -429,17 +384,6 @@ class TrainingPanel(QWidget):
                     "(or choose Weights → File…)")
         self.weights_status.setText(text)
         self.weights_status.setToolTip(source)
-
-
-PREVIEW_POINTS = 400
-
-
-def _xy(points: list[list[float]]) -> tuple[list[int], list[float]]:
-    return [int(p[0]) for p in points], [p[1] for p in points]
-
-
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _select(combo: QComboBox, value) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import Field
 from typing import Any
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLineEdit, QSpinBox, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLineEdit, QSpinBox,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from frelon.common.option import allowed, flag_name, kind_of, spec_of
 
@@ -66,6 +67,26 @@ class OptionForm(QWidget):
             w = QLineEdit()
             w.editingFinished.connect(self.changed)
         return w
+
+    def folded(self, title: str) -> QGroupBox:
+        """A box holding this form under a button that unfolds it (folded at first); `self.toggle`."""
+        box = QGroupBox()
+        col = QVBoxLayout(box)
+        self.toggle = QToolButton()
+        self.toggle.setText(f"{title} ({len(self.widgets)})")
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.toggle.setCheckable(True)
+        self.toggle.setAutoRaise(True)
+        self.toggle.toggled.connect(self._unfold)
+        col.addWidget(self.toggle)
+        col.addWidget(self)
+        self.setVisible(False)
+        return box
+
+    def _unfold(self, shown: bool) -> None:
+        self.setVisible(shown)
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
 
     def values(self) -> dict[str, Any]:
         out = {}

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from frelon.common.train_config import TrainConfig
-from frelon.engine.training import forecast as plan
+from frelon.engine.training import forecast
 from frelon.engine.training.run import Trainer
 from runhelp import events_of, make_colour_folder, recording_writer, run_cli, train_here
 
@@ -36,13 +36,13 @@ def test_batch_size_auto_is_forecast_at_the_size_and_classes_trained(tmp_path, m
     """40 × 48 px pictures train at 64 px (the automatic size): the forecast behind --batch-size
     auto measures that size and the 3 scanned classes, not the largest automatic size (224)."""
     seen = {}
-    real = plan.forecast
+    real = forecast.forecast
 
     def spy(cfg, device, num_classes=None):
         seen.update(size=cfg.resolved_image_size("classify"), classes=num_classes)
         return real(cfg, device, num_classes)
 
-    monkeypatch.setattr(plan, "forecast", spy)
+    monkeypatch.setattr(forecast, "forecast", spy)
     data = make_colour_folder(tmp_path / "data", per_class=6, classes=("blue", "red", "green"))
     cfg = TrainConfig(data=str(data), backbone="resnet18", weights="none", workers=0, batch_size="auto",
                       epochs=1, max_steps=1, out=str(tmp_path / "runs"))
@@ -126,3 +126,47 @@ def test_a_config_file_s_nan_is_refused_not_made_automatic(tmp_path):
     (tmp_path / "c.json").write_text('{"lr": NaN, "epochs": 1}')
     r = run_cli("train", "--config", tmp_path / "c.json", "--out", tmp_path / "runs", timeout=60)
     assert r.returncode == 2 and "lr: must be a finite number" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_frelon_plan_forecasts_where_the_ranks_would_train(monkeypatch):
+    """`--processes 2` trains on CPU ranks even where a GPU is visible: the forecast measures the
+    CPU (it measured cuda:0), and with the run's memory format (channels_last where the run uses it)."""
+    from frelon.engine import precision
+    seen = {}
+
+    class Measured(Exception):
+        pass
+
+    def measured_here(cfg, device, num_classes=None):
+        seen["device"] = device
+        raise Measured
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(forecast, "resolve_budget", lambda budget, device, ws: None)
+    monkeypatch.setattr(forecast, "forecast", measured_here)
+    with pytest.raises(Measured):
+        forecast.plan_memory(TrainConfig(processes=2, backbone="resnet18", weights="none", image_size=32))
+    assert seen["device"].type == "cpu"
+    monkeypatch.setattr(precision, "channels_last", lambda device, amp: True)
+    run = forecast.prepare(TrainConfig(backbone="resnet18", weights="none", image_size=32, task="classify"),
+                           torch.device("cpu"), num_classes=2)
+    conv = next(m for m in run.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+
+
+def test_batch_size_auto_on_detection_reads_no_annotations_again(tmp_path, monkeypatch):
+    """The scan already counted the classes: the forecast behind --batch-size auto does not read the
+    annotations a second time (on every rank)."""
+    from frelon.common.samples import default_sample_data
+    from frelon.engine.tasks.detect import DetectTask
+
+    def read_again(self, cfg):
+        raise AssertionError("the annotations were read again")
+
+    monkeypatch.setattr(DetectTask, "class_count", read_again)
+    cfg = TrainConfig(data=default_sample_data("detect"), backbone="resnet18", weights="none", workers=0,
+                      batch_size="auto", image_size=128, epochs=1, max_steps=1, out=str(tmp_path / "runs"))
+    trainer = Trainer(cfg, recording_writer()[0], lambda: False)
+    trainer.setup()
+    assert trainer.cfg.task == "detect" and trainer.cfg.batch_size >= 1

@@ -205,10 +205,10 @@ def test_retrain_starts_a_run_on_the_reviewed_copy_from_the_run_s_weights(qtbot,
     run = tmp_path / "runs" / "r1"
     (run / "checkpoints").mkdir(parents=True)
     (run / "checkpoints" / "best.safetensors").write_bytes(b"x")
-    (run / "config.json").write_text(json.dumps({"backbone": "resnet18", "data": str(coco_set)}))
-    window.results_panel.run_dir, window.results_panel.task = str(run), "detect"
+    (run / "config.json").write_text(json.dumps({"backbone": "resnet18", "task": "detect", "data": str(coco_set)}))
+    window.session.show_run(str(run), None)
     started = []
-    monkeypatch.setattr(window, "start_training", lambda: started.append(window.current_options()))
+    monkeypatch.setattr(window.session, "start", lambda: started.append(window.session.config()))
     reviewed = str(coco_set.with_name("annotations.reviewed.json"))
     window.retrain(reviewed, True)
     o = started[-1]

@@ -155,7 +155,7 @@ def xvfb():
                   and not Path(f"/tmp/.X{n}-lock").exists())
     server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "640x480x24", "-nolisten", "tcp"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30                  # a loaded machine starts it slowly
     while not display.x_display_opens(f":{number}") and time.monotonic() < deadline:
         time.sleep(0.1)
     yield f":{number}"

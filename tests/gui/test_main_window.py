@@ -51,13 +51,13 @@ def test_start_fills_plots_and_ends_in_results(qtbot, window, fake_engine):
 def test_crash_shows_a_readable_error_and_offers_resume(qtbot, window, fake_engine):
     fake_engine("crash", steps=10)
     with qtbot.waitSignal(window.controller.finished, timeout=15_000):
-        window.start_training()
+        window.session.start()
     box = window.last_error_box
     assert box is not None and "exited with code 3" in box.informativeText()
     assert "Segmentation fault" in box.detailedText()
     assert box.resume_button is not None and window.run_panel.resume.isEnabled()
     fake_engine("normal", steps=4)
-    run_dir = window.resume_target
+    run_dir = window.session.resume_target
     with qtbot.waitSignal(window.controller.finished, timeout=15_000) as blocker:
         box.resume_button.click()
     assert window.controller.last_args[:3] == ["train", "--resume", run_dir]
@@ -68,7 +68,7 @@ def test_crash_shows_a_readable_error_and_offers_resume(qtbot, window, fake_engi
 def test_stop_button(qtbot, window, fake_engine):
     fake_engine("normal", steps=2000, delay=0.01)
     with qtbot.waitSignal(window.controller.event, timeout=15_000, check_params_cb=lambda e: e["type"] == "step"):
-        window.start_training()
+        window.session.start()
     assert window.run_panel.stop.isEnabled() and not window.run_panel.start.isEnabled()
     with qtbot.waitSignal(window.controller.finished, timeout=15_000) as blocker:
         window.run_panel.stop.click()
@@ -79,7 +79,7 @@ def test_stop_button(qtbot, window, fake_engine):
 def test_closing_the_window_stops_the_engine(qtbot, window, fake_engine):
     fake_engine("normal", steps=100_000, delay=0.01)
     with qtbot.waitSignal(window.controller.event, timeout=15_000, check_params_cb=lambda e: e["type"] == "step"):
-        window.start_training()
+        window.session.start()
     pid = window.controller.engine.pid()
     window.close()
     assert not window.controller.is_running()
@@ -91,7 +91,7 @@ def test_closing_the_window_stops_the_engine(qtbot, window, fake_engine):
 def test_selecting_a_past_run_reloads_its_plots(qtbot, window, fake_engine):
     fake_engine("normal", steps=12)
     with qtbot.waitSignal(window.controller.finished, timeout=15_000):
-        window.start_training()
+        window.session.start()
     run_dir = window.controller.run_dir
     window.plots_panel.set_history(__import__("frelon.gui.run_history", fromlist=["RunHistory"]).RunHistory())
     window.runs_panel.refresh()

@@ -52,7 +52,7 @@ def test_a_stall_shows_the_rank_its_stack_and_resumes_on_one_rank_fewer(qtbot, t
     ranks.stack_toggle.click()
     assert ranks.stack.isVisible() and "loader.py" in ranks.stack.toPlainText()
     assert ranks.resume.text() == "Resume on 2 ranks"
-    w._set_resume_target(str(run))
+    w.session.set_resume_target(str(run))
     ranks.resume.click()
     assert c.last_args[:3] == ["train", "--resume", str(run)]
     assert c.last_args[3:5] == ["--processes", "2"]

@@ -23,7 +23,7 @@ def test_real_cpu_run_from_the_gui(qtbot, tmp_path, monkeypatch):
     p.epochs.setValue(1)
     p.image_size.setValue(32)
     p.batch.setValue(4)
-    w.extra_flags = ("--max-steps", "2", "--workers", "0")
+    w.session.extra_flags = ("--max-steps", "2", "--workers", "0")
     seen = []
     w.controller.event.connect(lambda e: seen.append(e["type"]))
     with qtbot.waitSignal(w.controller.finished, timeout=180_000) as blocker:

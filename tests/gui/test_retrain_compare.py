@@ -28,7 +28,7 @@ def test_a_retrain_is_compared_with_the_run_it_started_from(qtbot, tmp_path, fak
 
     w = MainWindow(str(runs), ask_engine=False)
     qtbot.addWidget(w)
-    w.results_panel.run_dir, w.results_panel.task = str(previous), "detect"
+    w.session.show_run(str(previous), None)
     with qtbot.waitSignal(w.controller.finished, timeout=20_000) as blocker:
         w.retrain(str(reviewed), True)
         assert w.plots_panel.compare is not None and list(w.plots_panel.compare.loss.y) == [2.0, 1.0, 2.0 / 3]
