@@ -80,7 +80,7 @@ def write_reviewed(data: str | os.PathLike, out: str | os.PathLike | None = None
     someone's edits: it is kept (and its path returned) unless `force`. The target is checked
     before the set is read: never the set's own file, nor any file Frelon did not write
     (common/coco_doc.py, `check_target`), and it must be writable."""
-    from .commands.outputs import writable_file
+    from .outputs import writable_file
     src = source_file(data)
     default = coco_doc.reviewed_path(src)
     target = Path(out).absolute() if out else default
@@ -129,3 +129,9 @@ def drafts_document(results: Sequence[dict], items: Sequence[dict], classes: Seq
                      coco_doc.DRAFTS_KEY: {"run": str(run), "threshold": threshold, "image_root": str(Path(root).absolute())}},
             "images": images, "annotations": annotations,
             "categories": [{"id": cid, "name": name} for cid, name in zip(category_ids, classes)]}
+
+
+def drafts_hint(as_annotations: str) -> str:
+    """What to give `--as-annotations` instead of a file Frelon may not write."""
+    return (f"give --as-annotations a new file, e.g. {coco_doc.free_name(as_annotations, coco_doc.DRAFTS_SUFFIX)} "
+            f"(a later run may replace a *{coco_doc.DRAFTS_SUFFIX} Frelon wrote)")

@@ -71,3 +71,52 @@ def test_each_layer_imports_only_its_own_and_those_below(folder):
             if layer is not None and module != _module_name(path, folder):
                 wrong += [f"{where}: private name {n}" for n in names if n.startswith("_") and n != "__version__"]
     assert not wrong, "\n".join(wrong)
+
+
+def _source_of(module: str) -> Path | None:
+    """The file of a Frelon module (`frelon.engine.x` → engine/x.py or engine/x/__init__.py)."""
+    for folder, (name, _) in LAYERS.items():
+        if module == name or module.startswith(name + "."):
+            rel = module[len(name):].lstrip(".").replace(".", "/")
+            base = REPO / folder / rel if rel else REPO / folder
+            for candidate in (base.with_suffix(".py") if rel else None, base / "__init__.py"):
+                if candidate is not None and candidate.is_file():
+                    return candidate
+    return None
+
+
+def _top_level_names(path: Path) -> set[str]:
+    names = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    if "__getattr__" in names:            # a lazy name (PEP 562) is declared in __all__
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+                names |= {e.value for e in node.value.elts if isinstance(e, ast.Constant)}
+    return names
+
+
+def test_every_frelon_import_names_a_module_or_name_that_exists():
+    """Lazy imports too (inside functions): a module moved or a name renamed leaves none behind that
+    only fails when a user reaches that code."""
+    wrong = []
+    for folder in LAYERS:
+        for path in _sources(folder):
+            for line, module, names in _imports(path, folder):
+                if _layer(module) is None:
+                    continue
+                source = _source_of(module)
+                where = f"{path.relative_to(REPO)}:{line}"
+                if source is None:
+                    wrong.append(f"{where}: no module {module}")
+                    continue
+                defined = _top_level_names(source)
+                wrong += [f"{where}: {module} has no {n}" for n in names
+                          if n != "*" and n not in defined and _source_of(f"{module}.{n}") is None]
+    assert not wrong, "\n".join(wrong)

@@ -4,7 +4,7 @@ Every handler returns the process exit code. A problem the user can fix (FrelonE
 prints ONE line on stderr — `frelon: error: <message> — <hint>` — and exits 1 (2 for bad options);
 the traceback only with --debug. Only events (with `--events -`) or the requested JSON go to stdout.
 
-Each command checks the files and folders it will write before it starts (commands/outputs.py), and
+Each command checks the files and folders it will write before it starts (engine/outputs.py), and
 any OSError that still escapes is one line too: `frelon: error: <file>: <reason> — <what to do>`.
 Everything printed for a person passes through common/text.py's `printable`: a class or file name
 holding a newline, an ESC sequence or a bidi override is shown escaped, never obeyed by the
@@ -49,7 +49,7 @@ def run_command(args) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", code=130)
     except OSError as e:
-        from .outputs import oserror_line
+        from ..outputs import oserror_line
         return _fail(*oserror_line(e), debug=getattr(args, "debug", False))
 
 
@@ -82,7 +82,7 @@ def cmd_train(args) -> int:
     world = cfg.world_size
     if args.print_launch:
         return _print_launch(cfg, world)
-    from .outputs import writable_folder
+    from ..outputs import writable_folder
     if args.resume:                       # (read above: it exists)
         writable_folder(args.resume, "--resume", hint="copy the run to a folder you can write to, and resume that")
     else:
@@ -279,7 +279,7 @@ def cmd_lr_find(args) -> int:
 
 def cmd_preview_augment(args) -> int:
     from frelon.common import train_config as C
-    from . import outputs
+    from .. import outputs
     given = _given_train_options(args)
     out = given.pop("out", None)
     if not out:
@@ -318,7 +318,7 @@ def cmd_robustness(args) -> int:
     options = {k: v for k, v in (("steps", args.steps), ("step_size", args.step_size),
                                  ("examples", args.examples)) if v is not None}
     if os.path.isdir(args.run):            # its triptychs and <attack>.json go to RUN/robustness/
-        from .outputs import writable_folder
+        from ..outputs import writable_folder
         writable_folder(os.path.join(args.run, "robustness"), "--run",
                         hint="copy the run to a folder you can write to, and give that")
     result = robustness_check(args.run, data=args.data, eps=parse_eps(args.eps), attack=args.attack,
@@ -338,7 +338,7 @@ def cmd_robustness(args) -> int:
 
 def cmd_review(args) -> int:
     if args.out:                          # checked before torch is imported: a refusal is quick
-        from .outputs import result_file
+        from ..outputs import result_file
         result_file(args.out, "--out", inputs=[args.data])
     from .review import review_run
     result = review_run(args.run, args.data, splits=args.splits, checkpoint=args.checkpoint,

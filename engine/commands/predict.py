@@ -7,7 +7,7 @@ the summary (and on stderr); the others are still predicted. With `as_annotation
 also writes the boxes scoring at least `threshold` as draft COCO annotations of the inputs
 (engine/coco_writer.py), for a person to accept, edit or reject.
 
-Every output is checked before the run is loaded (commands/outputs.py): each can be written, none is
+Every output is checked before the run is loaded (engine/outputs.py): each can be written, none is
 the input; `--out` holds no annotations; `--draw` and `--heatmaps` hold none of the input
 pictures; `--as-annotations` is a new file or drafts Frelon wrote (common/coco_doc.py's
 rule: never the input, never a set's own annotations).
@@ -21,7 +21,8 @@ from frelon.common import coco_doc
 from frelon.common.run_folder import SCORE_THRESHOLD
 from frelon.common.text import printable
 
-from . import outputs
+from .. import outputs
+from ..coco_writer import drafts_hint
 from ..errors import DataError
 from ..inference import list_inputs, load_run
 from ..rundir import atomic_write_json
@@ -57,8 +58,3 @@ def check_outputs(input_path: str, items: list[dict], out: str, draw: str | None
                             hint="give each its own file")
         target = coco_doc.check_target(as_annotations, ("drafts",), inputs=[input_path], instead=drafts_hint(as_annotations))
         outputs.writable_file(target, "--as-annotations")
-
-
-def drafts_hint(as_annotations: str) -> str:
-    return (f"give --as-annotations a new file, e.g. {coco_doc.free_name(as_annotations, coco_doc.DRAFTS_SUFFIX)} "
-            f"(a later run may replace a *{coco_doc.DRAFTS_SUFFIX} Frelon wrote)")

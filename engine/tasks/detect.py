@@ -217,7 +217,7 @@ class DetectTask:
         if as_annotations:
             from frelon.common import coco_doc
             from ..coco_writer import drafts_document
-            from ..commands.predict import drafts_hint
+            from ..coco_writer import drafts_hint
             doc = drafts_document(results, items, loaded.classes, category_ids(loaded), threshold, root,
                                   str(loaded.run_dir))
             coco_doc.save_annotations(doc, as_annotations, ("drafts",), instead=drafts_hint(as_annotations))

@@ -26,7 +26,7 @@ from typing import Iterable
 
 from frelon.common import coco_doc
 
-from ..errors import DataError, OutputError
+from .errors import DataError, OutputError
 
 ANNOTATION_SUFFIXES = (".yaml", ".yml", ".xml")       # YOLO data.yaml, VOC annotations
 
