@@ -227,12 +227,12 @@ def cmd_eval(args) -> int:
 
 def cmd_export(args) -> int:
     from .. import outputs                 # checked before torch is imported: a refusal is quick
-    run_files = [os.path.join(args.run, f) for f in ("config.json", "model.json", "events.jsonl",
-                                                     "checkpoints/best.safetensors", "checkpoints/last.safetensors")]
+    run = RunFolder(args.run)
+    run_files = [str(p) for p in (run.config, run.model, run.events, run.checkpoint("best"), run.checkpoint("last"))]
     if args.out:
         outputs.result_file(args.out, "--out", inputs=run_files)
     elif os.path.isdir(args.run):
-        outputs.writable_folder(os.path.join(args.run, "export"), "--out")
+        outputs.writable_folder(str(run.export), "--out")
     from .export import export_onnx
     result = export_onnx(args.run, out=args.out, checkpoint=args.checkpoint)
     _json_out(result)

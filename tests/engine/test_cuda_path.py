@@ -5,6 +5,7 @@ parameters), and several ranks are one rank with the collectives patched, as in 
 from __future__ import annotations
 
 import contextlib
+import threading
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -91,8 +92,7 @@ class FakeAllocator:
 
 
 def test_p4_measures_the_whole_runs_reserved_peak_through_the_runs_own_resets(monkeypatch):
-    sys.path.insert(0, str(BENCH))
-    monkeypatch.setattr(sys, "path", sys.path)
+    monkeypatch.syspath_prepend(str(BENCH))           # taken back after the test
     import fig_memory
     cuda = FakeAllocator(monkeypatch)
     cuda.alloc(500)
@@ -135,13 +135,14 @@ def test_the_emergency_save_copies_on_a_side_stream_after_the_last_update(monkey
     monkeypatch.setattr(torch.cuda, "stream", current)
     monkeypatch.setattr(torch.cuda, "Event", Event)
     monkeypatch.setattr(rundir, "rng_state", lambda device=None: {})
-    monkeypatch.setattr(checkpoints, "write_last", lambda t, epoch, rng: order.append("copy and write") or Path("last"))
+    monkeypatch.setattr(checkpoints, "_write_last", lambda t, epoch, rng: order.append("copy and write") or Path("last"))
     model = nn.Linear(2, 1)
     step = step_mod.Step(model, None, torch.optim.SGD(model.parameters(), lr=0.1), TrainConfig(), CUDA0)
     model(torch.ones(1, 2)).sum().backward()
     step.update(0.1)                          # the last completed step
     trainer = SimpleNamespace(ranks=D.Ranks(0, 2, 0, CUDA0), heartbeat=SimpleNamespace(phase="collective"),
-                              step=step, progress=SimpleNamespace(epoch=0, step=7))
+                              step=step, progress=SimpleNamespace(epoch=0, step=7), in_loop=True,
+                              saving=threading.RLock())
     assert checkpoints.emergency_save(trainer)["saved"]
     assert order == ["update recorded", "side stream", ("after", step.updated), "enter", "copy and write", "leave"]
 
