@@ -7,7 +7,7 @@ Two forms, read into one `MultiLabelData` (no torch):
   the union of its folders. A picture in one folder has one label.
 - a CSV `file,labels` (``--data labels.csv``, or a folder holding ``labels.csv``): `file` relative to
   the CSV's folder, `labels` separated by `;` (empty: a picture with no label). A header row whose
-  first cell is `file` is skipped.
+  first cell is `file` is skipped. ``--val-data`` may name a second CSV, the validation pictures.
 
 Pictures (not files) are split into train / val by a seeded shuffle (`val_split`); a layout with
 its own val/ folder keeps it. Label i is `classes[i]`; a sample is (path, (label, ...)).
@@ -64,6 +64,10 @@ def check_multilabel(data: PathLike, val_data: PathLike = "", val_split: float =
     if table:
         root, kind = os.path.dirname(table), "csv"
         rows, problems = _read_csv(table)
+        if val_data:                                   # its own validation CSV: these rows are training
+            val_rows, val_problems = _read_csv(csv_file(val_data) or _no_csv(val_data))
+            rows = [(p, labels, "train") for p, labels, _ in rows] + [(p, labels, "val") for p, labels, _ in val_rows]
+            problems += val_problems
     else:
         rows, problems, kind, root = _read_folders(data, val_data)
     probed = probe_all([path for path, _, _ in rows], workers)
@@ -95,6 +99,10 @@ def scan_multilabel(data: PathLike, val_data: PathLike = "", val_split: float = 
     if report["errors"]:
         raise DataError(report["errors"][0]["message"], report["errors"][0]["hint"])
     return samples
+
+
+def _no_csv(path: PathLike) -> str:
+    raise DataError(f"{printable_path(os.fsdecode(path))}: not a CSV (--val-data of a CSV set)", CSV_HINT)
 
 
 def _read_csv(table: str):
