@@ -7,6 +7,7 @@ import json
 import pytest
 from sklearn.metrics import average_precision_score
 
+from frelon.cli import main
 from frelon.common.metrics import average_precision, best_threshold, f1_at
 
 from runhelp import events_of, only_run, run_cli
@@ -25,23 +26,30 @@ def test_average_precision_by_hand():
     assert f1_at([0.9, 0.8, 0.3, 0.1], [1, 0, 1, 0], 0.5) == pytest.approx(2 * 1 / (2 + 2))
 
 
-def test_the_doctor_tells_multi_label_data_in_both_forms(tmp_path):
+def frelon(capsys, *args) -> dict:
+    """`frelon ARGS --json` through the CLI's own main, in this process (no torch import to wait for)."""
+    capsys.readouterr()
+    assert main([*map(str, args), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_the_doctor_tells_multi_label_data_in_both_forms(tmp_path, capsys):
     folders = write_folder_set(tmp_path / "folders", count=21)
     pairs = sum(1 for _, labels in planted(21) if len(labels) == 2)
-    as_classes = json.loads(run_cli("check", "--data", folders, "--json").stdout)
+    as_classes = frelon(capsys, "check", "--data", folders)
     assert as_classes["task"] == "classify"
     assert any("--task multilabel" in w for w in as_classes["warnings"])
-    report = json.loads(run_cli("check", "--data", folders, "--task", "multilabel", "--json").stdout)
+    report = frelon(capsys, "check", "--data", folders, "--task", "multilabel")
     assert report["task"] == "multilabel" and report["classes"] == sorted(LABELS)
     assert len(report["multi_folder"]) == pairs
     assert report["label_sets"] == {"1": 21 - pairs - 3, "2": pairs}     # 3 pictures had no label: not writable
-    csv_report = json.loads(run_cli("check", "--data", write_csv_set(tmp_path / "csv", count=21), "--json").stdout)
+    csv_report = frelon(capsys, "check", "--data", write_csv_set(tmp_path / "csv", count=21))
     assert csv_report["task"] == "multilabel"                            # a CSV is multi-label data
     assert csv_report["label_sets"] == {"0": 3, "1": 21 - pairs - 3, "2": pairs}
     assert sum(s["images"] for s in csv_report["splits"].values()) == 21
 
 
-def test_train_predict_eval_against_the_planted_labels(tmp_path):
+def test_train_predict_eval_against_the_planted_labels(tmp_path, capsys, one_thread):
     table = write_csv_set(tmp_path / "set", count=42)
     runs = tmp_path / "runs"
     r = run_cli("train", "--task", "multilabel", "--data", table, "--out", runs, "--epochs", "2",
@@ -54,17 +62,14 @@ def test_train_predict_eval_against_the_planted_labels(tmp_path):
     assert json.loads((run / "model.json").read_text())["task"] == "multilabel"
     thresholds = json.loads((run / "thresholds.json").read_text())["thresholds"]
 
-    p = run_cli("predict", "--run", run, "--input", tmp_path / "set" / "pics", "--out", tmp_path / "p.json", "--json")
-    assert p.returncode == 0, p.stderr
+    frelon(capsys, "predict", "--run", run, "--input", tmp_path / "set" / "pics", "--out", tmp_path / "p.json")
     predictions = {x["file_name"]: x for x in json.loads((tmp_path / "p.json").read_text())}
     truth = dict(planted(42))
     assert set(predictions) == set(truth)
     for x in predictions.values():            # a label set: the labels at or above their threshold
         assert x["predicted"] == [c for c in sorted(LABELS) if x["scores"][c] >= thresholds[c]]
 
-    from frelon.engine.tasks import get_task
-    from frelon.engine.inference import load_run
-    measured = get_task("multilabel").evaluate_run(load_run(run), str(table))
+    measured = frelon(capsys, "eval", "--run", run, "--data", table)
     names = sorted(truth)
     ap = {c: average_precision_score([int(c in truth[n]) for n in names], [predictions[n]["scores"][c] for n in names])
           for c in LABELS}
