@@ -79,7 +79,7 @@ def check_multilabel(data: PathLike, val_data: PathLike = "", val_split: float =
         p = pictures.setdefault(result.sha1, {"path": path, "labels": set(), "split": split,
                                               "size": (result.width, result.height)})
         p["labels"] |= set(labels)
-        p["split"] = p["split"] or split
+        p["leak"] = p.get("leak", False) or bool(p["split"] and split and split != p["split"])
     multi = same_bytes((result.sha1, path) for (path, _, _), result in zip(rows, probed)
                        if isinstance(result, ImageInfo))
     _split(pictures, val_split, seed)
@@ -157,6 +157,10 @@ def _report(kind, root, pictures, classes, problems, multi, val_split, seed) -> 
     images = {s: sum(1 for p in pictures.values() if p["split"] == s) for s in ("train", "val")}
     warnings = [f"{len(multi)} picture(s) sit in several class folders: each is one picture with all "
                 "their labels"] if multi else []
+    leaks = sum(1 for p in pictures.values() if p.get("leak"))
+    warnings += [f"{leaks} picture(s) are in both train and val (a leak: kept in the split met first)"] if leaks else []
+    if images["train"] and not images["val"]:
+        warnings.append("no validation pictures (val_split is 0 or the set is tiny): mAP cannot be measured")
     warnings += [f"label '{c}' has no validation picture: its AP cannot be measured"
                  for c in classes if not counts["val"][c] and images["val"]]
     errors = []
