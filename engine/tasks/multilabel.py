@@ -172,7 +172,8 @@ class MultiLabelTask:
 
     def describe(self, sample, classes) -> dict:
         path, labels = sample
-        return {"path": str(path), "label": "; ".join(classes[j] for j in labels)}
+        names = [classes[j] for j in labels]
+        return {"path": str(path), "label": "; ".join(names), "labels": names}     # the time-lapse ticks each
 
     def sample(self, train, index: int, seed: int):
         from ..sampling import seeded
