@@ -8,7 +8,8 @@ from __future__ import annotations
 # the tasks' names: engine/tasks/ has one class for each; data files and reports carry these words
 CLASSIFY = "classify"
 DETECT = "detect"
-TASKS: tuple[str, ...] = (CLASSIFY, DETECT)
+MULTILABEL = "multilabel"     # several labels (or none) per picture: engine/tasks/multilabel.py
+TASKS: tuple[str, ...] = (CLASSIFY, DETECT, MULTILABEL)
 OPTIMIZERS: tuple[str, ...] = ("adamw", "sgd")     # common/lr_policy.py holds each one's LR rule
 
 CHOICES: dict[str, tuple[str, ...]] = {

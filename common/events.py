@@ -20,6 +20,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
                     "effective_lr", "global_batch", "steps_per_epoch", "total_steps"),
     "data_report": ("splits", "skipped", "warnings"),
     "step": ("epoch", "step", "loss", "lr", "samples_per_s", "eta_s", "memory"),
+    # `val`: the task's metrics — classification `accuracy`, `per_class`, `confusion_matrix`...; detection
+    # `map`, `map_50`...; multi-label `map`, `f1`, `exact_match`, `per_label` {label: {ap, f1, threshold, support}}
     "epoch_end": ("epoch", "train_loss", "val", "duration_s"),
     "checkpoint": ("path", "epoch", "step", "best"),
     "log": ("level", "message"),

@@ -6,6 +6,7 @@ data, the score from which a detection counts, each class's colour. Stdlib only.
         config.json  events.jsonl  model.json          the run as settled, what happened, how to load it
         checkpoints/last.safetensors  best.safetensors  the whole training state; the best epoch's weights
         predictions/val.json  timelapse.json  pr_curves.json  robustness/<attack>.json
+        thresholds.json                                 multi-label: each label's score threshold (best epoch)
         export/model.onnx  data_fixes.json  ranks/      (ranks/: the multi-rank files, engine/heartbeat.py)
 """
 from __future__ import annotations
@@ -69,6 +70,7 @@ class RunFolder:
     export = property(lambda self: self.path / "export")
     timelapse = property(lambda self: self.path / "timelapse.json")
     pr_curves = property(lambda self: self.path / "pr_curves.json")
+    thresholds = property(lambda self: self.path / "thresholds.json")     # multi-label: each label's, tuned
     data_fixes = property(lambda self: self.path / "data_fixes.json")
     robustness = property(lambda self: self.path / "robustness")
     ranks = property(lambda self: self.path / "ranks")

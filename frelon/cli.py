@@ -9,7 +9,7 @@ import argparse
 import sys
 from dataclasses import fields
 
-from frelon.common.choices import ATTACKS, CHOICES
+from frelon.common.choices import ATTACKS, CHOICES, TASKS
 from frelon.common.option import flag_name, kind_of, spec_of
 from frelon.common.run_folder import CHECKPOINTS, SCORE_THRESHOLD
 from frelon.common.train_config import TrainConfig
@@ -63,7 +63,7 @@ def _add_train(sub) -> None:
 def _add_check(sub) -> None:
     p = sub.add_parser("check", help="data doctor: counts, bad files, duplicates, leaks")
     p.add_argument("--data", required=True)
-    p.add_argument("--task", choices=["classify", "detect"], default=None)
+    p.add_argument("--task", choices=TASKS, default=None)
     p.add_argument("--val-data", default=None)
     p.add_argument("--val-split", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)

@@ -99,7 +99,8 @@ class RunHistory:
 
     @property
     def metric_name(self) -> str:
-        return "mAP" if self.task == "detect" else "accuracy"
+        mapped = any("map" in (e.get("val") or {}) for e in self.epochs[-1:])     # detection, multi-label
+        return "mAP" if self.task == "detect" or mapped else "accuracy"
 
     # ---- feeding ----
     def add(self, event: dict[str, Any]) -> None:

@@ -21,44 +21,41 @@ from .transforms import eval_transform
 BATCH = 16
 
 
-def _key(item: dict) -> dict:
+def key(item: dict) -> dict:
     return {"image_id": item["image_id"]} if "image_id" in item else {"file_name": item["file_name"]}
 
 
 @torch.no_grad()
 def predict_classification(loaded, items: list[dict], draw: str | None) -> tuple[list, list]:
-    transform = eval_transform(loaded.size, loaded.mean, loaded.std)
     results, skipped = [], []
-    batch_items, batch_images, originals = [], [], []
-
-    def flush():
-        if not batch_items:
-            return
-        probs = loaded.model(torch.stack(batch_images).to(loaded.device)).float().softmax(1).cpu()
-        for item, p, image in zip(batch_items, probs, originals):
+    for batch, originals, logits in image_batches(loaded, items, skipped, draw):
+        for item, p, image in zip(batch, logits.softmax(1), originals):
             best = int(p.argmax())
-            results.append({**_key(item), "predicted": loaded.classes[best], "score": float(p[best]),
+            results.append({**key(item), "predicted": loaded.classes[best], "score": float(p[best]),
                             "probabilities": {c: float(v) for c, v in zip(loaded.classes, p)}})
             if draw:
                 draw_label(image, f"{loaded.classes[best]} {float(p[best]):.2f}", Path(draw) / item["file_name"])
-        batch_items.clear(), batch_images.clear(), originals.clear()
+    return results, skipped
 
-    for item in items:
+
+def image_batches(loaded, items: list[dict], skipped: list, keep_originals):
+    """(items, their pictures (with `keep_originals`, else None), the model's float logits on the
+    CPU) in batches of BATCH; what cannot be read goes to `skipped` with its reason."""
+    transform = eval_transform(loaded.size, loaded.mean, loaded.std)
+    batch, tensors, originals = [], [], []
+    for k, item in enumerate(items):
         if item["path"] is None:
             skipped.append({"path": item["file_name"], "reason": "points outside the dataset folder"})
-            continue
-        try:
-            image = load_rgb(item["path"])
-        except BadImage as e:
-            skipped.append({"path": item["file_name"], "reason": e.reason})
-            continue
-        batch_items.append(item)
-        batch_images.append(transform(image))
-        originals.append(image if draw else None)
-        if len(batch_items) == BATCH:
-            flush()
-    flush()
-    return results, skipped
+        else:
+            try:
+                image = load_rgb(item["path"])
+                batch.append(item), tensors.append(transform(image))
+                originals.append(image if keep_originals else None)
+            except BadImage as e:
+                skipped.append({"path": item["file_name"], "reason": e.reason})
+        if batch and (len(batch) == BATCH or k + 1 == len(items)):
+            yield batch, originals, loaded.model(torch.stack(tensors).to(loaded.device)).float().cpu()
+            batch, tensors, originals = [], [], []
 
 
 def draw_label(image, text: str, out: Path) -> None:

@@ -32,7 +32,7 @@ def training_line(event: dict) -> None:
         lines = [f"data: {counts}, {len(event['skipped'])} file(s) skipped"] + [f"  warning: {p(w)}" for w in event["warnings"]]
     elif t == "epoch_end":
         val = event["val"]
-        metric = " ".join(f"{k} {val[k]:.4f}" for k in ("loss", "accuracy", "map", "map_50") if isinstance(val.get(k), (int, float)))
+        metric = " ".join(f"{k} {val[k]:.4f}" for k in ("loss", "accuracy", "map", "map_50", "f1") if isinstance(val.get(k), (int, float)))
         lines = [f"epoch {event['epoch'] + 1}: train loss {event['train_loss']:.4f}" + (f", val {metric}" if metric else "")]
     elif t == "log" and event["level"] != "debug":
         lines = [f"{p(event['level'])}: {p(event['message'])}"]
@@ -47,6 +47,8 @@ def print_report(report: dict) -> None:
     for split, v in report["splits"].items():
         counts = ", ".join(f"{p(c)} {n}" for c, n in v["counts"].items())
         print(f"  {p(split)}: {v['images']} images ({counts})")
+    if report.get("label_sets"):                        # multi-label data: pictures by their number of labels
+        print("  labels per picture: " + ", ".join(f"{n}: {k} picture(s)" for n, k in report["label_sets"].items()))
     for s in report["skipped"]:
         print(f"  skipped {p(s['path'])}: {p(s['reason'])}")
     for w in report["warnings"]:

@@ -222,6 +222,9 @@ def cmd_eval(args) -> int:
         for k, v in metrics.items():
             if isinstance(v, (int, float)):
                 print(f"{printable(k)}: {v:.4f}")
+        for label, m in (metrics.get("per_label") or {}).items():       # multi-label
+            ap = "–" if m["ap"] is None else f"{m['ap']:.4f}"
+            print(f"  {printable(label)}: AP {ap}, F1 {m['f1']:.4f} at threshold {m['threshold']:.3f} ({m['support']} pictures)")
     return 0
 
 

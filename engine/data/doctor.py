@@ -222,8 +222,9 @@ def _warnings(layout, files, folders, stray, classes, counts, duplicates, empty_
 
     kinds = Counter(d["kind"] for d in duplicates)
     if kinds["cross_class"]:
-        out.append(f"{kinds['cross_class']} picture(s) are byte-identical copies in different classes "
-                   "(contradicting labels): see 'duplicates'")
+        out.append(f"{kinds['cross_class']} picture(s) are byte-identical copies in different classes: "
+                   "multi-label data (a picture with several labels) — train it with --task multilabel; "
+                   "otherwise contradicting labels: see 'duplicates'")
     if kinds["train_val"]:
         out.append(f"{kinds['train_val']} picture(s) are in both train and val (a leak: validation "
                    "accuracy will look better than it is): see 'duplicates'")

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from frelon.common.choices import CLASSIFY, DETECT, TASKS
+from frelon.common.choices import CLASSIFY, DETECT, MULTILABEL, TASKS
 
 from ..errors import ConfigurationError
 
 # name → (module in this package, class); common/choices.TASKS lists the same names
-REGISTRY: dict[str, tuple[str, str]] = {CLASSIFY: (".classify", "ClassifyTask"), DETECT: (".detect", "DetectTask")}
+REGISTRY: dict[str, tuple[str, str]] = {CLASSIFY: (".classify", "ClassifyTask"), DETECT: (".detect", "DetectTask"),
+                                        MULTILABEL: (".multilabel", "MultiLabelTask")}
 TASK_NAMES: tuple[str, ...] = TASKS
 
 
@@ -25,6 +26,12 @@ def get_task(name: str):
 
 
 def infer_task(data: str) -> str:
-    """Detection when the data looks like COCO / VOC / YOLO, else classification."""
+    """Detection when the data looks like COCO / VOC / YOLO; multi-label for a `file,labels` CSV (or a
+    folder holding labels.csv); else classification. Class folders that share pictures stay
+    classification (knowing needs every file's SHA-1, and a copy in two folders is as often a
+    mistake): the data doctor says so and names --task multilabel."""
     from ..data.detection import detect_layout
-    return DETECT if detect_layout(data) else CLASSIFY
+    from ..data.multilabel import csv_file
+    if detect_layout(data):
+        return DETECT
+    return MULTILABEL if data and csv_file(data) else CLASSIFY

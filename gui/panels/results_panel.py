@@ -1,6 +1,8 @@
 """Results panel: what a finished (or selected) run learned, read from its run folder.
 
 Classification: accuracy, per-class precision and recall, confusion matrix, misclassified pictures.
+Multi-label (a run whose `val` holds `per_label`, whose predictions are label sets): per label AP,
+F1 and threshold, the pictures with their label sets, wrong ones first (label_results.py).
 Detection: mAP, the image viewer, per-class AP and the precision–recall curves of the best epoch
 (pr_curves.json); a class clicked in either table filters the pictures to it. Both have a
 Time-lapse tab (widgets/timelapse_view.py: timelapse.json) and a Robustness tab
@@ -23,6 +25,7 @@ from frelon.gui.engine_command import JsonCommand
 from frelon.gui.images import IMAGE_SUFFIXES
 from frelon.gui.panels.classification_results import ClassificationResults
 from frelon.gui.panels.detection_results import DetectionResults, group_detections
+from frelon.gui.panels.label_results import LabelResults, holds_label_sets
 from frelon.gui.run_folders import read_json
 from frelon.gui.run_history import RunHistory
 from frelon.gui.widgets.labels import WrapLabel
@@ -88,15 +91,21 @@ class ResultsPanel(QWidget):
         self.classify_page.addTab(self.classify, "Validation")
         self.classify_page.addTab(self.timelapse, "Time-lapse")
         self.classify_page.addTab(self.robustness, "Robustness")
+        self.labels = LabelResults()
+        self.labels_timelapse = TimelapseView()
+        self.labels_page = QTabWidget()
+        self.labels_page.addTab(self.labels, "Validation")
+        self.labels_page.addTab(self.labels_timelapse, "Time-lapse")
         self.stack.addWidget(self.classify_page)
         self.stack.addWidget(self.detect_page)
+        self.stack.addWidget(self.labels_page)
         layout = QVBoxLayout(self)
         layout.addWidget(self.header)
         layout.addWidget(self.stack, 1)
         self.predict = JsonCommand(self)
         self.predict.done.connect(self._on_predicted)
         self.predict.failed.connect(self._on_predict_failed)
-        for page in (self.classify, self.detect):
+        for page in (self.classify, self.detect, self.labels):
             page.open_image_requested.connect(self.choose_image)
             page.open_folder_requested.connect(self.choose_folder)
 
@@ -122,6 +131,12 @@ class ResultsPanel(QWidget):
                 dets = group_detections(preds, self.classes, resolver(str(run)))
                 self._val_detections = (sorted(dets), dets)
                 self.detect.set_results(sorted(dets), dets)
+        elif "per_label" in val:
+            self.stack.setCurrentWidget(self.labels_page)
+            self.labels_timelapse.load_run(str(run))
+            self.labels.set_metrics((_best_val(history) or val).get("per_label") or {})
+            preds = read_json(folder.validation_predictions)
+            self.labels.set_validation_predictions(preds if holds_label_sets(preds) else [], self.classes)
         else:
             self.stack.setCurrentWidget(self.classify_page)
             self.robustness.load_run(str(run))
@@ -220,6 +235,10 @@ class ResultsPanel(QWidget):
             self.detect_page.setCurrentIndex(0)
             self.detect.set_results(sorted(images), dets, heatmap_dir,
                                     str(base if base.is_dir() else base.parent))
+        elif holds_label_sets(preds):
+            self.stack.setCurrentWidget(self.labels_page)
+            self.labels_page.setCurrentWidget(self.labels)
+            self.labels.set_user_predictions(preds, self.classes, resolve)
         else:
             self.stack.setCurrentWidget(self.classify_page)
             self.classify_page.setCurrentWidget(self.classify)

@@ -67,7 +67,8 @@ class TrainingPanel(QWidget):
     # ---- the widgets, group by group ----
     def _make_model_widgets(self) -> None:
         self.task = self._combo(CHOICES["task"], {"": "Detect from data", "classify": "Classification",
-                                               "detect": "Detection (CenterNet)"})
+                                               "detect": "Detection (CenterNet)",
+                                               "multilabel": "Multi-label classification"})
         self.backbone = QComboBox()
         self.backbone.addItem(f"{DEFAULTS.backbone}  (checking weights…)", DEFAULTS.backbone)
         self.weights_status = WrapLabel("Asking the engine which weights are available…")
@@ -266,7 +267,7 @@ class TrainingPanel(QWidget):
     def set_detected_task(self, task: str) -> None:
         """The data doctor's verdict; applied only while the task is 'Detect from data'."""
         self._detected_task = task
-        names = {"classify": "classification", "detect": "detection"}
+        names = {"classify": "classification", "detect": "detection", "multilabel": "multi-label"}
         self.task.setItemText(0, f"Detect from data ({names[task]})" if task in names else "Detect from data")
         self._changed()
 

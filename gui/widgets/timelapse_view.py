@@ -104,7 +104,7 @@ class TimelapseView(QWidget):
                 self.captions[k].setText(f"{shown} box(es) ≥ {SCORE_THRESHOLD:.2f}")
             else:
                 self.images[k].setPixmap(_scaled(pixmap))
-                self.captions[k].setText("<br>".join(_line(name, p, name == meta.get("label"), i == 0)
+                self.captions[k].setText("<br>".join(_line(name, p, name in meta.get("labels", [meta.get("label")]), i == 0)
                                                      for i, (name, p) in enumerate(pred)))
         self.pictures.adjustSize()        # the captions' lines decide the pictures' height
 
