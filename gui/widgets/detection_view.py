@@ -23,7 +23,9 @@ from frelon.common.run_folder import SCORE_THRESHOLD
 
 from frelon.gui import theme
 from frelon.gui.image_loader import ImageLoader, screen_side
-from frelon.gui.images import image_size, read_image
+from frelon.gui.images import image_size
+
+HEATMAP = "heatmap"         # the loader's key for a heatmap (the picture's is None)
 
 
 @dataclass
@@ -77,7 +79,10 @@ class DetectionView(QGraphicsView):
         text = self.scene().addSimpleText(f"Cannot read {path}")
         text.setBrush(QColor("white"))
 
-    def _picture_loaded(self, _key, path: str, image: QImage, full: QSize) -> None:
+    def _picture_loaded(self, key, path: str, image: QImage, full: QSize) -> None:
+        if key == HEATMAP:
+            self._show_heatmap(image)
+            return
         if image.isNull():
             self._cannot_read(path)
             return
@@ -120,9 +125,14 @@ class DetectionView(QGraphicsView):
         if not path or self._image_item is None:
             return
         size = self._image_item.pixmap().size()
-        image, _ = read_image(path, max(size.width(), size.height()))
-        if image.isNull():
+        self.loader.request(path, max(size.width(), size.height()), HEATMAP)    # 12 MP too: off the GUI thread
+
+    def _show_heatmap(self, image: QImage) -> None:
+        if image.isNull() or self._image_item is None:
             return
+        if self._heatmap_item is not None:           # asked twice before the first arrived
+            self.scene().removeItem(self._heatmap_item)
+        size = self._image_item.pixmap().size()
         pm = QPixmap.fromImage(heat_overlay(image)).scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio,
                                                            Qt.TransformationMode.SmoothTransformation)
         self._heatmap_item = self.scene().addPixmap(pm)
