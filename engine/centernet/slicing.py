@@ -69,29 +69,26 @@ def merge(parts: Sequence[Detections], iou: float = MERGE_IOU, k: int = TOP_K) -
     return Detections(boxes[keep], scores[keep], labels[keep])
 
 
-def _views(image, size: int, transform, whole: bool) -> list[tuple[torch.Tensor, LetterboxParams, tuple | None]]:
-    """(tensor, letterbox params, tile or None for the whole picture) of `image`'s views: its
-    tiles, and its whole view when `whole`."""
-    views = [(transform(image), letterbox_params(image.width, image.height, size), None)] if whole else []
-    if max(image.width, image.height) <= size:
-        return views                                        # one tile would be the picture itself
-    for tile in tile_grid(image.width, image.height, size):
-        crop = image.crop(tile)
-        views.append((transform(crop), letterbox_params(crop.width, crop.height, size), tile))
-    return views
+def _view(image, tile: tuple[int, int, int, int] | None, size: int, transform) -> tuple[torch.Tensor, LetterboxParams]:
+    """One view's network input and letterbox: the tile's crop, or the whole picture for None."""
+    view = image if tile is None else image.crop(tile)
+    return transform(view), letterbox_params(view.width, view.height, size)
 
 
 @torch.no_grad()
 def sliced_detections(model, image, size: int, transform, device, whole: Detections | None = None) -> Detections:
     """`image`'s (PIL, RGB) detections in its own pixels: its tiles and its whole view merged.
-    `whole`: the whole view's detections when the caller has them already (else computed here)."""
-    views = _views(image, size, transform, whole is None)
+    `whole`: the whole view's detections when the caller has them already (else computed here).
+    The views are made a batch at a time: a 12 MP photo's 88 tiles would hold 280 MB at once."""
+    tiles: list = [] if max(image.width, image.height) <= size else tile_grid(image.width, image.height, size)
+    views = ([None] if whole is None else []) + tiles         # a tile that is the picture: none
     parts: list[Detections] = [] if whole is None else [whole]
     for start in range(0, len(views), TILE_BATCH):
         chunk = views[start:start + TILE_BATCH]
-        outputs = model(torch.stack([v[0] for v in chunk]).to(device))
+        tensors, params = zip(*(_view(image, tile, size, transform) for tile in chunk))
+        outputs = model(torch.stack(tensors).to(device))
         outputs = {name: value.float() for name, value in outputs.items()}
-        for det, (_, _, tile) in zip(decode_to_original(outputs, [v[1] for v in chunk]), chunk):
+        for det, tile in zip(decode_to_original(outputs, list(params)), chunk):
             if tile is not None:
                 shift = torch.tensor([tile[0], tile[1], tile[0], tile[1]], dtype=det.boxes.dtype,
                                      device=det.boxes.device)
