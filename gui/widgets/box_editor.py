@@ -62,6 +62,7 @@ class BoxEditor(QGraphicsView):
         self._picture = None                # the decoded picture's item, once it arrived
         self.loader = ImageLoader(self)
         self.loader.loaded.connect(self._picture_loaded)
+        self._fitted = True                 # the view shows the whole picture (fit), not a zoom
         self.path = ""
 
     # ---- content
@@ -333,9 +334,12 @@ class BoxEditor(QGraphicsView):
 
     def wheelEvent(self, event) -> None:
         factor = 1.25 if event.angleDelta().y() > 0 else 0.8
+        self._fitted = False
         self.scale(factor, factor)
 
     def fit(self) -> None:
+        """The whole picture in the view; kept so through resizes until the user zooms."""
+        self._fitted = True
         if self.image_size != (0, 0):
             self.resetTransform()
             self.fitInView(self.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
@@ -345,7 +349,8 @@ class BoxEditor(QGraphicsView):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        self.fit()
+        if self._fitted:        # not after a zoom: its scroll bars appearing resize the view too
+            self.fit()
 
 
 def _bbox(r: QRectF) -> tuple[float, float, float, float]:

@@ -52,6 +52,7 @@ class DetectionView(QGraphicsView):
         self._heatmap_path = ""
         self.loader = ImageLoader(self)
         self.loader.loaded.connect(self._picture_loaded)
+        self._fitted = True                 # the view shows the whole picture (fit), not a zoom
         self.path = ""
 
     # ---- content ----
@@ -92,7 +93,8 @@ class DetectionView(QGraphicsView):
         self._image_item.setZValue(-1)
         if self._heatmap_path:
             self.set_heatmap(self._heatmap_path)
-        self.fit()
+        if self._fitted:
+            self.fit()
 
     def picture_shown(self) -> bool:
         """Whether the picture itself is on the scene (it arrives after `show_image` returns)."""
@@ -157,15 +159,19 @@ class DetectionView(QGraphicsView):
         return len(self._boxes)
 
     def fit(self) -> None:
+        """The whole picture in the view; kept so through resizes until the user zooms."""
+        self._fitted = True
         if self._full.isValid():
             self.fitInView(QRectF(0, 0, self._full.width(), self._full.height()), Qt.AspectRatioMode.KeepAspectRatio)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        self.fit()
+        if self._fitted:        # not after a zoom: its scroll bars appearing resize the view too
+            self.fit()
 
     def wheelEvent(self, event) -> None:
         factor = 1.25 if event.angleDelta().y() > 0 else 0.8
+        self._fitted = False
         self.scale(factor, factor)
 
 

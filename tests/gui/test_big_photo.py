@@ -8,8 +8,9 @@ import time
 
 import pytest
 from PIL import Image, ImageDraw
-from PySide6.QtCore import QRectF, QSize
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QWheelEvent
+from PySide6.QtWidgets import QApplication
 
 from frelon.gui.annotation_set import Box
 from frelon.gui.widgets.box_editor import BoxEditor
@@ -84,6 +85,38 @@ def test_box_editor_opens_a_12mp_photo_at_once_with_boxes_in_place(qtbot, photo,
     editor.fit()
     _check_red_under_box(editor, QRectF(*box.bbox))
     editor.grab().save(str(tmp_path / "box_editor.png"))
+
+
+def _wheel_in(view, turns: int) -> None:
+    centre = QPointF(view.viewport().rect().center())
+    for _ in range(turns):
+        event = QWheelEvent(centre, QPointF(view.viewport().mapToGlobal(centre.toPoint())), QPoint(0, 0),
+                            QPoint(0, 120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                            Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(view.viewport(), event)
+
+
+@pytest.mark.parametrize("viewer", ["detection view", "box editor"])
+def test_zooming_into_a_12mp_photo_stays_zoomed(qtbot, photo, viewer):
+    """Six wheel turns in (1.25 each, ×3.8): the scroll bars that appear resize the viewport, which
+    must not fit the whole picture back (a 40-px object in a 12 MP photo is seen only zoomed)."""
+    if viewer == "detection view":
+        view = DetectionView()
+        open_call = lambda: view.show_image(str(photo), [])                 # noqa: E731
+    else:
+        view = BoxEditor()
+        open_call = lambda: view.show_image(str(photo), None, [])           # noqa: E731
+    qtbot.addWidget(view)
+    _opened(qtbot, view, open_call)
+    fitted = view.transform().m11()
+    _wheel_in(view, 6)
+    qtbot.wait(50)
+    assert view.transform().m11() == pytest.approx(fitted * 1.25 ** 6)
+    view.resize(700, 500)                                                # a resize keeps the zoom too
+    qtbot.wait(50)
+    assert view.transform().m11() == pytest.approx(fitted * 1.25 ** 6)
+    view.show_image(str(photo), []) if viewer == "detection view" else view.show_image(str(photo), None, [])
+    assert view.transform().m11() < fitted * 1.25                        # a new picture is shown whole
 
 
 def test_thumbnail_of_a_12mp_photo_arrives_without_blocking(qtbot, photo):
