@@ -8,7 +8,8 @@ A 4032 × 3024 JPEG is made here (quality 92, a real photograph of scikit-image 
 noise: about the bytes of a phone photo). For each viewer — the detection view (results panel),
 the box editor (annotations) and the thumbnail grid — a 1 ms timer ticks on the GUI thread while
 the photo opens, and the longest gap between ticks (from the open call until the picture is on
-screen, plus 100 ms) is the stall. The screen is taken as `--screen` px on its long side (the
+screen, plus 100 ms) is the stall; one more row zooms the detection view in past its screen-sized
+decode (six wheel turns), until the full resolution is on screen (the open before it counted too). The screen is taken as `--screen` px on its long side (the
 viewers decode at the screen's size; the offscreen platform's own screen is 800 px). For
 comparison, "before" is what the viewers did until now: the whole photo decoded on the GUI thread
 (gui/images.read_image without a size) and turned into a pixmap. Median and worst of `--repeats`
@@ -65,6 +66,26 @@ def stall_while(app, open_call, done, settle_s: float = 0.1, limit_s: float = 30
     return max(b - a for a, b in zip(ticks, ticks[1:])) * 1000
 
 
+def zoom_in(view) -> None:
+    """The photo opened and shown whole, then six wheel turns in: the full resolution is asked for."""
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+    from frelon.gui.widgets.detection_view import Detection
+    view.show_image(view.path, [Detection("hornet", 0, (1500.0, 900.0, 240.0, 180.0), 0.9)])
+    while not view.picture_shown():
+        QApplication.processEvents()
+    centre = QPointF(view.viewport().rect().center())
+    for _ in range(6):
+        QApplication.sendEvent(view.viewport(), QWheelEvent(
+            centre, centre, QPoint(0, 0), QPoint(0, 120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+            Qt.ScrollPhase.NoScrollPhase, False))
+
+
+def full_shown(view) -> bool:
+    return view.picture_shown() and view._image_item.pixmap().width() == W
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--screen", type=int, default=2560)
@@ -94,6 +115,7 @@ def main(argv=None) -> int:
         "box editor": (lambda: editor.show_image(str(photo), None, [Box(1, box)]), editor.picture_shown),
         "thumbnail grid (8 photos)": (lambda: grid.set_thumbs([Thumb(str(photo), f"{i}") for i in range(8)]),
                                       lambda: grid.pending() == 0),
+        "detection view, zoomed in x4 (full resolution)": (lambda: zoom_in(view), lambda: full_shown(view)),
     }
     print(f"GUI thread's longest stall while a {W}x{H} JPEG ({photo.stat().st_size / 1e6:.1f} MB) opens; "
           f"screen {args.screen} px; {args.repeats} opens each; load average {os.getloadavg()[0]:.1f} "

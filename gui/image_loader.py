@@ -8,7 +8,8 @@ the owner asks fewer) is decoded at once,
 before `request` returns — a few milliseconds, and what was shown before stays valid —; a larger
 one in the loader's thread pool, its answer queued to the GUI thread. `cancel` forgets what was
 asked (a newer picture replaces it): a stale answer is never emitted. QImage is safe to make in
-any thread; QPixmap (the screen's copy) is made by the receiver, on the GUI thread.
+any thread; QPixmap (the screen's copy) is made by the receiver, on the GUI thread. A viewer
+zoomed in past its screen-sized decode (`zoomed_past`) asks for the full resolution (key FULL).
 """
 from __future__ import annotations
 
@@ -27,6 +28,15 @@ def screen_side() -> int:
     from PySide6.QtGui import QGuiApplication
     sides = [max(s.size().width(), s.size().height()) * s.devicePixelRatio() for s in QGuiApplication.screens()]
     return int(max(sides, default=0)) or 2560
+
+
+FULL = "full"                    # the key viewers ask a full-resolution decode with, once zoomed in
+
+
+def zoomed_past(view, item) -> bool:
+    """Whether `view` (a QGraphicsView) shows `item`'s reduced decode enlarged: one of its pixels
+    wider than a screen pixel — time for the full resolution."""
+    return item is not None and item.scale() > 1 and view.transform().m11() * item.scale() > 1
 
 
 class _Answer(QObject):

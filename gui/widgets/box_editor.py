@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene, 
 
 from frelon.gui import theme
 from frelon.gui.annotation_set import Box
-from frelon.gui.image_loader import ImageLoader, screen_side
+from frelon.gui.image_loader import FULL, ImageLoader, screen_side, zoomed_past
 from frelon.gui.images import image_size
 
 HANDLE_PX = 7          # handle size on screen
@@ -63,6 +63,7 @@ class BoxEditor(QGraphicsView):
         self.loader = ImageLoader(self)
         self.loader.loaded.connect(self._picture_loaded)
         self._fitted = True                 # the view shows the whole picture (fit), not a zoom
+        self._sharp = False
         self.path = ""
 
     # ---- content
@@ -79,6 +80,7 @@ class BoxEditor(QGraphicsView):
         scene.clear()
         self._items, self._suggestion_items, self._handles = [], [], []
         self._picture = None
+        self._sharp = False                 # the full resolution asked for (zoomed in past the decode)
         self.path = path
         full = image_size(path)
         if not full.isValid():
@@ -98,7 +100,12 @@ class BoxEditor(QGraphicsView):
         self.scene().addSimpleText(f"Cannot read {path}").setBrush(QColor("white"))
         self.image_size = (0, 0)
 
-    def _picture_loaded(self, _key, path: str, image: QImage, _full: QSize) -> None:
+    def _picture_loaded(self, key, path: str, image: QImage, _full: QSize) -> None:
+        if key == FULL:
+            if self._picture is not None and not image.isNull():
+                self._picture.setPixmap(QPixmap.fromImage(image))
+                self._picture.setScale(self.image_size[0] / image.width())
+            return
         if image.isNull():
             self._cannot_read(path)
             return
@@ -336,6 +343,9 @@ class BoxEditor(QGraphicsView):
         factor = 1.25 if event.angleDelta().y() > 0 else 0.8
         self._fitted = False
         self.scale(factor, factor)
+        if not self._sharp and zoomed_past(self, self._picture):
+            self._sharp = True
+            self.loader.request(self.path, None, FULL)
 
     def fit(self) -> None:
         """The whole picture in the view; kept so through resizes until the user zooms."""

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPixmapItem, QGraphicsRect
 from frelon.common.run_folder import SCORE_THRESHOLD
 
 from frelon.gui import theme
-from frelon.gui.image_loader import ImageLoader, screen_side
+from frelon.gui.image_loader import FULL, ImageLoader, screen_side, zoomed_past
 from frelon.gui.images import image_size
 
 HEATMAP = "heatmap"         # the loader's key for a heatmap (the picture's is None)
@@ -53,6 +53,7 @@ class DetectionView(QGraphicsView):
         self.loader = ImageLoader(self)
         self.loader.loaded.connect(self._picture_loaded)
         self._fitted = True                 # the view shows the whole picture (fit), not a zoom
+        self._sharp = False
         self.path = ""
 
     # ---- content ----
@@ -64,6 +65,7 @@ class DetectionView(QGraphicsView):
         self._boxes = []
         self._image_item = self._heatmap_item = None
         self.path, self._heatmap_path = path, heatmap
+        self._sharp = False                 # the full resolution asked for (zoomed in past the decode)
         self._full = image_size(path)
         if not self._full.isValid():
             self._cannot_read(path)
@@ -83,6 +85,11 @@ class DetectionView(QGraphicsView):
     def _picture_loaded(self, key, path: str, image: QImage, full: QSize) -> None:
         if key == HEATMAP:
             self._show_heatmap(image)
+            return
+        if key == FULL:
+            if self._image_item is not None and not image.isNull():
+                self._image_item.setPixmap(QPixmap.fromImage(image))
+                self._image_item.setScale(self._full.width() / image.width())
             return
         if image.isNull():
             self._cannot_read(path)
@@ -173,6 +180,9 @@ class DetectionView(QGraphicsView):
         factor = 1.25 if event.angleDelta().y() > 0 else 0.8
         self._fitted = False
         self.scale(factor, factor)
+        if not self._sharp and zoomed_past(self, self._image_item):
+            self._sharp = True
+            self.loader.request(self.path, None, FULL)
 
 
 def heat_overlay(image: QImage) -> QImage:

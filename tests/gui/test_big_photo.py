@@ -99,7 +99,8 @@ def _wheel_in(view, turns: int) -> None:
 @pytest.mark.parametrize("viewer", ["detection view", "box editor"])
 def test_zooming_into_a_12mp_photo_stays_zoomed(qtbot, photo, viewer):
     """Six wheel turns in (1.25 each, ×3.8): the scroll bars that appear resize the viewport, which
-    must not fit the whole picture back (a 40-px object in a 12 MP photo is seen only zoomed)."""
+    must not fit the whole picture back (a 40-px object in a 12 MP photo is seen only zoomed); zoomed
+    past the screen-sized decode, the full resolution arrives under the same boxes."""
     if viewer == "detection view":
         view = DetectionView()
         open_call = lambda: view.show_image(str(photo), [])                 # noqa: E731
@@ -112,6 +113,9 @@ def test_zooming_into_a_12mp_photo_stays_zoomed(qtbot, photo, viewer):
     _wheel_in(view, 6)
     qtbot.wait(50)
     assert view.transform().m11() == pytest.approx(fitted * 1.25 ** 6)
+    picture = view._image_item if viewer == "detection view" else view._picture
+    qtbot.waitUntil(lambda: picture.pixmap().width() == W, timeout=15000)
+    assert picture.scale() == 1.0 and picture.sceneBoundingRect() == QRectF(0, 0, W, H)
     view.resize(700, 500)                                                # a resize keeps the zoom too
     qtbot.wait(50)
     assert view.transform().m11() == pytest.approx(fitted * 1.25 ** 6)
