@@ -1,6 +1,6 @@
 """Sliced detection (`--slicing`): the tile grid, merging a box two tiles see into one, the
 training crop, and `auto` turning slicing on for small objects in big pictures (data report,
-config.json, `frelon eval` scoring the sliced predictions)."""
+config.json, `frelon eval` scoring and `frelon predict` writing the sliced predictions)."""
 from __future__ import annotations
 
 import json
@@ -114,5 +114,8 @@ def test_auto_slices_small_objects_in_big_pictures_and_eval_scores_the_tiles(tmp
     real = predict.sliced_detections
     monkeypatch.setattr(predict, "sliced_detections", lambda *a, **k: calls.append(1) or real(*a, **k))
     loaded = load_run(run)
-    metrics = predict.evaluate_detection(loaded, str(_big_picture_set(tmp_path / "one", pictures=1)))
+    one = _big_picture_set(tmp_path / "one", pictures=1)
+    metrics = predict.evaluate_detection(loaded, str(one))
     assert metrics["images"] == 1 and len(calls) == 1
+    results, _ = predict.predict_detection(loaded, [{"path": str(one / "p0.jpg"), "file_name": "p0.jpg"}])
+    assert len(calls) == 2 and all(r["file_name"] == "p0.jpg" for r in results)
