@@ -31,9 +31,13 @@ _STALL_HELP = ("several ranks: a run where no rank moves for max(this, 10 × the
 
 
 # --slicing auto: on when the median object, in its picture letterboxed to the training size, is
-# smaller than this (4 cells of CenterNet's stride-4 heatmap: its peak and box are then a guess),
-# and the pictures are at least SLICE_GAIN times the training size (else a tile is the picture).
+# smaller than SMALL_OBJECT_PX (4 cells of CenterNet's stride-4 heatmap: its peak and box are then
+# a guess), when it is small against its picture (under SMALL_OBJECT_FRACTION of the long side: a
+# 40-px hornet in a 4032-px photo is 1 %; a small --image-size alone does not make a 16-px shape in
+# a 64-px picture small), and when the pictures are at least SLICE_GAIN times the training size
+# (else a tile is the picture).
 SMALL_OBJECT_PX = 16
+SMALL_OBJECT_FRACTION = 0.05
 SLICE_GAIN = 1.5
 
 
@@ -82,7 +86,8 @@ class TrainConfig:
                                   "default) or centernet (the paper's ResNet variant)", choices=CHOICES["detector"])
     slicing: str = option("auto", "detection on tiles at native resolution (training crops around and between "
                                   "objects; prediction on overlapping tiles plus the whole picture); auto = on when "
-                                  f"the median object is under {SMALL_OBJECT_PX} px once its picture is letterboxed",
+                                  f"the median object is under {SMALL_OBJECT_PX} px once its picture is letterboxed "
+                                  f"and under {SMALL_OBJECT_FRACTION:g} × its picture's long side",
                           choices=CHOICES["slicing"])
     val_data: str = option("")
     val_split: float = option(0.2, low=0, high=1, below=True)
@@ -183,6 +188,7 @@ def slicing_wanted(objects: dict[str, Any] | None, size: int) -> bool:
     if not objects or not objects.get("median_fraction"):
         return False
     return (objects["median_fraction"] * size < SMALL_OBJECT_PX
+            and objects["median_fraction"] < SMALL_OBJECT_FRACTION
             and objects["median_long_side"] >= SLICE_GAIN * size)
 
 

@@ -29,6 +29,19 @@ def test_tile_grid_covers_the_picture_with_overlap(width, height, tile):
             assert a + tile - b >= tile * slicing.OVERLAP
 
 
+@pytest.mark.parametrize("side,long_side,size,wanted", [
+    (40, 4032, 512, True),        # a hornet in a phone photo: 5 px once letterboxed
+    (200, 4032, 512, False),      # 25 px once letterboxed: found as it is
+    (16, 64, 32, False),          # 8 px at a small --image-size, but a quarter of its picture
+    (8, 600, 512, False),         # small, but the picture is hardly bigger than a tile
+])
+def test_auto_slices_objects_small_against_big_pictures(side, long_side, size, wanted):
+    from frelon.common.train_config import TrainConfig
+    objects = {"median_side": side, "median_fraction": side / long_side, "median_long_side": long_side}
+    assert TrainConfig().resolved_slicing(objects, size) == ("on" if wanted else "off")
+    assert TrainConfig(slicing="off").resolved_slicing(objects, size) == "off"
+
+
 class BrightBoxDetector(torch.nn.Module):
     """An oracle detector: in each view it finds the pixels brighter than 0.9 (the object is white
     on black; padding is grey) and answers CenterNet's maps for their bounding box, scoring larger
