@@ -20,6 +20,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "augment": ("default", "light", "randaugment", "none"),
     "flip": ("auto", "on", "off"),
     "detector": ("ttf", "centernet"),
+    "slicing": ("auto", "on", "off"),
     "device": ("auto", "cpu", "cuda"),
 }
 

@@ -22,12 +22,23 @@ from frelon.common.choices import CHOICES, CLASSIFY, DETECT
 from frelon.common.lr_policy import HEAD_LR_MULT
 from frelon.common.option import ConfigError, check, coerce, flag_name, option, spec_of
 
-__all__ = ["ConfigError", "TrainConfig", "from_dict", "from_saved", "resolve", "load_file", "auto_image_size"]
+__all__ = ["ConfigError", "TrainConfig", "from_dict", "from_saved", "resolve", "load_file", "auto_image_size", "slicing_wanted"]
 
 _LR_HELP = (f"base LR at --ref-batch (default: the optimizer's own for the task: {lr_policy.defaults_in_words()}); "
             "scaled with the global batch: square root for AdamW, linear for SGD")
 _STALL_HELP = ("several ranks: a run where no rank moves for max(this, 10 × the median step time) seconds "
                "is stopped with each rank's stack and a checkpoint (default 30; 0 = off)")
+
+
+# --slicing auto: on when the median object, in its picture letterboxed to the training size, is
+# smaller than SMALL_OBJECT_PX (4 cells of CenterNet's stride-4 heatmap: its peak and box are then
+# a guess), when it is small against its picture (under SMALL_OBJECT_FRACTION of the long side: a
+# 40-px hornet in a 4032-px photo is 1 %; a small --image-size alone does not make a 16-px shape in
+# a 64-px picture small), and when the pictures are at least SLICE_GAIN times the training size
+# (else a tile is the picture).
+SMALL_OBJECT_PX = 16
+SMALL_OBJECT_FRACTION = 0.05
+SLICE_GAIN = 1.5
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,11 @@ class TrainConfig:
                                "text or signs", choices=CHOICES["flip"])
     detector: str = option("ttf", "detection recipe: ttf (lateral neck, boxes regressed around each centre; "
                                   "default) or centernet (the paper's ResNet variant)", choices=CHOICES["detector"])
+    slicing: str = option("auto", "detection on tiles at native resolution (training crops around and between "
+                                  "objects; prediction on overlapping tiles plus the whole picture); auto = on when "
+                                  f"the median object is under {SMALL_OBJECT_PX} px once its picture is letterboxed "
+                                  f"and under {SMALL_OBJECT_FRACTION:g} × its picture's long side",
+                          choices=CHOICES["slicing"])
     val_data: str = option("")
     val_split: float = option(0.2, low=0, high=1, below=True)
     seed: int = option(0, low=0, high=2**63 - 1)
@@ -100,6 +116,12 @@ class TrainConfig:
         """`image_size`, or for 0 the size derived from the data (`auto_image_size`); without the
         data's sizes, the task's largest automatic size (224 classify, 512 detect)."""
         return self.image_size or auto_image_size(task, median_size)
+
+    def resolved_slicing(self, objects: dict[str, Any] | None, size: int) -> str:
+        """`slicing`, or for "auto" "on" / "off" by `slicing_wanted` (the data report's `objects`)."""
+        if self.slicing != "auto":
+            return self.slicing
+        return "on" if slicing_wanted(objects, size) else "off"
 
     def batch_per_rank(self, train_images: int, world_size: int | None = None) -> int:
         """The images per micro-batch and rank: `batch_size`, or all a rank has when it has fewer
@@ -160,6 +182,16 @@ def auto_image_size(task: str, median_size: list[int] | None = None) -> int:
     return min(high, max(low, -(-int(side(median_size)) // 32) * 32))
 
 
+def slicing_wanted(objects: dict[str, Any] | None, size: int) -> bool:
+    """Whether `--slicing auto` slices, from the data report's `objects` ({median_side: px,
+    median_fraction: the median object's side / its picture's long side, median_long_side: px})."""
+    if not objects or not objects.get("median_fraction"):
+        return False
+    return (objects["median_fraction"] * size < SMALL_OBJECT_PX
+            and objects["median_fraction"] < SMALL_OBJECT_FRACTION
+            and objects["median_long_side"] >= SLICE_GAIN * size)
+
+
 FIELDS = {f.name: f for f in fields(TrainConfig)}
 RESUMABLE = frozenset(name for name, f in FIELDS.items() if spec_of(f).resume)   # may change on --resume
 
@@ -202,7 +234,7 @@ def to_flags(values: dict[str, Any]) -> list[str]:
 
 
 # What a run folder's config.json meant when a key did not exist yet: read old runs as they trained.
-LEGACY = {"detector": "centernet", "head_lr_mult": 1.0, "flip": "on"}
+LEGACY = {"detector": "centernet", "head_lr_mult": 1.0, "flip": "on", "slicing": "off"}
 # An `lr` of 0 in a config.json written before runs recorded the LR in force (2026-11-30) meant
 # the optimizer's own base of that time, for every task.
 LEGACY_AUTO_LR = {"adamw": 1e-3, "sgd": 0.1}

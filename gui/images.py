@@ -1,5 +1,7 @@
-"""Reading pictures for display (Qt only, no torch): EXIF-rotated, optionally scaled while decoding,
-and a quick sample of a classification folder's images for the thumbnail grid."""
+"""Reading pictures for display (Qt only, no torch): EXIF-rotated, optionally scaled while decoding
+(a JPEG at a reduced DCT scale: a 12 MP photo's thumbnail costs a fraction of its full decode), a
+picture's size from its header alone, and a quick sample of a classification folder's images for
+the thumbnail grid. Off the GUI thread: gui/image_loader.py."""
 from __future__ import annotations
 
 import os
@@ -27,6 +29,17 @@ def read_image(path: str | os.PathLike, max_side: int | None = None) -> tuple[QI
     if _rotated(reader):     # rotated by 90°: the full size swaps
         full = QSize(full.height(), full.width())
     return image, full
+
+
+def image_size(path: str | os.PathLike) -> QSize:
+    """The picture's size as shown (EXIF orientation applied), from its header alone; invalid if
+    unreadable."""
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)
+    size = reader.size()
+    if size.isValid() and _rotated(reader):
+        size = QSize(size.height(), size.width())
+    return size
 
 
 def sample_class_images(root: str | os.PathLike, classes: list[str], per_class: int = 8,

@@ -6,6 +6,9 @@ decoder's floor) and the skipped inputs; with `draw` it saves each image with it
 (class colours, labels and scores, boxes scoring at least common/run_folder.py's SCORE_THRESHOLD), with `heatmaps` each
 image's heatmap (max over classes) as an 8-bit PNG of the image's own size, ready to overlay.
 `evaluate_detection` scores a run on a labelled set of any layout, classes matched by name.
+A run trained with slicing (config.json's `slicing` "on") predicts and is scored sliced: each
+picture's overlapping tiles and its whole view merged (centernet/slicing.py); heatmaps stay the
+whole view's.
 `onnx_module` is the network with plain tensor outputs for the ONNX export.
 """
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ..data.detection import relabel, safe_join
 from ..data.images import BadImage, load_rgb
 from .decode import decode_to_original
 from .model import CenterNetExport
+from .slicing import sliced_detections
 from .transforms import LetterboxParams, eval_transform, letterbox_params
 
 BATCH = 8
@@ -78,7 +82,7 @@ def predict_detection(loaded, items: Sequence[dict], draw: str | None = None,
     skipped: list[dict] = []
     for batch in image_batches(items, skipped, transform, loaded.size):
         outputs = run_model(loaded.model, torch.stack([b[2] for b in batch]), loaded.device)
-        dets = decode_to_original(outputs, [b[3] for b in batch])
+        dets = sliced_if_trained(loaded, batch, decode_to_original(outputs, [b[3] for b in batch]), transform)
         for i, ((item, image, _, params), det) in enumerate(zip(batch, dets)):
             results += detections_json(det, loaded.classes, ids, _key(item))
             if draw:
@@ -86,6 +90,15 @@ def predict_detection(loaded, items: Sequence[dict], draw: str | None = None,
             if heatmaps:
                 save_heatmap(outputs["heatmap"][i], params, loaded.size, _out_path(heatmaps, item["file_name"], ".png"))
     return results, skipped
+
+
+def sliced_if_trained(loaded, batch, whole: list, transform) -> list:
+    """The batch's detections: the whole views' (`whole`), or for a run that sliced
+    (config `slicing` on) each picture's tiles merged with its whole view (centernet/slicing.py)."""
+    if loaded.config.slicing != "on":
+        return whole
+    return [sliced_detections(loaded.model, b[1], loaded.size, transform, loaded.device, det)
+            for b, det in zip(batch, whole)]
 
 
 def detections_json(det, classes: Sequence[str], category_ids: Sequence[int], key: dict) -> list[dict]:
@@ -155,7 +168,7 @@ def evaluate_detection(loaded, data: str, val_data: str = "") -> dict[str, Any]:
     items = [{"path": r.path, "file_name": r.file_name, "record": r} for r in records]
     for batch in image_batches(items, skipped, transform, loaded.size):
         outputs = run_model(loaded.model, torch.stack([b[2] for b in batch]), loaded.device)
-        detections += decode_to_original(outputs, [b[3] for b in batch])
+        detections += sliced_if_trained(loaded, batch, decode_to_original(outputs, [b[3] for b in batch]), transform)
         kept += [b[0]["record"] for b in batch]
     metrics = coco_map(kept, detections, loaded.classes)
     warnings = list(scanned.report["warnings"])

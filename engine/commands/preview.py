@@ -48,7 +48,8 @@ def training_dataset(cfg: TrainConfig, workers: int = 0):
     size = cfg.resolved_image_size(task_name, scanned.report.get("median_size"))
     weights = backbones.get_spec(cfg.backbone).weights          # preprocessing = the weights' mean / std
     pre = {"mean": list(weights.mean), "std": list(weights.std)}
-    train, _, _ = task.datasets(scanned, cfg.replace(image_size=size), size, pre)
+    slicing = cfg.resolved_slicing(scanned.report.get("objects"), size)      # as settle.py decides it
+    train, _, _ = task.datasets(scanned, cfg.replace(image_size=size, slicing=slicing), size, pre)
     return task, scanned, size, pre, train
 
 

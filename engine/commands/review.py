@@ -106,7 +106,7 @@ def review_run(run: str, data: str | None = None, splits: str | None = None, che
     or None: the validation split of the run's own data (its training images the model has learnt
     by heart), every image of a set it never trained on. The answer's `splits` and `own_data` say which."""
     from ..centernet.decode import decode_to_original
-    from ..centernet.predict import image_batches, relabel_to_model, run_model
+    from ..centernet.predict import image_batches, relabel_to_model, run_model, sliced_if_trained
     from ..centernet.transforms import eval_transform
     from ..data.detection import scan_detection
     loaded = load_run(run, checkpoint, device)
@@ -131,7 +131,8 @@ def review_run(run: str, data: str | None = None, splits: str | None = None, che
     out = []
     for batch in image_batches(items, skipped, transform, loaded.size):
         outputs = run_model(loaded.model, torch.stack([b[2] for b in batch]), loaded.device)
-        for (item, *_), det in zip(batch, decode_to_original(outputs, [b[3] for b in batch])):
+        whole = decode_to_original(outputs, [b[3] for b in batch])
+        for (item, *_), det in zip(batch, sliced_if_trained(loaded, batch, whole, transform)):
             rec = item["record"]
             keep = det.scores >= floor
             boxes, scores, labels = det.boxes[keep].cpu(), det.scores[keep].cpu(), det.labels[keep].cpu()

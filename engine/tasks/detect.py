@@ -4,7 +4,8 @@ Data: the data/detection/ package's readers and report. Model: centernet/model.p
 last-stage features. Loss: centernet/loss.py (parts `heatmap`, `size`, `offset` go into `step`
 events). Evaluation: the validation loss, then the detections decoded in each image's own pixels
 and scored with pycocotools (`map` — AP over IoU 0.5:0.95, which picks the best checkpoint —,
-`map_50`, per-class AP at both). For the best epoch, every validation detection is written to
+`map_50`, per-class AP at both; with `--slicing` on, each picture's tiles merged with its whole
+view, as `frelon eval` scores them: centernet/slicing.py). For the best epoch, every validation detection is written to
 predictions/val.json (COCO results, plus file names and class names, for the app) and the
 precision–recall curves to pr_curves.json (cocoeval.pr_curves; too big for each epoch's event).
 A finished run: centernet/predict.py (predict, eval, ONNX), centernet/robustness.py (the ε sweep).
@@ -60,6 +61,7 @@ class DetectTask:
     def __init__(self) -> None:
         self.category_ids: list[int] = []
         self.detector = "ttf"
+        self.sliced = False             # --slicing as settled: validation predicts as `frelon eval` will
 
     # ---------------------------------------------------------------- data
 
@@ -107,7 +109,8 @@ class DetectTask:
         n = len(scanned.classes)
         targets = DETECTORS[cfg.detector][1]
         flip = flip_wanted(cfg.flip, scanned.classes)
-        transform = T.train_transform(size, pre["mean"], pre["std"], cfg.augment, flip, cfg.noise)
+        self.sliced = cfg.slicing == "on"
+        transform = T.train_transform(size, pre["mean"], pre["std"], cfg.augment, flip, cfg.noise, self.sliced)
         train = DetectionDataset(scanned.train, transform, n, size, targets=targets)
         val = None
         if scanned.val:
@@ -143,7 +146,9 @@ class DetectTask:
             loss, _ = detection_loss(outputs, _to(targets, device))
             loss_sum[0] += loss.double() * len(metas)
             loss_sum[1] += len(metas)
-            for meta, det in zip(metas, decode_to_original(outputs, [m["letterbox"] for m in metas])):
+            for meta, det in zip(metas, self._sliced(model, loader.dataset.dataset, metas,
+                                                     decode_to_original(outputs, [m["letterbox"] for m in metas]),
+                                                     device)):
                 rows.append((meta["index"], det.boxes.cpu(), det.scores.cpu(), det.labels.cpu()))
         all_reduce_sum(loss_sum, ranks)
         parts = gather_to_main(rows, ranks)
@@ -156,6 +161,15 @@ class DetectTask:
         metrics = broadcast_object(metrics, ranks)
         score = metrics["map"] if metrics["map"] is not None else -metrics["loss"]
         return Evaluation(metrics=metrics, score=score, details=details, curves=curves)
+
+    def _sliced(self, model, dataset, metas, whole: list, device) -> list:
+        """The whole views' detections, or with slicing each picture's tiles merged with them."""
+        if not self.sliced:
+            return whole
+        from ..centernet.slicing import sliced_detections
+        from ..data.images import load_rgb
+        return [sliced_detections(model, load_rgb(dataset.records[m["index"]].path), dataset.size,
+                                  dataset.transform, device, det) for m, det in zip(metas, whole)]
 
     def write_results(self, run_dir: Path, evaluation: Evaluation, classes, val_samples) -> None:
         from ..centernet.decode import Detections

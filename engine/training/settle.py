@@ -4,6 +4,8 @@ machine, before the model, loaders and optimizer are built from it.
 In this order, each step seeing the ones before:
 - the task: `--task`, or what the data is (tasks.infer_task);
 - the image size: `--image-size`, or for 0 from the training pictures (`auto_image_size`);
+- slicing: `--slicing`, or for `auto` on when the objects are small against the pictures at that
+  size (train_config.slicing_wanted, from the data report's `objects`): predict and eval read it back;
 - the batch per rank: `--batch-size`, or for `auto` the largest the memory forecast lets fit at
   that image size, on the run's device, with the scanned classes (training/forecast.py); a set smaller
   than one batch per rank trains in one smaller batch, and the global batch and LR follow it;
@@ -38,6 +40,9 @@ def settle(given: TrainConfig, task, scanned, ranks: D.Ranks,
     (what the features' fit measures; the Trainer builds it once and trains that same model)."""
     said: list[tuple[str, str]] = []
     cfg = given.replace(image_size=given.resolved_image_size(task.name, scanned.report.get("median_size")))
+    cfg = cfg.replace(slicing=cfg.resolved_slicing(scanned.report.get("objects"), cfg.image_size))
+    if given.slicing == "auto" and cfg.slicing == "on":
+        said.append((f"--slicing auto: on (objects are small against the pictures at {cfg.image_size} px)", "info"))
     if cfg.batch_size == "auto":
         from .forecast import auto_batch_size
         cfg = cfg.replace(batch_size=auto_batch_size(cfg, ranks.device, ranks=ranks,

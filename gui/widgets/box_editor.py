@@ -1,7 +1,9 @@
 """The box editor's canvas: one image and its boxes, edited with the mouse.
 
 Scene coordinates are the ORIGINAL image's pixels, whatever size the picture is decoded at, so a
-box read from or written to COCO needs no conversion. The canvas never changes the boxes it was
+box read from or written to COCO needs no conversion. The boxes are there at once; the picture is
+decoded at the screen's size off the GUI thread (gui/image_loader.py) and arrives under them: a
+12 MP photo opens without freezing the window. The canvas never changes the boxes it was
 given: a finished gesture emits `edited(new boxes, description)` and the owner pushes an undo
 command that calls `set_boxes` — one path for every change, so undo / redo always match.
 
@@ -11,13 +13,14 @@ it; wheel zooms under the pointer; middle button (or Space + left) drags to pan.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QPainter, QPen, QPixmap
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView
 
 from frelon.gui import theme
 from frelon.gui.annotation_set import Box
-from frelon.gui.images import read_image
+from frelon.gui.image_loader import FULL, ImageLoader, screen_side, zoomed_past
+from frelon.gui.images import image_size
 
 HANDLE_PX = 7          # handle size on screen
 MIN_SIDE = 2.0         # smallest box drawn, in image pixels
@@ -56,6 +59,11 @@ class BoxEditor(QGraphicsView):
         self._drag: dict | None = None
         self._pan: QPointF | None = None
         self._space = False
+        self._picture = None                # the decoded picture's item, once it arrived
+        self.loader = ImageLoader(self)
+        self.loader.loaded.connect(self._picture_loaded)
+        self._fitted = True                 # the view shows the whole picture (fit), not a zoom
+        self._sharp = False
         self.path = ""
 
     # ---- content
@@ -68,25 +76,47 @@ class BoxEditor(QGraphicsView):
                    suggestions: list[Box] | None = None) -> bool:
         """Show `path` with `boxes`; `size` is the original (width, height) the boxes refer to."""
         scene = self.scene()
+        self.loader.cancel()
         scene.clear()
         self._items, self._suggestion_items, self._handles = [], [], []
+        self._picture = None
+        self._sharp = False                 # the full resolution asked for (zoomed in past the decode)
         self.path = path
-        image, full = read_image(path)
-        if image.isNull():
-            scene.addSimpleText(f"Cannot read {path}").setBrush(QColor("white"))
-            self.image_size = (0, 0)
+        full = image_size(path)
+        if not full.isValid():
+            self._cannot_read(path)
             return False
         width, height = size or (full.width(), full.height())
         self.image_size = (width, height)
-        pixmap = scene.addPixmap(QPixmap.fromImage(image))
-        pixmap.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
-        pixmap.setScale(width / image.width())                 # decoded smaller or not: original pixels
         scene.setSceneRect(QRectF(0, 0, width, height))
         self.selected = -1
         self.suggestions = list(suggestions or [])
         self.set_boxes(boxes)
         self.fit()
+        self.loader.request(path, screen_side())
         return True
+
+    def _cannot_read(self, path: str) -> None:
+        self.scene().addSimpleText(f"Cannot read {path}").setBrush(QColor("white"))
+        self.image_size = (0, 0)
+
+    def _picture_loaded(self, key, path: str, image: QImage, _full: QSize) -> None:
+        if key == FULL:
+            if self._picture is not None and not image.isNull():
+                self._picture.setPixmap(QPixmap.fromImage(image))
+                self._picture.setScale(self.image_size[0] / image.width())
+            return
+        if image.isNull():
+            self._cannot_read(path)
+            return
+        self._picture = self.scene().addPixmap(QPixmap.fromImage(image))
+        self._picture.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._picture.setScale(self.image_size[0] / image.width())    # decoded smaller or not: original pixels
+        self._picture.setZValue(-1)
+
+    def picture_shown(self) -> bool:
+        """Whether the picture itself is on the scene (it arrives after `show_image` returns)."""
+        return self._picture is not None
 
     def set_boxes(self, boxes: list[Box], selected: int | None = None) -> None:
         for item in self._items + self._suggestion_items:
@@ -311,9 +341,15 @@ class BoxEditor(QGraphicsView):
 
     def wheelEvent(self, event) -> None:
         factor = 1.25 if event.angleDelta().y() > 0 else 0.8
+        self._fitted = False
         self.scale(factor, factor)
+        if not self._sharp and zoomed_past(self, self._picture):
+            self._sharp = True
+            self.loader.request(self.path, None, FULL)
 
     def fit(self) -> None:
+        """The whole picture in the view; kept so through resizes until the user zooms."""
+        self._fitted = True
         if self.image_size != (0, 0):
             self.resetTransform()
             self.fitInView(self.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
@@ -323,7 +359,8 @@ class BoxEditor(QGraphicsView):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        self.fit()
+        if self._fitted:        # not after a zoom: its scroll bars appearing resize the view too
+            self.fit()
 
 
 def _bbox(r: QRectF) -> tuple[float, float, float, float]:

@@ -3,13 +3,18 @@
 The score threshold only shows or hides box items already on the scene, so moving the slider
 filters at once, without re-running anything. Labels ignore the zoom so they stay readable on
 large photos. A heatmap is drawn see-through: transparent where the detector sees nothing.
+
+Scene coordinates are the original picture's pixels (its header gives the size): the boxes are
+placed at once, and the picture, decoded at the screen's size off the GUI thread
+(gui/image_loader.py), arrives under them, scaled back to original pixels — a 12 MP photo opens
+without freezing the window.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene,
                                QGraphicsSimpleTextItem, QGraphicsView)
@@ -17,7 +22,10 @@ from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPixmapItem, QGraphicsRect
 from frelon.common.run_folder import SCORE_THRESHOLD
 
 from frelon.gui import theme
-from frelon.gui.images import read_image
+from frelon.gui.image_loader import FULL, ImageLoader, screen_side, zoomed_past
+from frelon.gui.images import image_size
+
+HEATMAP = "heatmap"         # the loader's key for a heatmap (the picture's is None)
 
 
 @dataclass
@@ -40,31 +48,64 @@ class DetectionView(QGraphicsView):
         self._image_item: QGraphicsPixmapItem | None = None
         self._heatmap_item: QGraphicsPixmapItem | None = None
         self._boxes: list[tuple[Detection, QGraphicsRectItem]] = []
+        self._full = QSize()                # the original picture's size: the scene's
+        self._heatmap_path = ""
+        self.loader = ImageLoader(self)
+        self.loader.loaded.connect(self._picture_loaded)
+        self._fitted = True                 # the view shows the whole picture (fit), not a zoom
+        self._sharp = False
         self.path = ""
 
     # ---- content ----
     def show_image(self, path: str, detections: list[Detection], heatmap: str = "") -> bool:
+        """Boxes at once, the picture when decoded (`_picture_loaded`); False if unreadable."""
         scene = self.scene()
+        self.loader.cancel()
         scene.clear()
         self._boxes = []
-        self._heatmap_item = None
-        self.path = path
-        image, _full = read_image(path)
-        if image.isNull():
-            self._image_item = None
-            text = scene.addSimpleText(f"Cannot read {path}")
-            text.setBrush(QColor("white"))
+        self._image_item = self._heatmap_item = None
+        self.path, self._heatmap_path = path, heatmap
+        self._sharp = False                 # the full resolution asked for (zoomed in past the decode)
+        self._full = image_size(path)
+        if not self._full.isValid():
+            self._cannot_read(path)
             return False
-        pm = QPixmap.fromImage(image)
-        self._image_item = scene.addPixmap(pm)
-        if heatmap:
-            self.set_heatmap(heatmap)
         for det in sorted(detections, key=lambda d: d.score):
             self._boxes.append((det, self._add_box(det)))
-        scene.setSceneRect(QRectF(pm.rect()))
+        scene.setSceneRect(QRectF(0, 0, self._full.width(), self._full.height()))
         self.apply_threshold(self.threshold)
+        self.loader.request(path, screen_side())
         self.fit()
         return True
+
+    def _cannot_read(self, path: str) -> None:
+        text = self.scene().addSimpleText(f"Cannot read {path}")
+        text.setBrush(QColor("white"))
+
+    def _picture_loaded(self, key, path: str, image: QImage, full: QSize) -> None:
+        if key == HEATMAP:
+            self._show_heatmap(image)
+            return
+        if key == FULL:
+            if self._image_item is not None and not image.isNull():
+                self._image_item.setPixmap(QPixmap.fromImage(image))
+                self._image_item.setScale(self._full.width() / image.width())
+            return
+        if image.isNull():
+            self._cannot_read(path)
+            return
+        self._image_item = self.scene().addPixmap(QPixmap.fromImage(image))
+        self._image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._image_item.setScale(self._full.width() / image.width())    # decoded smaller: original pixels
+        self._image_item.setZValue(-1)
+        if self._heatmap_path:
+            self.set_heatmap(self._heatmap_path)
+        if self._fitted:
+            self.fit()
+
+    def picture_shown(self) -> bool:
+        """Whether the picture itself is on the scene (it arrives after `show_image` returns)."""
+        return self._image_item is not None
 
     def _add_box(self, det: Detection) -> QGraphicsRectItem:
         colour = theme.color(det.class_index)
@@ -92,13 +133,19 @@ class DetectionView(QGraphicsView):
             self._heatmap_item = None
         if not path or self._image_item is None:
             return
-        image, _ = read_image(path)
-        if image.isNull():
+        size = self._image_item.pixmap().size()
+        self.loader.request(path, max(size.width(), size.height()), HEATMAP)    # 12 MP too: off the GUI thread
+
+    def _show_heatmap(self, image: QImage) -> None:
+        if image.isNull() or self._image_item is None:
             return
+        if self._heatmap_item is not None:           # asked twice before the first arrived
+            self.scene().removeItem(self._heatmap_item)
         size = self._image_item.pixmap().size()
         pm = QPixmap.fromImage(heat_overlay(image)).scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio,
                                                            Qt.TransformationMode.SmoothTransformation)
         self._heatmap_item = self.scene().addPixmap(pm)
+        self._heatmap_item.setScale(self._image_item.scale())
         self._heatmap_item.setZValue(0.5)
         for _det, rect in self._boxes:
             rect.setZValue(1)
@@ -119,16 +166,23 @@ class DetectionView(QGraphicsView):
         return len(self._boxes)
 
     def fit(self) -> None:
-        if self._image_item is not None:
-            self.fitInView(self._image_item, Qt.AspectRatioMode.KeepAspectRatio)
+        """The whole picture in the view; kept so through resizes until the user zooms."""
+        self._fitted = True
+        if self._full.isValid():
+            self.fitInView(QRectF(0, 0, self._full.width(), self._full.height()), Qt.AspectRatioMode.KeepAspectRatio)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        self.fit()
+        if self._fitted:        # not after a zoom: its scroll bars appearing resize the view too
+            self.fit()
 
     def wheelEvent(self, event) -> None:
         factor = 1.25 if event.angleDelta().y() > 0 else 0.8
+        self._fitted = False
         self.scale(factor, factor)
+        if not self._sharp and zoomed_past(self, self._image_item):
+            self._sharp = True
+            self.loader.request(self.path, None, FULL)
 
 
 def heat_overlay(image: QImage) -> QImage:

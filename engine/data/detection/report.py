@@ -1,11 +1,15 @@
 """The detection report behind `frelon check --task detect` and the `data_report` event: the
-classification report's keys, plus clipped boxes and the first images' boxes."""
+classification report's keys, plus clipped boxes, the first images' boxes and the objects' scale
+against their pictures (`objects`: what `--slicing auto` decides from, with a note when it slices)."""
 from __future__ import annotations
 
+import math
+import statistics
 from pathlib import Path
 from typing import Any
 
 from frelon.common.choices import DETECT
+from frelon.common.train_config import SMALL_OBJECT_PX, auto_image_size, slicing_wanted
 
 from ..images import median_size, printable_path
 from ..mirror import mirror_note
@@ -87,14 +91,44 @@ def _warnings(train: list[DetectionRecord], val: list[DetectionRecord], stats: d
     return warnings, empty_classes
 
 
+def object_scale(train: list[DetectionRecord]) -> dict[str, Any] | None:
+    """The training objects' median side (√(w·h), px), the median of side / its picture's long
+    side, and the pictures' median long side; None without objects."""
+    sides, fractions = [], []
+    for rec in train:
+        for box, crowd in zip(rec.boxes, rec.iscrowd):
+            if not crowd:
+                side = math.sqrt(max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1]))
+                sides.append(side)
+                fractions.append(side / max(rec.width, rec.height, 1))
+    if not sides:
+        return None
+    return {"median_side": round(statistics.median(sides), 1),
+            "median_fraction": round(statistics.median(fractions), 5),
+            "median_long_side": statistics.median(max(r.width, r.height) for r in train)}
+
+
+def slicing_note(objects: dict[str, Any] | None, median: list[int] | None) -> str:
+    """The report's line when `--slicing auto` slices at the automatic image size."""
+    size = auto_image_size(DETECT, median)
+    if not slicing_wanted(objects, size):
+        return ""
+    return (f"small objects in big pictures: the median object is {objects['median_side']:g} px in "
+            f"{objects['median_long_side']:g}-px pictures, {objects['median_fraction'] * size:.1f} px once "
+            f"letterboxed to {size} (under {SMALL_OBJECT_PX}): --slicing auto trains on {size}-px crops at "
+            "native resolution and predicts on overlapping tiles plus the whole picture")
+
+
 def build_report(root: Path, layout: str, classes: list[str], train: list[DetectionRecord],
                  val: list[DetectionRecord], log: ReadLog) -> dict[str, Any]:
     """The detection report: the classification report's keys, plus clipped boxes and images."""
     stats = {"train": _split_stats(train, classes), "val": _split_stats(val, classes)}
     warnings, empty_classes = _warnings(train, val, stats, log, classes)
-    warnings += [n for n in [mirror_note(list(classes))] if n]
+    median = median_size([(r.width, r.height) for r in train])
+    objects = object_scale(train)
+    warnings += [n for n in [mirror_note(list(classes)), slicing_note(objects, median)] if n]
     return {"task": DETECT, "root": str(root), "layout": layout, "classes": list(classes),
-            "splits": stats, "median_size": median_size([(r.width, r.height) for r in train]),
+            "splits": stats, "median_size": median, "objects": objects,
             "skipped": log.skipped, "clipped": log.clipped, "warnings": warnings,
             "empty_classes": empty_classes, "duplicates": _duplicates(train, val, log.sha1),
             "images": _report_images(train, val, classes)}
