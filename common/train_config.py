@@ -26,6 +26,9 @@ __all__ = ["ConfigError", "TrainConfig", "from_dict", "from_saved", "resolve", "
 
 _LR_HELP = (f"base LR at --ref-batch (default: the optimizer's own for the task: {lr_policy.defaults_in_words()}); "
             "scaled with the global batch: square root for AdamW, linear for SGD")
+_PATIENCE_HELP = ("early stopping: end the run (completed, best kept) after N epochs without a better validation "
+                  "score than the best so far (default off, also for long runs: the cosine schedule's last epochs, "
+                  "at a small LR, often improve after a plateau)")
 _STALL_HELP = ("several ranks: a run where no rank moves for max(this, 10 × the median step time) seconds "
                "is stopped with each rank's stack and a checkpoint (default 30; 0 = off)")
 
@@ -73,6 +76,7 @@ class TrainConfig:
                                "text or signs", choices=CHOICES["flip"])
     detector: str = option("ttf", "detection recipe: ttf (lateral neck, boxes regressed around each centre; "
                                   "default) or centernet (the paper's ResNet variant)", choices=CHOICES["detector"])
+    patience: int = option(0, _PATIENCE_HELP, low=0, high=100_000, special="0 = off", resume=True)
     val_data: str = option("")
     val_split: float = option(0.2, low=0, high=1, below=True)
     seed: int = option(0, low=0, high=2**63 - 1)

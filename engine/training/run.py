@@ -47,6 +47,7 @@ class Trainer:
     rescue: RescueWatcher | None = None                       # rank 0 of several: the stall watchdog's save
     resumed_from: dict | None = None                          # run_started's, after a resume
     lr_choice: dict | None = None                             # run_started's: the features' fit, when measured
+    finish_reason: str = ""                                   # run_finished's `reason`: why it ended early (loop.py)
 
     def __init__(self, cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[], bool],
                  resume: str | None = None, run_dir: str | None = None, resume_overrides: dict | None = None):

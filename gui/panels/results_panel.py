@@ -11,6 +11,7 @@ came back.
 """
 from __future__ import annotations
 
+import html
 import time
 from pathlib import Path
 
@@ -158,6 +159,8 @@ class ResultsPanel(QWidget):
             status = history.finished.get("status")
             colour = theme.OK if status == "completed" else theme.WARN
             parts.append(f"<span style='color:{colour}'>{status}</span> after {history.finished.get('epochs_done')} epoch(s)")
+            if history.finished.get("reason"):
+                parts.append(html.escape(str(history.finished["reason"])))
         elif not history.epochs:
             parts.append("no finished epoch yet")
         return " · ".join(p for p in parts if p)

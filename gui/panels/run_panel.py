@@ -6,6 +6,8 @@ so per-event updates would stall the window when events flood in).
 """
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QStyle, QWidget
 
@@ -99,5 +101,6 @@ class RunPanel(QWidget):
             self.progress.setRange(0, 1)
         colour = theme.OK if outcome.ok else theme.BAD
         self.progress.setFormat(outcome.finish_status or "ended")
-        self.status.setText(f"<span style='color:{colour}'>{outcome.title()}</span>")
+        self.status.setText(f"<span style='color:{colour}'>{outcome.title()}</span>"
+                            + (f" · {html.escape(outcome.finish_reason)}" if outcome.finish_reason else ""))
         self.eta.setText("")
