@@ -235,6 +235,8 @@ def _close_epoch(trainer, evaluation, train_loss: float, started: float) -> None
     if improved:
         p.best_score, p.best_epoch = score, finished
         p.best_loss = loss if loss is not None else math.inf
+        p.best_metrics = {k: v for k, v in (evaluation.metrics if evaluation else {}).items()
+                          if isinstance(v, (int, float)) and not isinstance(v, bool)}
     p.history.append({"epoch": finished, "train_loss": train_loss, "score": score})
     if t.ranks.is_main:
         t.writer.emit("epoch_end", epoch=finished, train_loss=train_loss, val=evaluation.metrics if evaluation else {},
