@@ -153,6 +153,8 @@ class ResultsPanel(QWidget):
             parts.append(f"mAP <b>{val['map']:.3f}</b>" + (f" · mAP@50 {val['map_50']:.3f}" if val.get("map_50") is not None else ""))
         elif val.get("accuracy") is not None:
             parts.append(f"validation accuracy <b>{val['accuracy']:.1%}</b>")
+            if val.get("balanced_accuracy") is not None:     # the mean per-class recall
+                parts.append(f"balanced accuracy <b>{val['balanced_accuracy']:.1%}</b>")
         if val.get("loss") is not None:
             parts.append(f"val loss {val['loss']:.4g}")
         if history.finished:
