@@ -58,8 +58,8 @@ def out_of_patience(trainer) -> str:
         return ""
     what = f"validation {trainer.task.best_metric}" if trainer.val_loader is not None else "training loss"
     best = p.best_score if trainer.val_loader is not None else -p.best_score
-    return (f"early stop after epoch {p.epochs_done}: {waited} epoch(s) without a better {what} than epoch "
-            f"{p.best_epoch + 1}'s {best:.4g} (--patience {cfg.patience}); best.safetensors is that epoch's")
+    return (f"stopped early (--patience {cfg.patience}) after epoch {p.epochs_done}: {waited} epoch(s) without a "
+            f"better {what} than epoch {p.best_epoch + 1}'s {best:.4g}; the best checkpoint is that epoch's")
 
 
 def train_one_epoch(trainer, log: StepLog) -> bool:
