@@ -14,7 +14,9 @@ from typing import Mapping, Sequence
 IMBALANCE_RATIO = 3.0    # largest / smallest training class above this: `--balance auto` balances
 AUTO = "auto"
 OFF = "off"
-# what `--balance auto` does above the ratio: bench/fig_balance.py measured both ways (README, "Uneven classes")
+# what `--balance auto` does above the ratio: bench/fig_balance.py measured both ways on faces at
+# 1 : 10 (README, "Uneven classes"; 3 seeds, balanced accuracy on a balanced test split): off 0.50,
+# loss weights 0.63, class-balanced sampling 0.94
 AUTO_MODE = "sampler"
 
 

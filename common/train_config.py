@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from frelon.common import lr_policy
-from frelon.common.balance import IMBALANCE_RATIO
+from frelon.common.balance import AUTO_MODE, IMBALANCE_RATIO, MODE_WORDS
 from frelon.common.choices import CHOICES, CLASSIFY, DETECT
 from frelon.common.lr_policy import HEAD_LR_MULT
 from frelon.common.option import ConfigError, check, coerce, flag_name, option, spec_of
@@ -28,7 +28,7 @@ __all__ = ["ConfigError", "TrainConfig", "from_dict", "from_saved", "resolve", "
 _LR_HELP = (f"base LR at --ref-batch (default: the optimizer's own for the task: {lr_policy.defaults_in_words()}); "
             "scaled with the global batch: square root for AdamW, linear for SGD")
 _BALANCE_HELP = (f"uneven classes (classification): auto balances when the largest training class has more than "
-                 f"{IMBALANCE_RATIO:g}× the smallest's images, by class-balanced sampling; sampler, weights "
+                 f"{IMBALANCE_RATIO:g}× the smallest's images, by {MODE_WORDS[AUTO_MODE]}; sampler, weights "
                  f"(loss weights) or off force one")
 _PATIENCE_HELP = ("early stopping: end the run (completed, best kept) after N epochs without a better validation "
                   "score than the best so far (default off, also for long runs: the cosine schedule's last epochs, "
