@@ -1,4 +1,4 @@
-"""Uneven classes: the data report's imbalance and `--balance auto` through the CLI, balanced accuracy
+"""Uneven classes: the data report's imbalance through the CLI and `--balance auto` in a run, balanced accuracy
 against independent oracles (a confusion matrix worked by hand; scikit-learn on the run's own
 predictions), and the class-balanced sampler's draws counted over an epoch on two ranks."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from frelon.common.metrics import balanced_accuracy
 
-from runhelp import TINY, make_colour_folder, only_run, run_cli
+from runhelp import TINY, events_of, make_colour_folder, run_cli, train_here
 
 
 @pytest.fixture
@@ -23,27 +23,37 @@ def uneven(tmp_path) -> Path:
     return root
 
 
-def test_the_report_measures_the_imbalance_and_training_balances_it(uneven, tmp_path):
+def test_the_report_measures_the_imbalance_and_training_balances_it(uneven, tmp_path, monkeypatch):
     r = run_cli("check", "--data", uneven)
     assert r.returncode == 0, r.stderr
     assert "class imbalance 3.8:1 ('red' vs 'blue'): balanced by class-balanced sampling" in r.stdout
-    report = json.loads(run_cli("check", "--data", uneven, "--json").stdout)
-    assert report["imbalance"] == {"ratio": 19 / 5, "largest": "red", "smallest": "blue", "threshold": 3.0,
-                                   "balance": "sampler"}
+    assert "Frelon balances by default (--balance auto: class-balanced sampling" in r.stdout   # the warning
 
-    r = run_cli("train", "--data", uneven, "--out", tmp_path / "runs", "--epochs", "1", *TINY, "--events", "-")
-    assert r.returncode == 0, r.stderr
-    events = [json.loads(line) for line in r.stdout.splitlines()]
-    assert events[0]["type"] == "data_report" and events[0]["imbalance"]["balance"] == "sampler"
+    # a run (the CLI's parser and run_training, in this process): its data_report, its log, its config,
+    # and the draws of its training sampler
+    from frelon.engine.training import loaders
+    samplers = []
+
+    class Recorded(loaders.TrainSampler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            samplers.append(self)
+    monkeypatch.setattr(loaders, "TrainSampler", Recorded)
+    run = train_here("--data", uneven, "--out", tmp_path / "runs", "--epochs", "1", *TINY)
+    assert samplers and samplers[-1].weights is not None
+    weights = samplers[-1].weights.tolist()
+    assert sorted(set(round(w, 6) for w in weights)) == [round(24 / (2 * 19), 6), round(24 / (2 * 5), 6)]
+    events = events_of(run)
+    assert events[0]["type"] == "data_report"
+    assert events[0]["imbalance"] == {"ratio": 19 / 5, "largest": "red", "smallest": "blue", "threshold": 3.0,
+                                      "balance": "sampler"}
     assert any(e["type"] == "log" and "balanced by class-balanced sampling" in e["message"] for e in events)
-    run = only_run(tmp_path / "runs")
     assert json.loads((run / "config.json").read_text())["balance"] == "sampler"      # settled, recorded
     # balanced accuracy, against scikit-learn on the best epoch's own predictions
     from sklearn.metrics import balanced_accuracy_score
     preds = json.loads((run / "predictions" / "val.json").read_text())
     expected = balanced_accuracy_score([p["true"] for p in preds], [p["predicted"] for p in preds])
-    finished = events[-1]
-    assert finished["best"]["metrics"]["balanced_accuracy"] == pytest.approx(expected)
+    assert events[-1]["best"]["metrics"]["balanced_accuracy"] == pytest.approx(expected)
     assert [e for e in events if e["type"] == "epoch_end"][-1]["val"]["balanced_accuracy"] == pytest.approx(expected)
 
 
