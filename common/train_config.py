@@ -211,7 +211,7 @@ def to_flags(values: dict[str, Any]) -> list[str]:
 
 
 # What a run folder's config.json meant when a key did not exist yet: read old runs as they trained.
-LEGACY = {"detector": "centernet", "head_lr_mult": 1.0, "flip": "on"}
+LEGACY = {"detector": "centernet", "head_lr_mult": 1.0, "flip": "on", "balance": "off"}
 # An `lr` of 0 in a config.json written before runs recorded the LR in force (2026-11-30) meant
 # the optimizer's own base of that time, for every task.
 LEGACY_AUTO_LR = {"adamw": 1e-3, "sgd": 0.1}
