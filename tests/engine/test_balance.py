@@ -121,3 +121,10 @@ def test_loss_weights_weigh_each_class_by_n_over_k_times_its_count():
     task.datasets(scanned, TrainConfig(balance="off"), 32, pre)
     loss, _, _ = task.loss(lambda x: x, (logits, torch.tensor([0, 1])), "cpu")
     assert float(loss) == pytest.approx((math.log(2) + math.log(1 + math.e ** 2)) / 2)
+
+
+def test_a_run_folder_from_before_the_option_resumes_unbalanced():
+    from frelon.common.train_config import TrainConfig, from_saved
+    assert TrainConfig().balance == "auto"
+    assert from_saved({"epochs": 3}, source="config.json").balance == "off"          # as it trained
+    assert from_saved({"balance": "sampler"}, source="config.json").balance == "sampler"
