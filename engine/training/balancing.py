@@ -5,7 +5,7 @@ balance by.
 """
 from __future__ import annotations
 
-from frelon.common.balance import AUTO, OFF, class_weights, counts_of, imbalance, in_words, settled_mode
+from frelon.common.balance import AUTO, IMBALANCE_RATIO, OFF, class_weights, counts_of, imbalance, in_words, settled_mode
 from frelon.common.train_config import TrainConfig
 
 from ..errors import ConfigurationError
@@ -18,7 +18,8 @@ def class_counts(task, scanned) -> list[int] | None:
 
 
 def settle_balance(cfg: TrainConfig, task, scanned) -> tuple[TrainConfig, str]:
-    """`cfg` with `balance` settled (auto → sampler above the ratio, else off) and the log's sentence."""
+    """`cfg` with `balance` settled (auto → sampler above the ratio, else off) and the log's sentence
+    ("" when there is nothing to say: classes within the ratio, left as they are)."""
     counts = class_counts(task, scanned)
     if counts is None:
         if cfg.balance not in (AUTO, OFF):
@@ -27,7 +28,8 @@ def settle_balance(cfg: TrainConfig, task, scanned) -> tuple[TrainConfig, str]:
         return cfg.replace(balance=OFF), ""
     info = imbalance(dict(zip(scanned.classes, counts)))
     mode = settled_mode(cfg.balance, info["ratio"] if info else None)
-    return cfg.replace(balance=mode), in_words(mode, info)
+    uneven = info is not None and info["ratio"] > IMBALANCE_RATIO
+    return cfg.replace(balance=mode), in_words(mode, info) if mode != OFF or uneven else ""
 
 
 def sample_weights(cfg: TrainConfig, task, scanned) -> list[float] | None:
