@@ -57,7 +57,8 @@ def uneven_copy(source: Path, out: Path, minority: tuple, ratio: int = RATIO, se
         for cls_dir in sorted((source / split).iterdir()):
             files = sorted(cls_dir.iterdir())
             if split != "test" and cls_dir.name in minority:
-                files = random.Random(f"uneven:{seed}:{split}:{cls_dir.name}").sample(files, max(1, len(files) // ratio))
+                rng = random.Random(f"uneven:{seed}:{split}:{cls_dir.name}")
+                files = rng.sample(files, max(1, len(files) // ratio))
             (out / split / cls_dir.name).mkdir(parents=True)
             for f in files:
                 shutil.copyfile(f, out / split / cls_dir.name / f.name)

@@ -1,4 +1,5 @@
-"""Per-class precision and recall, and balanced accuracy, from a confusion matrix (rows true, columns predicted; stdlib only).
+"""Per-class precision and recall, and balanced accuracy, from a confusion matrix (rows true, columns
+predicted; stdlib only).
 
 One definition for the engine (`epoch_end.val.precision_recall`, `frelon eval --json`) and the app
 (the table beside the confusion matrix, also for run folders written before the engine sent it).

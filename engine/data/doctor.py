@@ -216,9 +216,10 @@ def _warnings(layout, files, folders, stray, classes, counts, duplicates, empty_
     uneven = imbalance(train)
     if uneven and uneven["ratio"] > IMBALANCE_RATIO:
         big, small = uneven["largest"], uneven["smallest"]
+        how = MODE_WORDS[settled_mode(AUTO, uneven["ratio"])]
         out.append(f"class imbalance {uneven['ratio']:.3g}:1 ('{big}' {train[big]} vs '{small}' {train[small]} "
                    f"training images): unbalanced, the model would favour '{big}'; Frelon balances by default "
-                   f"(--balance auto: {MODE_WORDS[settled_mode(AUTO, uneven['ratio'])]}); add '{small}' images if you can")
+                   f"(--balance auto: {how}); add '{small}' images if you can")
     if classes and sum(val.values()) == 0:
         why = "val_split is 0 or every class has a single image" if layout.kind == "class_folders" \
             else "the validation folders hold no usable image of these classes"

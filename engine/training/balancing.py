@@ -5,7 +5,8 @@ balance by.
 """
 from __future__ import annotations
 
-from frelon.common.balance import AUTO, IMBALANCE_RATIO, OFF, class_weights, counts_of, imbalance, in_words, settled_mode
+from frelon.common.balance import (AUTO, IMBALANCE_RATIO, OFF, class_weights, counts_of, imbalance, in_words,
+                                   settled_mode)
 from frelon.common.train_config import TrainConfig
 
 from ..errors import ConfigurationError

@@ -81,8 +81,9 @@ class RunPanel(QWidget):
             val = e.get("val") or {}
             metric = ("mAP", val.get("map")) if "map" in val else ("accuracy", val.get("accuracy"))
             if metric[1] is not None:
-                balanced = f" · balanced {val['balanced_accuracy']:.3f}" if val.get("balanced_accuracy") is not None else ""
-                self.status.setText(f"Epoch {int(e.get('epoch', 0)) + 1} done · val {metric[0]} {metric[1]:.3f}{balanced}")
+                balanced = val.get("balanced_accuracy")       # the mean per-class recall (classification)
+                self.status.setText(f"Epoch {int(e.get('epoch', 0)) + 1} done · val {metric[0]} {metric[1]:.3f}"
+                                    + (f" · balanced {balanced:.3f}" if balanced is not None else ""))
         elif kind == "checkpoint":
             self.status.setText(f"Checkpoint saved (epoch {int(e.get('epoch', 0)) + 1})"
                                 + (" · best so far" if e.get("best") else ""))
