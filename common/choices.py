@@ -22,6 +22,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "detector": ("ttf", "centernet"),
     "slicing": ("auto", "on", "off"),
     "device": ("auto", "cpu", "cuda"),
+    "balance": ("auto", "sampler", "weights", "off"),     # common/balance.py: what auto does
 }
 
 # `frelon robustness --attack` (not a training option; engine/attacks.py implements each)

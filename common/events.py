@@ -32,6 +32,12 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "robustness_finished": ("attack", "path", "eps", "metric", "values"),
     "heartbeat": ("ranks", "stall_after_s"),
 }
+# type -> fields an event of that type may carry, and what they mean (docs/DESIGN.md has the rest)
+OPTIONAL: dict[str, dict[str, str]] = {
+    "run_finished": {"reason": "why a completed run ended before --epochs, in words (--patience)"},
+    "epoch_end": {"val.balanced_accuracy": "classification: the mean of the per-class recalls"},
+    "data_report": {"imbalance": "classification: {ratio, largest, smallest, balancing}; common/balance.py"},
+}
 TYPES = tuple(REQUIRED)
 ERROR_KINDS = ("data", "config", "weights", "oom", "nan", "distributed", "stall", "io", "internal")
 FINISH_STATUSES = ("completed", "stopped", "failed")

@@ -1,5 +1,5 @@
-"""Per-class precision and recall from a confusion matrix (rows true, columns predicted), and the
-multi-label task's per-label AP, F1 and tuned threshold (stdlib only).
+"""Per-class precision and recall, and balanced accuracy, from a confusion matrix (rows true, columns
+predicted), and the multi-label task's per-label AP, F1 and tuned threshold (stdlib only).
 
 One definition for the engine (`epoch_end.val.precision_recall`, `frelon eval --json`) and the app
 (the table beside the confusion matrix, also for run folders written before the engine sent it).
@@ -25,6 +25,14 @@ def precision_recall(matrix: Sequence[Sequence[float]], classes: Sequence[str]) 
                           "recall": hit / support if support else None,
                           "support": int(support), "predicted": int(predicted)}
     return out
+
+
+def balanced_accuracy(matrix: Sequence[Sequence[float]]) -> float | None:
+    """The mean of the per-class recalls over the classes that have images (None when none has):
+    accuracy as if every class had as many images. A model that always answers the largest of k
+    classes scores 1/k, however uneven the set."""
+    recalls = [row[i] / sum(row) for i, row in enumerate(matrix) if i < len(row) and sum(row) > 0]
+    return sum(recalls) / len(recalls) if recalls else None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from frelon.common import lr_policy
+from frelon.common.balance import AUTO_MODE, IMBALANCE_RATIO, MODE_WORDS
 from frelon.common.choices import CHOICES, CLASSIFY, DETECT
 from frelon.common.lr_policy import HEAD_LR_MULT
 from frelon.common.option import ConfigError, check, coerce, flag_name, option, spec_of
@@ -26,6 +27,12 @@ __all__ = ["ConfigError", "TrainConfig", "from_dict", "from_saved", "resolve", "
 
 _LR_HELP = (f"base LR at --ref-batch (default: the optimizer's own for the task: {lr_policy.defaults_in_words()}); "
             "scaled with the global batch: square root for AdamW, linear for SGD")
+_BALANCE_HELP = (f"uneven classes (classification): auto balances when the largest training class has more than "
+                 f"{IMBALANCE_RATIO:g}× the smallest's images, by {MODE_WORDS[AUTO_MODE]}; sampler, weights "
+                 f"(loss weights) or off force one")
+_PATIENCE_HELP = ("early stopping: end the run (completed, best kept) after N epochs without a better validation "
+                  "score than the best so far (default off, also for long runs: the cosine schedule's last epochs, "
+                  "at a small LR, often improve after a plateau)")
 _STALL_HELP = ("several ranks: a run where no rank moves for max(this, 10 × the median step time) seconds "
                "is stopped with each rank's stack and a checkpoint (default 30; 0 = off)")
 
@@ -89,6 +96,8 @@ class TrainConfig:
                                   f"the median object is under {SMALL_OBJECT_PX} px once its picture is letterboxed "
                                   f"and under {SMALL_OBJECT_FRACTION:g} × its picture's long side",
                           choices=CHOICES["slicing"])
+    balance: str = option("auto", _BALANCE_HELP, choices=CHOICES["balance"])
+    patience: int = option(0, _PATIENCE_HELP, low=0, high=100_000, special="0 = off", resume=True)
     val_data: str = option("")
     val_split: float = option(0.2, low=0, high=1, below=True)
     seed: int = option(0, low=0, high=2**63 - 1)
@@ -234,7 +243,7 @@ def to_flags(values: dict[str, Any]) -> list[str]:
 
 
 # What a run folder's config.json meant when a key did not exist yet: read old runs as they trained.
-LEGACY = {"detector": "centernet", "head_lr_mult": 1.0, "flip": "on", "slicing": "off"}
+LEGACY = {"detector": "centernet", "head_lr_mult": 1.0, "flip": "on", "slicing": "off", "balance": "off"}
 # An `lr` of 0 in a config.json written before runs recorded the LR in force (2026-11-30) meant
 # the optimizer's own base of that time, for every task.
 LEGACY_AUTO_LR = {"adamw": 1e-3, "sgd": 0.1}

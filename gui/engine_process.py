@@ -58,6 +58,7 @@ class Outcome:
     killed: bool = False               # we sent SIGKILL
     start_error: str = ""              # it never started
     finish_status: str = ""            # from the run_finished event: completed | stopped | failed
+    finish_reason: str = ""            # its `reason`: why a completed run ended before its epochs (--patience)
     error_event: dict[str, Any] | None = None
     run_dir: str = ""
     stderr_tail: list[str] = field(default_factory=list)
@@ -105,7 +106,7 @@ class Outcome:
         if not self.is_run:
             return self._describe_command()
         if self.finish_status == "completed":
-            return "Training completed."
+            return "Training completed" + (f": {self.finish_reason}." if self.finish_reason else ".")
         if self.finish_status == "stopped" and not self.killed:
             return "Training stopped; a checkpoint was saved and Resume continues from it."
         if self.killed:
@@ -313,6 +314,7 @@ class EngineProcess(QObject):
             self._outcome.error_event = event
         elif kind == "run_finished":
             self._outcome.finish_status = str(event.get("status", ""))
+            self._outcome.finish_reason = str(event.get("reason") or "")
         self.event.emit(event)
 
     def _on_stderr(self) -> None:

@@ -1,5 +1,6 @@
 """What a person reads on the terminal: the training echo (one line per epoch and the news, when
-no `--events -` stream is asked for), `frelon check`'s report, and `say` for lines on stderr.
+no `--events -` stream is asked for; the best epoch's figures at the end), `frelon check`'s report,
+and `say` for lines on stderr.
 
 Every name that comes from the data (classes, files, warnings, log messages) passes through
 common/text.py's `printable`: a newline, an ESC sequence or a bidi override in it is shown
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+from frelon.common.balance import in_words
 from frelon.common.text import printable
 
 
@@ -32,7 +34,8 @@ def training_line(event: dict) -> None:
         lines = [f"data: {counts}, {len(event['skipped'])} file(s) skipped"] + [f"  warning: {p(w)}" for w in event["warnings"]]
     elif t == "epoch_end":
         val = event["val"]
-        metric = " ".join(f"{k} {val[k]:.4f}" for k in ("loss", "accuracy", "map", "map_50", "f1") if isinstance(val.get(k), (int, float)))
+        metric = " ".join(f"{k} {val[k]:.4f}" for k in ("loss", "accuracy", "balanced_accuracy", "map", "map_50", "f1")
+                          if isinstance(val.get(k), (int, float)))
         lines = [f"epoch {event['epoch'] + 1}: train loss {event['train_loss']:.4f}" + (f", val {metric}" if metric else "")]
     elif t == "log" and event["level"] != "debug":
         lines = [f"{p(event['level'])}: {p(event['message'])}"]
@@ -49,7 +52,18 @@ def print_report(report: dict) -> None:
         print(f"  {p(split)}: {v['images']} images ({counts})")
     if report.get("label_sets"):                        # multi-label data: pictures by their number of labels
         print("  labels per picture: " + ", ".join(f"{n}: {k} picture(s)" for n, k in report["label_sets"].items()))
+    if report.get("imbalance"):
+        print(f"  balance: {p(in_words(report['imbalance']['balance'], report['imbalance']))}")
     for s in report["skipped"]:
         print(f"  skipped {p(s['path'])}: {p(s['reason'])}")
     for w in report["warnings"]:
         print(f"  warning: {p(w)}")
+
+
+def best_in_words(best: dict | None) -> str:
+    """'; best epoch 3: accuracy 0.9000, balanced_accuracy 0.8500' (its validation figures), or ''."""
+    p = printable
+    figures = {k: v for k, v in ((best or {}).get("metrics") or {}).items() if k not in ("loss", "images")}
+    if not figures:
+        return ""
+    return f"; best epoch {best['epoch'] + 1}: " + ", ".join(f"{p(k)} {v:.4f}" for k, v in figures.items())

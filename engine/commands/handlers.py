@@ -22,7 +22,7 @@ from frelon.common.run_folder import RunFolder, run_name
 from frelon.common.text import printable
 from frelon.common.train_config import FIELDS, RESUMABLE, ConfigError, to_flags
 
-from .console import print_report, say, training_line
+from .console import best_in_words, print_report, say, training_line
 
 TRAIN_KEYS = set(FIELDS) | {"config"}
 
@@ -163,7 +163,8 @@ def _train_here(args, cfg, given) -> int:
         say(f"frelon: error: {printable(e)}")
         return 1
     if rank == 0:
-        say(f"frelon: run {fields['status']} after {fields['epochs_done']} epoch(s): {printable(fields['run_dir'])}")
+        say(f"frelon: run {fields['status']} after {fields['epochs_done']} epoch(s): {printable(fields['run_dir'])}"
+            + best_in_words(fields.get("best")))
     return 0
 
 

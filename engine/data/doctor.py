@@ -14,6 +14,9 @@ names are in printable form, see files.printable_path):
     splits         {"train": {"counts": {class: n}, "images": n}, "val": {...}}
     files_checked  how many candidate files were decoded
     skipped        [{"path", "reason"}]: every file (or folder, link) that is not used, and why
+    imbalance      {"ratio", "largest", "smallest", "threshold", "balance"}: the training split's
+                   largest / smallest class (common/balance.py), and what `--balance auto` does
+                   with it ("sampler" above the threshold, else "off"); null with fewer than 2 classes
     warnings       [str]: imbalance, tiny or empty classes, duplicates, leaks, unused folders...
     errors         [{"message", "hint"}]: what makes training impossible (scan_classification raises
                    the first as DataError); empty when the data can be trained on
@@ -32,6 +35,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
+from frelon.common.balance import AUTO, IMBALANCE_RATIO, MODE_WORDS, imbalance, settled_mode
 from frelon.common.choices import CLASSIFY
 from frelon.common.exclusions import EXCLUDED, excluded_files
 
@@ -42,7 +46,6 @@ from .images import IMAGE_SUFFIXES, BadImage, ImageInfo, PathLike, median_size, 
 from .probing import probe_all, same_bytes
 
 TINY_CLASS = 10        # fewer training images than this: warn
-IMBALANCE = 10.0       # largest / smallest class above this: warn
 
 
 @dataclass
@@ -104,6 +107,7 @@ def check_classification(data: PathLike, val_data: PathLike = "", val_split: flo
         "median_size": median_size([(f.result.width, f.result.height) for f in kept if f.split == "train"]),
         "files_checked": len(files),
         "skipped": skipped,
+        "imbalance": _imbalance(counts["train"]),
         "warnings": warnings,
         "errors": _errors(layout, files, folders, classes),
         "empty_classes": empty_classes,
@@ -174,6 +178,13 @@ def _duplicates(kept: List[_File]) -> List[Dict[str, Any]]:
     return sorted(out, key=lambda d: (order[d["kind"]], d["paths"]))
 
 
+def _imbalance(train: Dict[str, int]) -> Optional[Dict[str, Any]]:
+    uneven = imbalance(train)
+    if uneven is None:
+        return None
+    return {**uneven, "threshold": IMBALANCE_RATIO, "balance": settled_mode(AUTO, uneven["ratio"])}
+
+
 # ---------------------------------------------------------------------------------------------
 # What to tell the user
 
@@ -202,13 +213,13 @@ def _warnings(layout, files, folders, stray, classes, counts, duplicates, empty_
         if train[cls] < TINY_CLASS:
             out.append(f"class '{cls}' has only {train[cls]} training image(s): "
                        f"aim for {TINY_CLASS * 2} or more per class")
-    if len(classes) >= 2:
-        big = max(classes, key=lambda c: train[c])
-        small = min(classes, key=lambda c: train[c])
-        if train[big] > IMBALANCE * train[small]:
-            out.append(f"class imbalance {train[big] / train[small]:.0f}:1 ('{big}' {train[big]} vs "
-                       f"'{small}' {train[small]} training images): the model will favour '{big}'; "
-                       f"add '{small}' images if you can")
+    uneven = imbalance(train)
+    if uneven and uneven["ratio"] > IMBALANCE_RATIO:
+        big, small = uneven["largest"], uneven["smallest"]
+        how = MODE_WORDS[settled_mode(AUTO, uneven["ratio"])]
+        out.append(f"class imbalance {uneven['ratio']:.3g}:1 ('{big}' {train[big]} vs '{small}' {train[small]} "
+                   f"training images): unbalanced, the model would favour '{big}'; Frelon balances by default "
+                   f"(--balance auto: {how}); add '{small}' images if you can")
     if classes and sum(val.values()) == 0:
         why = "val_split is 0 or every class has a single image" if layout.kind == "class_folders" \
             else "the validation folders hold no usable image of these classes"

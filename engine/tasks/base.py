@@ -17,8 +17,11 @@ the data (no torch):
 training, in the order the shared loop (training/) calls them:
 
     scan(cfg, workers)                -> Scanned: classes, data_report fields, task-private data
+    train_labels(scanned)             -> each training picture's class index, or None when a picture
+                                         is not one class (--balance: training/balancing.py)
     build_model(cfg, classes)         -> (nn.Module, preprocessing {mean, std, weights})
-    datasets(scanned, cfg, size, pre) -> (train Dataset, val Dataset | None, collate | None)
+    datasets(scanned, cfg, size, pre) -> (train Dataset, val Dataset | None, collate | None); a task
+                                         that balances by loss weights reads the settled cfg.balance
     probe_dataset(scanned, size, pre) -> the training images, evaluation transform (classification
                                          only: the features' fit that picks its automatic LR)
     loss(model, batch, device)        -> (loss tensor, parts {name: float} | None, batch size)

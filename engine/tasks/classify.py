@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from frelon.common.choices import CLASSIFY
-from frelon.common.metrics import precision_recall
+from frelon.common.metrics import balanced_accuracy, precision_recall
 from frelon.common.run_folder import SCORE_THRESHOLD, RunFolder, data_or_sample
 
 from ..errors import ConfigurationError
@@ -55,10 +55,20 @@ class ClassifyTask:
         model, pre = backbones.build_classifier(cfg.backbone, len(classes), cfg.weights)
         return model, pre
 
+    loss_weights = None     # each class's loss weight under --balance weights (datasets(): the settled cfg)
+    weight_tensor = None    # the same on the device, made at the first step
+
+    def train_labels(self, scanned: Scanned) -> list[int]:
+        return [label for _, label in scanned.train]
+
     def datasets(self, scanned: Scanned, cfg, size: int, pre: dict):
         from ..classify import transforms
         from ..data.classify import ImageDataset
         from ..data.mirror import flip_wanted
+        self.loss_weights, self.weight_tensor = None, None
+        if cfg.balance == "weights":    # settled (training/balancing.py): the loss weighs each class
+            from frelon.common.balance import class_weights, counts_of
+            self.loss_weights = class_weights(counts_of(self.train_labels(scanned), len(scanned.classes)))
         train = ImageDataset(scanned.train, transforms.train_transform(
             size, pre["mean"], pre["std"], cfg.augment, cfg.random_erasing, flip_wanted(cfg.flip, scanned.classes),
             cfg.noise))
@@ -78,7 +88,10 @@ class ClassifyTask:
         images = images.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         logits = model(images)
-        return F.cross_entropy(logits.float(), labels), None, images.shape[0]
+        if self.loss_weights is not None and self.weight_tensor is None:
+            import torch
+            self.weight_tensor = torch.tensor(self.loss_weights, dtype=torch.float32, device=device)
+        return F.cross_entropy(logits.float(), labels, weight=self.weight_tensor), None, images.shape[0]
 
     def evaluate(self, model, loader, device, ranks, classes) -> Evaluation:
         import torch
@@ -110,6 +123,7 @@ class ClassifyTask:
         correct = int(cm.diag().sum())
         per_class = {c: (float(cm[i, i] / cm[i].sum()) if cm[i].sum() > 0 else None) for i, c in enumerate(classes)}
         metrics = {"loss": float(loss_sum) / max(1, total), "accuracy": correct / max(1, total),
+                   "balanced_accuracy": balanced_accuracy(cm.tolist()),
                    "per_class": per_class, "precision_recall": precision_recall(cm.tolist(), classes),
                    "confusion_matrix": cm.tolist(), "images": total}
         mine = torch.cat(probabilities).cpu().tolist() if probabilities else []

@@ -101,6 +101,10 @@ class DetectTask:
         self.detector = cfg.detector
         return build_detector(cfg.backbone, len(classes), cfg.weights, cfg.detector)
 
+    def train_labels(self, scanned: Scanned) -> None:
+        """None: a picture holds boxes of several classes, not one class to balance by (--balance)."""
+        return None
+
     def datasets(self, scanned: Scanned, cfg, size: int, pre: dict):
         from ..centernet import transforms as T
         from ..centernet.dataset import DetectionDataset, collate

@@ -92,6 +92,10 @@ class MultiLabelTask:
 
     # ---------------------------------------------------------------- training
 
+    def train_labels(self, scanned: Scanned) -> None:
+        """None: a picture carries any number of labels, not one class to balance by (--balance)."""
+        return None
+
     def build_model(self, cfg, classes):
         from .. import backbones
         return backbones.build_classifier(cfg.backbone, len(classes), cfg.weights)

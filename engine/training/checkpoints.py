@@ -31,6 +31,7 @@ class Progress:
     best_loss: float = math.inf     # the best epoch's validation loss: breaks ties of the score
     epochs_done: int = 0
     history: list = field(default_factory=list)
+    best_metrics: dict = field(default_factory=dict)   # the best epoch's validation figures (run_finished)
 
     def improves(self, score: float, loss: float | None) -> bool:
         """Whether an epoch's validation beats the best so far: a higher score, or the same score

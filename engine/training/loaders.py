@@ -29,11 +29,13 @@ class Loaders:
     sampler: TrainSampler            # the training loader's: set_epoch(epoch, skip) before each epoch
 
 
-def build_loaders(datasets: tuple, cfg: TrainConfig, ranks: Ranks, workers: int, batch: int) -> Loaders:
+def build_loaders(datasets: tuple, cfg: TrainConfig, ranks: Ranks, workers: int, batch: int,
+                  sample_weights: list[float] | None = None) -> Loaders:
     """The loaders over the task's (train, val, collate), in micro-batches of `batch` images per rank
-    (the settled config's batch, smaller after an out-of-memory: training/run.py)."""
+    (the settled config's batch, smaller after an out-of-memory: training/run.py); with
+    `sample_weights` (--balance sampler: training/balancing.py), weighted draws."""
     train_ds, val_ds, collate = datasets
-    sampler = TrainSampler(len(train_ds), ranks.world_size, ranks.rank, cfg.seed)
+    sampler = TrainSampler(len(train_ds), ranks.world_size, ranks.rank, cfg.seed, sample_weights)
     common = dict(num_workers=workers, collate_fn=collate,
                   pin_memory=ranks.device.type == "cuda",
                   persistent_workers=workers > 0,

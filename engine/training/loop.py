@@ -33,13 +33,33 @@ def train_epochs(trainer) -> str:
     cfg, p, end = trainer.cfg, trainer.progress, trainer.plan.end_step
     log = StepLog(cfg, end, trainer.ranks.world_size)
     trainer.in_loop = True             # from here a stop's side thread can save (stopping.py)
-    while p.epoch < cfg.epochs and p.step < end:
+    while p.epoch < cfg.epochs and p.step < end and not out_of_patience(trainer):
         if not train_one_epoch(trainer, log):
             return "stopped"
-        if agree(trainer.ranks, trainer.heartbeat, trainer.should_stop()).stop and p.epoch < cfg.epochs and p.step < end:
+        if agree(trainer.ranks, trainer.heartbeat, trainer.should_stop()).stop and p.epoch < cfg.epochs \
+                and p.step < end and not out_of_patience(trainer):
             return "stopped"
     stopping.ending(trainer)
+    if out_of_patience(trainer):
+        trainer.finish_reason = out_of_patience(trainer)
+        if trainer.ranks.is_main:
+            trainer.writer.log(trainer.finish_reason)
     return "completed"
+
+
+def out_of_patience(trainer) -> str:
+    """Why the run ends early under `--patience N` ("" while it goes on): N epochs done since the
+    best one (the score and tie-break that choose `best`: checkpoints.Progress.improves). Every
+    rank counts alike (the scores are reduced over the ranks), and the count is the checkpointed
+    progress's (epochs done, best epoch): a resumed run goes on counting where it stopped."""
+    cfg, p = trainer.cfg, trainer.progress
+    waited = p.epochs_done - 1 - p.best_epoch
+    if not cfg.patience or p.best_epoch < 0 or waited < cfg.patience:
+        return ""
+    what = f"validation {trainer.task.best_metric}" if trainer.val_loader is not None else "training loss"
+    best = p.best_score if trainer.val_loader is not None else -p.best_score
+    return (f"stopped early (--patience {cfg.patience}) after epoch {p.epochs_done}: {waited} epoch(s) without a "
+            f"better {what} than epoch {p.best_epoch + 1}'s {best:.4g}; the best checkpoint is that epoch's")
 
 
 def train_one_epoch(trainer, log: StepLog) -> bool:
@@ -215,6 +235,8 @@ def _close_epoch(trainer, evaluation, train_loss: float, started: float) -> None
     if improved:
         p.best_score, p.best_epoch = score, finished
         p.best_loss = loss if loss is not None else math.inf
+        p.best_metrics = {k: v for k, v in (evaluation.metrics if evaluation else {}).items()
+                          if isinstance(v, (int, float)) and not isinstance(v, bool)}
     p.history.append({"epoch": finished, "train_loss": train_loss, "score": score})
     if t.ranks.is_main:
         t.writer.emit("epoch_end", epoch=finished, train_loss=train_loss, val=evaluation.metrics if evaluation else {},

@@ -54,10 +54,13 @@ def run_finished_fields(trainer, status: str) -> dict:
     if p.best_epoch >= 0:
         task = getattr(trainer, "task", None)
         best = {"epoch": p.best_epoch, "metric": task.best_metric if task is not None else None,
-                "score": p.best_score,
+                "score": p.best_score, "metrics": p.best_metrics,
                 "path": str(RunFolder(trainer.run_dir).checkpoint("best")) if trainer.run_dir else None}
-    return dict(status=status, epochs_done=p.epochs_done, best=best, duration_s=time.time() - trainer.started,
-                steps_done=p.step, run_dir=str(trainer.run_dir) if trainer.run_dir else None)
+    fields = dict(status=status, epochs_done=p.epochs_done, best=best, duration_s=time.time() - trainer.started,
+                  steps_done=p.step, run_dir=str(trainer.run_dir) if trainer.run_dir else None)
+    if getattr(trainer, "finish_reason", ""):
+        fields["reason"] = trainer.finish_reason           # a run that ended before --epochs (--patience)
+    return fields
 
 
 class StepLog:

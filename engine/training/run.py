@@ -30,6 +30,7 @@ from ..heartbeat import Heartbeat, NoHeartbeat, RescueWatcher
 from ..tasks import get_task, infer_task
 from . import stopping
 from .checkpoints import Progress, emergency_save, restore
+from .balancing import sample_weights
 from .loaders import auto_workers, build_loaders
 from .loop import train_epochs
 from .reports import RunFailed, error_fields, run_finished_fields, run_started_fields
@@ -47,6 +48,7 @@ class Trainer:
     rescue: RescueWatcher | None = None                       # rank 0 of several: the stall watchdog's save
     resumed_from: dict | None = None                          # run_started's, after a resume
     lr_choice: dict | None = None                             # run_started's: the features' fit, when measured
+    finish_reason: str = ""                                   # run_finished's `reason`: why it ended early (loop.py)
 
     def __init__(self, cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[], bool],
                  resume: str | None = None, run_dir: str | None = None, resume_overrides: dict | None = None):
@@ -169,7 +171,8 @@ class Trainer:
 
     def _build_loaders(self) -> None:
         datasets = self.task.datasets(self.scanned, self.cfg, self.image_size, self.preprocessing)
-        loaders = build_loaders(datasets, self.cfg, self.ranks, self.workers, self.batch)
+        loaders = build_loaders(datasets, self.cfg, self.ranks, self.workers, self.batch,
+                                sample_weights(self.cfg, self.task, self.scanned))
         self.train_loader, self.val_loader, self.train_sampler = loaders.train, loaders.val, loaders.sampler
         self.steps_per_epoch = self.cfg.steps_per_epoch(len(datasets[0]), self.ranks.world_size)
 

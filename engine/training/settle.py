@@ -9,6 +9,8 @@ In this order, each step seeing the ones before:
 - the batch per rank: `--batch-size`, or for `auto` the largest the memory forecast lets fit at
   that image size, on the run's device, with the scanned classes (training/forecast.py); a set smaller
   than one batch per rank trains in one smaller batch, and the global batch and LR follow it;
+- `--balance auto`: class-balanced sampling when the training split's largest class has more
+  than 3× the smallest's images, else off (training/balancing.py, common/balance.py);
 - the base LR and reference batch: the values `0` stands for now (lr_policy), a classifier's
   automatic LR from how well the start weights' features separate its classes (feature_fit.py,
   measured on rank 0, broadcast).
@@ -24,6 +26,7 @@ from frelon.common import lr_policy
 from frelon.common.train_config import TrainConfig
 
 from .. import distributed as D
+from .balancing import settle_balance
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ def settle(given: TrainConfig, task, scanned, ranks: D.Ranks,
         said.append((f"the training set has {train_images} images, fewer than one batch of {cfg.batch_size} "
                      f"per rank: training in batches of {fitting} (the global batch and the LR follow)", "warning"))
         cfg = cfg.replace(batch_size=fitting)
+    cfg, balance_said = settle_balance(cfg, task, scanned)
+    said += [(balance_said, "info")] if balance_said else []
     cfg = cfg.pinned_lr()
     if not lr_policy.fits_features(cfg.optimizer, cfg.lr, cfg.task):
         return Settled(cfg, None, said)

@@ -161,6 +161,11 @@ class DataPanel(QWidget):
             issues.append(f"<span style='color:{theme.WARN}'>{len(skipped)} file(s) skipped</span>")
         if dups:
             issues.append(f"<span style='color:{theme.WARN}'>{len(dups)} duplicate group(s)</span>")
+        uneven = report.get("imbalance")
+        if uneven and uneven.get("balance", "off") != "off":
+            how = "by sampling" if uneven["balance"] == "sampler" else f"({_esc(uneven['balance'])})"
+            issues.append(f"<span style='color:{theme.WARN}'>class imbalance {uneven['ratio']:.3g}:1, "
+                          f"balanced {how}</span>")   # the Warnings tab says it in full
         if report.get("empty_classes"):
             issues.append(f"<span style='color:{theme.BAD}'>empty classes: "
                           f"{_esc(', '.join(report['empty_classes']))}</span>")

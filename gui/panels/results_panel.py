@@ -13,6 +13,7 @@ came back.
 """
 from __future__ import annotations
 
+import html
 import time
 from pathlib import Path
 
@@ -167,12 +168,16 @@ class ResultsPanel(QWidget):
             parts.append(f"mAP <b>{val['map']:.3f}</b>" + (f" · mAP@50 {val['map_50']:.3f}" if val.get("map_50") is not None else ""))
         elif val.get("accuracy") is not None:
             parts.append(f"validation accuracy <b>{val['accuracy']:.1%}</b>")
+            if val.get("balanced_accuracy") is not None:     # the mean per-class recall
+                parts.append(f"balanced accuracy <b>{val['balanced_accuracy']:.1%}</b>")
         if val.get("loss") is not None:
             parts.append(f"val loss {val['loss']:.4g}")
         if history.finished:
             status = history.finished.get("status")
             colour = theme.OK if status == "completed" else theme.WARN
             parts.append(f"<span style='color:{colour}'>{status}</span> after {history.finished.get('epochs_done')} epoch(s)")
+            if history.finished.get("reason"):
+                parts.append(html.escape(str(history.finished["reason"])))
         elif not history.epochs:
             parts.append("no finished epoch yet")
         return " · ".join(p for p in parts if p)

@@ -6,6 +6,8 @@ so per-event updates would stall the window when events flood in).
 """
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QStyle, QWidget
 
@@ -79,7 +81,9 @@ class RunPanel(QWidget):
             val = e.get("val") or {}
             metric = ("mAP", val.get("map")) if "map" in val else ("accuracy", val.get("accuracy"))
             if metric[1] is not None:
-                self.status.setText(f"Epoch {int(e.get('epoch', 0)) + 1} done · val {metric[0]} {metric[1]:.3f}")
+                balanced = val.get("balanced_accuracy")       # the mean per-class recall (classification)
+                self.status.setText(f"Epoch {int(e.get('epoch', 0)) + 1} done · val {metric[0]} {metric[1]:.3f}"
+                                    + (f" · balanced {balanced:.3f}" if balanced is not None else ""))
         elif kind == "checkpoint":
             self.status.setText(f"Checkpoint saved (epoch {int(e.get('epoch', 0)) + 1})"
                                 + (" · best so far" if e.get("best") else ""))
@@ -99,5 +103,6 @@ class RunPanel(QWidget):
             self.progress.setRange(0, 1)
         colour = theme.OK if outcome.ok else theme.BAD
         self.progress.setFormat(outcome.finish_status or "ended")
-        self.status.setText(f"<span style='color:{colour}'>{outcome.title()}</span>")
+        self.status.setText(f"<span style='color:{colour}'>{outcome.title()}</span>"
+                            + (f" · {html.escape(outcome.finish_reason)}" if outcome.finish_reason else ""))
         self.eta.setText("")
