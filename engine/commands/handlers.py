@@ -39,7 +39,7 @@ def run_command(args) -> int:
     handler = {"train": cmd_train, "check": cmd_check, "info": cmd_info, "predict": cmd_predict,
                "eval": cmd_eval, "export": cmd_export, "plan": cmd_plan,
                "lr-find": cmd_lr_find, "robustness": cmd_robustness, "preview-augment": cmd_preview_augment,
-               "review": cmd_review, "annotations": cmd_annotations}[args.command]
+               "review": cmd_review, "annotations": cmd_annotations, "explain": cmd_explain}[args.command]
     try:
         return handler(args)
     except ConfigError as e:
@@ -331,6 +331,21 @@ def cmd_robustness(args) -> int:
               + ", ".join(f"ε {e:g} → {a:.1%}" for e, a in zip(result["eps"], result[metric]))
               + (f"; {len(result['flipped'])} flipped" if metric == "accuracy" else "")
               + f" -> {printable(args.run)}/robustness/", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------- explain
+
+def cmd_explain(args) -> int:
+    from .explain import explain
+    result = explain(args.run, args.input, out=args.out, class_name=args.class_name,
+                     checkpoint=args.checkpoint, device=args.device)
+    if args.json:
+        _json_out(result)
+    else:
+        n = sum(len(e["maps"]) for e in result["images"])
+        say(f"frelon: {n} map(s) of {len(result['images'])} picture(s) -> {printable(result['out'])}" +
+            (f", {len(result['skipped'])} skipped" if result["skipped"] else ""))
     return 0
 
 

@@ -40,6 +40,9 @@ a finished run (`loaded`: inference.LoadedRun):
     evaluate_run(loaded, data)        -> `frelon eval`'s metrics
     export_module(model)              -> (the module ONNX exports, its output names)
     robustness(loaded, data, sweep)   -> the sweep's fields of `frelon robustness` (sweep: attacks.Sweep)
+    explain(loaded, items, out, class_index) -> (entries, skipped): `frelon explain`'s maps drawn in
+                                         `out` (a classifier: Grad-CAM for each class its
+                                         `explained_classes(logits)` names; a detector: its heatmap)
 
 Datasets are indexed by (index, seed) through sampling.Seeded; the loop owns samplers, loaders,
 the optimizer, the schedule, AMP, DDP, events and checkpoints.

@@ -232,6 +232,11 @@ class DetectTask:
         model, names = onnx_module(model)
         return model, list(names)
 
+    def explain(self, loaded, items, out, class_index=None) -> tuple[list, list]:
+        """The heatmap laid over each picture (centernet/explain.py): max over classes, or one class."""
+        from ..centernet.explain import explain_pictures
+        return explain_pictures(loaded, items, out, class_index)
+
     def robustness(self, loaded, data, sweep) -> dict:
         from ..centernet.robustness import detection_sweep
         if data:
