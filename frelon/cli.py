@@ -98,6 +98,13 @@ def _add_eval_export_info(sub) -> None:
     p.add_argument("--format", choices=["onnx"], default="onnx")
     p.add_argument("--checkpoint", choices=CHECKPOINTS, default="best")
     p.add_argument("--out", default=None)
+    p.add_argument("--int8", action="store_true",
+                   help="also an INT8 model (onnxruntime static quantization, calibrated on training pictures) beside it, "
+                        "its accuracy on the validation split, size and CPU latency beside the float model's")
+    # defaults: engine/commands/int8.py (0.02, 64 pictures)
+    p.add_argument("--max-drop", type=float, default=None,
+                   help="refuse the INT8 model when it loses more than this (accuracy as a fraction; default 0.02)")
+    p.add_argument("--calibration", type=int, default=None, help="training pictures to calibrate on (default 64)")
     _add_answer_options(p, json=False)
 
     p = sub.add_parser("info", help="devices, backbones and whether their weights are offline")

@@ -233,8 +233,16 @@ def cmd_export(args) -> int:
         outputs.result_file(args.out, "--out", inputs=run_files)
     elif os.path.isdir(args.run):
         outputs.writable_folder(str(run.export), "--out")
+    if (args.max_drop is not None or args.calibration is not None) and not args.int8:
+        raise ConfigError("--max-drop and --calibration go with --int8")
+    if args.calibration is not None and args.calibration < 1:
+        raise ConfigError(f"--calibration {args.calibration}: at least one picture")
     from .export import export_onnx
-    result = export_onnx(args.run, out=args.out, checkpoint=args.checkpoint)
+    result = export_onnx(args.run, out=args.out, checkpoint=args.checkpoint, int8=args.int8,
+                         max_drop=args.max_drop, calibration=args.calibration)
+    if result.get("int8"):
+        from .int8 import words
+        say(f"frelon: INT8 kept: {words(result['int8'])}")
     _json_out(result)
     return 0
 

@@ -17,7 +17,7 @@ from frelon.common.metrics import precision_recall
 from frelon.common.run_folder import SCORE_THRESHOLD, RunFolder, data_or_sample
 
 from ..errors import ConfigurationError
-from .base import Evaluation, Scanned, run_validation_split
+from .base import Evaluation, Scanned, run_splits, run_validation_split
 
 
 class ClassifyTask:
@@ -172,6 +172,12 @@ class ClassifyTask:
 
     def export_module(self, model):
         return model, ["logits"]
+
+    def quantization(self, loaded):
+        """`export --int8`: training pictures to calibrate on, validation accuracy to compare."""
+        from ..classify.int8 import ClassifierQuantization
+        from ..data.classify import scan_classification
+        return ClassifierQuantization(loaded, *run_splits(loaded, scan_classification, self.name))
 
     def class_scores(self, logits):
         """One picture's logits (C,) → each class's score: softmax (one class per picture)."""
