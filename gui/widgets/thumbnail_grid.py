@@ -24,6 +24,7 @@ class Thumb:
     tooltip: str = ""
     color: str = ""                      # caption/border colour ("" = none)
     boxes: list = field(default_factory=list)   # [(x, y, w, h, label, colour)] in full-image pixels
+    display: str = ""                    # a picture shown in its place, same size (e.g. its map); "" = path
 
 
 class ThumbnailGrid(QListWidget):
@@ -74,7 +75,7 @@ class ThumbnailGrid(QListWidget):
             item.setIcon(QIcon(self._render(thumb)))
 
     def _render(self, t: Thumb) -> QPixmap:
-        image, full = read_image(t.path, self.side * 2)
+        image, full = read_image(t.display or t.path, self.side * 2)
         if image.isNull():
             pm = QPixmap(self.side, self.side)
             pm.fill(QColor("#f3d6d6"))
