@@ -7,7 +7,7 @@ CenterNet heatmap. Inputs as `frelon predict` takes them (pictures, folders, a C
 {run, task, classes, images: [{file_name, path, maps: [{class, score, png, peak [x, y] in the
 picture's pixels, …}]}], skipped}. The previous explain.json's pictures in `out` are removed first
 (only those: the folder may hold other files). `out` is checked before the run is loaded
-(engine/outputs.py): writable, holding none of the input pictures.
+(engine/outputs.py): writable, holding none of the input pictures, inside no input folder.
 """
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ def explain(run: str, inputs: list[str], out: str | None = None, class_name: str
         items += list_inputs(path)[0]
     folder = Path(out) if out else RunFolder(run).explain
     outputs.holds_no_input(folder, [item["path"] for item in items], "--out")
+    for path in inputs:                  # maps inside a folder of pictures would join its pictures
+        if Path(path).is_dir():
+            outputs.outside(folder, path, "--out")
     outputs.writable_folder(folder, "--out")
     loaded = load_run(run, checkpoint, device)
     class_index = None

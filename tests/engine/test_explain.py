@@ -95,3 +95,5 @@ def test_explain_refuses_an_unknown_class_and_an_out_holding_the_pictures(tmp_pa
     assert "--class hornet: not one of the run's classes" in capsys.readouterr().err
     assert frelon_main(["explain", "--run", str(run), "--input", str(pictures), "--out", str(pictures)]) == 1
     assert "holds input pictures" in capsys.readouterr().err
+    assert frelon_main(["explain", "--run", str(run), "--input", str(pictures), "--out", str(pictures / "maps")]) == 1
+    assert "inside" in capsys.readouterr().err and not (pictures / "maps").exists()
