@@ -37,6 +37,8 @@ def explain(run: str, inputs: list[str], out: str | None = None, class_name: str
             outputs.outside(folder, path, "--out")
     outputs.writable_folder(folder, "--out")
     loaded = load_run(run, checkpoint, device)
+    if not hasattr(loaded.task, "explain"):
+        raise ConfigurationError(f"explain: not offered for a {loaded.task_name} run yet")
     class_index = None
     if class_name is not None:
         if class_name not in loaded.classes:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FrelonError
+from ..errors import ConfigurationError, FrelonError
 
 DEFAULT_MAX_DROP = 0.02          # 2 points of accuracy
 DEFAULT_CALIBRATION = 64         # pictures
@@ -65,6 +65,9 @@ def quantize(loaded, float_path: str, int8_path: str, max_drop: float = DEFAULT_
     """Write the INT8 model of `float_path` to `int8_path` and measure both; Int8Refused (the
     caller removes `int8_path`) when the metric drops by more than `max_drop`."""
     from onnxruntime.quantization import QuantFormat, QuantType, quant_pre_process, quantize_static
+    if not hasattr(loaded.task, "quantization"):
+        raise ConfigurationError(f"--int8: not offered for a {loaded.task_name} run yet",
+                                 hint="export without --int8")
     data = loaded.task.quantization(loaded)
     batches = data.calibration(calibration, seed)
     with tempfile.TemporaryDirectory() as scratch, _quiet():
