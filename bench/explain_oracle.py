@@ -10,6 +10,7 @@ in the picture's pixels) falls inside the square. Chance: the square's share of 
 cells. Prints the hit rate, the scale and the run's validation accuracy.
 
     OMP_NUM_THREADS=1 python bench/explain_oracle.py [--size 128] [--per-class 24] [--probes 20] [--epochs 5]
+        [--lr 0.003] [--freeze-backbone]
 """
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=24)
     ap.add_argument("--probes", type=int, default=20)
     ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--lr", default="0.003")
+    ap.add_argument("--freeze-backbone", action="store_true", help="train the head only (ImageNet features)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="frelon-explain-"))
     rng = np.random.default_rng(0)
@@ -61,7 +64,8 @@ def main() -> None:
         image, boxes[f"{i:03d}.png"] = picture(np.random.default_rng(1000 + i), args.size, True)
         image.save(root / "probes" / f"{i:03d}.png")
     frelon("train", "--data", str(root / "data"), "--out", str(root / "runs"), "--image-size", str(args.size),
-           "--epochs", str(args.epochs), "--augment", "light", "--lr", "0.003", "--batch-size", "8", "--workers", "0")
+           "--epochs", str(args.epochs), "--augment", "light", "--lr", args.lr, "--batch-size", "8", "--workers", "0",
+           *(["--freeze-backbone"] if args.freeze_backbone else []))
     run = next((root / "runs").iterdir())
     accuracy = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()
                 if '"epoch_end"' in line][-1]["val"]["accuracy"]
@@ -73,7 +77,8 @@ def main() -> None:
         x1, y1, x2, y2 = boxes[entry["file_name"]]
         hits += x1 <= x < x2 and y1 <= y < y2
     cells = (args.size // 32) ** 2
-    print(f"Grad-CAM oracle: efficientnet_lite0 fine-tuned {args.epochs} epochs on {2 * args.per_class} pictures of "
+    how = "its head trained (backbone frozen)" if args.freeze_backbone else "fine-tuned"
+    print(f"Grad-CAM oracle: efficientnet_lite0 {how}, --lr {args.lr}, {args.epochs} epochs on {2 * args.per_class} pictures of "
           f"{args.size} px (validation accuracy {accuracy:.2f}); {hits} of {args.probes} held-out probes have the "
           f"map's peak inside the pasted square ({cells} cells of 32 px; the square covers about "
           f"{(3 / 8) ** 2:.0%} of the picture)")
