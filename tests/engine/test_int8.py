@@ -19,7 +19,7 @@ ort = pytest.importorskip("onnxruntime")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("int8")
     data = make_colour_folder(root / "data", per_class=8, classes=("blue", "green", "red"))
-    return train_here("--data", data, "--out", root / "runs", "--backbone", "resnet18", "--weights", "none",
+    return train_here("--data", data, "--out", root / "runs", "--backbone", "mobilenet_v3_large", "--weights", "none",
                       "--image-size", "32", "--epochs", "3", "--batch-size", "4", "--workers", "0", "--lr", "0.003",
                       "--val-split", "0.34")
 
