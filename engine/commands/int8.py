@@ -69,6 +69,9 @@ def quantize(loaded, float_path: str, int8_path: str, max_drop: float = DEFAULT_
         raise ConfigurationError(f"--int8: not offered for a {loaded.task_name} run yet",
                                  hint="export without --int8")
     data = loaded.task.quantization(loaded)
+    if not data.val:
+        raise Int8Refused(f"--int8: refused, {data.source} gives the run no validation pictures to measure the "
+                          "INT8 model on", hint="train with a validation split (--val-split, --val-data), then export")
     batches = data.calibration(calibration, seed)
     with tempfile.TemporaryDirectory() as scratch, _quiet():
         prepared = os.path.join(scratch, "prepared.onnx")
