@@ -5,7 +5,7 @@ data, the score from which a detection counts, each class's colour. Stdlib only.
     RUNS_DIR/<YYYYmmdd-HHMMSS>-<name>/
         config.json  events.jsonl  model.json          the run as settled, what happened, how to load it
         checkpoints/last.safetensors  best.safetensors  the whole training state; the best epoch's weights
-        predictions/val.json  timelapse.json  pr_curves.json  robustness/<attack>.json
+        predictions/val.json  timelapse.json  pr_curves.json  robustness/<attack>.json  explain/
         thresholds.json                                 multi-label: each label's score threshold (best epoch)
         export/model.onnx  data_fixes.json  ranks/      (ranks/: the multi-rank files, engine/heartbeat.py)
 """
@@ -73,6 +73,7 @@ class RunFolder:
     thresholds = property(lambda self: self.path / "thresholds.json")     # multi-label: each label's, tuned
     data_fixes = property(lambda self: self.path / "data_fixes.json")
     robustness = property(lambda self: self.path / "robustness")
+    explain = property(lambda self: self.path / "explain")        # `frelon explain`'s maps by default
     ranks = property(lambda self: self.path / "ranks")
 
     def checkpoint(self, which: str = "last") -> Path:

@@ -112,6 +112,11 @@ class BackboneNet(nn.Module):
             x = m(x)
         return x
 
+    def last_block(self) -> nn.Module:
+        """The module whose output `features` returns (the tail's last, else the last stage's last
+        block): where Grad-CAM watches (classify/gradcam.py)."""
+        return self._parts.tail[-1] if self._parts.tail else self._parts.stages[-1][-1]
+
     def pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The stem's and every stage's output, fine to coarse (strides 2 or 4 … 32), the last one
         through the tail: what a detector's lateral neck merges. Checkpointed like `features`."""

@@ -98,6 +98,13 @@ def _add_eval_export_info(sub) -> None:
     p.add_argument("--format", choices=["onnx"], default="onnx")
     p.add_argument("--checkpoint", choices=CHECKPOINTS, default="best")
     p.add_argument("--out", default=None)
+    p.add_argument("--int8", action="store_true",
+                   help="also an INT8 model (onnxruntime static quantization, calibrated on training pictures) beside it, "
+                        "its accuracy on the validation split, size and CPU latency beside the float model's")
+    # defaults: engine/commands/int8.py (0.02, 64 pictures)
+    p.add_argument("--max-drop", type=float, default=None,
+                   help="refuse the INT8 model when it loses more than this (accuracy as a fraction; default 0.02)")
+    p.add_argument("--calibration", type=int, default=None, help="training pictures to calibrate on (default 64)")
     _add_answer_options(p, json=False)
 
     p = sub.add_parser("info", help="devices, backbones and whether their weights are offline")
@@ -164,6 +171,18 @@ def _add_robustness(sub) -> None:
     _add_answer_options(p)
 
 
+def _add_explain(sub) -> None:
+    p = sub.add_parser("explain", help="where a trained model looks: Grad-CAM (classifier) or its heatmap (detector) over each picture (PNG)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--input", required=True, action="extend", nargs="+",
+                   help="pictures, folders or a COCO JSON (several may follow, or --input again)")
+    p.add_argument("--out", default=None, help="folder for the PNGs and explain.json (default RUN/explain/)")
+    p.add_argument("--class", dest="class_name", default=None, metavar="NAME",
+                   help="map this class (default: the predicted one; a detector: every class's heat)")
+    _add_model_options(p)
+    _add_answer_options(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="frelon",
@@ -171,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     # one builder per subcommand (or a few small ones), in the order `frelon --help` lists them
     for add in (_add_train, _add_check, _add_predict, _add_eval_export_info, _add_plan_lr_find,
-                _add_review_annotations, _add_preview_augment, _add_robustness):
+                _add_review_annotations, _add_preview_augment, _add_robustness, _add_explain):
         add(sub)
     p = sub.add_parser("gui", help="open the app (the same as no command)")
     p.add_argument("--runs", default=None, help="runs folder shown in the app")

@@ -1,4 +1,4 @@
-"""A short engine command (`info`, `check`, `predict`, `plan`, `lr-find`, `robustness`,
+"""A short engine command (`info`, `check`, `predict`, `plan`, `lr-find`, `robustness`, `explain`,
 `preview-augment`, `review`, `annotations`) in the background, and its JSON answer.
 
 :class:`JsonCommand` runs one command at a time on an :class:`EngineProcess` (the same supervisor

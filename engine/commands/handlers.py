@@ -39,7 +39,7 @@ def run_command(args) -> int:
     handler = {"train": cmd_train, "check": cmd_check, "info": cmd_info, "predict": cmd_predict,
                "eval": cmd_eval, "export": cmd_export, "plan": cmd_plan,
                "lr-find": cmd_lr_find, "robustness": cmd_robustness, "preview-augment": cmd_preview_augment,
-               "review": cmd_review, "annotations": cmd_annotations}[args.command]
+               "review": cmd_review, "annotations": cmd_annotations, "explain": cmd_explain}[args.command]
     try:
         return handler(args)
     except ConfigError as e:
@@ -237,8 +237,16 @@ def cmd_export(args) -> int:
         outputs.result_file(args.out, "--out", inputs=run_files)
     elif os.path.isdir(args.run):
         outputs.writable_folder(str(run.export), "--out")
+    if (args.max_drop is not None or args.calibration is not None) and not args.int8:
+        raise ConfigError("--max-drop and --calibration go with --int8")
+    if args.calibration is not None and args.calibration < 1:
+        raise ConfigError(f"--calibration {args.calibration}: at least one picture")
     from .export import export_onnx
-    result = export_onnx(args.run, out=args.out, checkpoint=args.checkpoint)
+    result = export_onnx(args.run, out=args.out, checkpoint=args.checkpoint, int8=args.int8,
+                         max_drop=args.max_drop, calibration=args.calibration)
+    if result.get("int8"):
+        from .int8 import words
+        say(f"frelon: INT8 kept: {words(result['int8'])}")
     _json_out(result)
     return 0
 
@@ -335,6 +343,21 @@ def cmd_robustness(args) -> int:
               + ", ".join(f"ε {e:g} → {a:.1%}" for e, a in zip(result["eps"], result[metric]))
               + (f"; {len(result['flipped'])} flipped" if metric == "accuracy" else "")
               + f" -> {printable(args.run)}/robustness/", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------- explain
+
+def cmd_explain(args) -> int:
+    from .explain import explain
+    result = explain(args.run, args.input, out=args.out, class_name=args.class_name,
+                     checkpoint=args.checkpoint, device=args.device)
+    if args.json:
+        _json_out(result)
+    else:
+        n = sum(len(e["maps"]) for e in result["images"])
+        say(f"frelon: {n} map(s) of {len(result['images'])} picture(s) -> {printable(result['out'])}" +
+            (f", {len(result['skipped'])} skipped" if result["skipped"] else ""))
     return 0
 
 

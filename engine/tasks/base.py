@@ -43,6 +43,13 @@ a finished run (`loaded`: inference.LoadedRun):
     evaluate_run(loaded, data)        -> `frelon eval`'s metrics
     export_module(model)              -> (the module ONNX exports, its output names)
     robustness(loaded, data, sweep)   -> the sweep's fields of `frelon robustness` (sweep: attacks.Sweep)
+    quantization(loaded)              -> what `export --int8` calibrates on and scores with: an object
+                                         with calibration(n, seed) -> [float32 (N, 3, S, S) batches]
+                                         of training pictures and score(run) -> {metric, value, images}
+                                         on the validation split, run(batch) giving the ONNX outputs
+    explain(loaded, items, out, class_index) -> (entries, skipped): `frelon explain`'s maps drawn in
+                                         `out` (a classifier: Grad-CAM for each class its
+                                         `explained_classes(logits)` names; a detector: its heatmap)
 
 Datasets are indexed by (index, seed) through sampling.Seeded; the loop owns samplers, loaders,
 the optimizer, the schedule, AMP, DDP, events and checkpoints.
@@ -74,18 +81,25 @@ class Evaluation:
     curves: Any = None                # what is too big for an event (detection: PR curves), for write_results
 
 
-def run_validation_split(loaded, scan: Callable, task: str) -> tuple[list, str]:
-    """The run's own validation split of its own data (`scan`: the task's scanner, e.g.
-    scan_classification), and what it is in words; refused when it is empty or its classes
+def run_splits(loaded, scan: Callable, task: str) -> tuple[list, list, str]:
+    """(training samples, validation samples, the data in words) of the run's own data split as it
+    was trained (`scan`: the task's scanner, e.g. scan_classification); refused when its classes
     changed since the run was trained."""
     cfg = loaded.config
     source = data_or_sample(cfg.data, task)
     scanned = scan(source, val_data=cfg.val_data, val_split=cfg.val_split, seed=cfg.seed)
-    if not scanned.val:
-        raise DataError(f"{source}: the run has no validation images to attack",
-                        hint="pass a labelled set with --data")
     if list(scanned.classes) != list(loaded.classes):
         raise DataError(f"{source}: its classes changed since the run was trained "
                         f"({', '.join(scanned.classes)} now, {', '.join(loaded.classes)} then)",
                         hint="pass a labelled set with --data (classes are then matched by name)")
-    return list(scanned.val), f"{source} (the run's validation split)"
+    return list(scanned.train), list(scanned.val), str(source)
+
+
+def run_validation_split(loaded, scan: Callable, task: str) -> tuple[list, str]:
+    """The run's own validation split of its own data (run_splits), and what it is in words;
+    refused when it is empty."""
+    _, val, source = run_splits(loaded, scan, task)
+    if not val:
+        raise DataError(f"{source}: the run has no validation images to attack",
+                        hint="pass a labelled set with --data")
+    return val, f"{source} (the run's validation split)"

@@ -17,7 +17,7 @@ from frelon.common.metrics import balanced_accuracy, precision_recall
 from frelon.common.run_folder import SCORE_THRESHOLD, RunFolder, data_or_sample
 
 from ..errors import ConfigurationError
-from .base import Evaluation, Scanned, run_validation_split
+from .base import Evaluation, Scanned, run_splits, run_validation_split
 
 
 class ClassifyTask:
@@ -186,6 +186,27 @@ class ClassifyTask:
 
     def export_module(self, model):
         return model, ["logits"]
+
+    def quantization(self, loaded):
+        """`export --int8`: training pictures to calibrate on, validation accuracy to compare."""
+        from ..classify.int8 import ClassifierQuantization
+        from ..data.classify import scan_classification
+        return ClassifierQuantization(loaded, *run_splits(loaded, scan_classification, self.name))
+
+    def class_scores(self, logits):
+        """One picture's logits (C,) → each class's score: softmax (one class per picture)."""
+        return logits.float().softmax(0)
+
+    def explained_classes(self, logits) -> list[int]:
+        """The classes `frelon explain` maps for one picture when none is asked for: the predicted
+        one. (The per-class-index function a multi-label task overrides: each predicted label.)"""
+        return [int(logits.argmax())]
+
+    def explain(self, loaded, items, out, class_index=None) -> tuple[list, list]:
+        """Grad-CAM per explained class (classify/explain.py), or for `class_index` alone."""
+        from ..classify.explain import explain_pictures
+        pick = self.explained_classes if class_index is None else (lambda _logits: [class_index])
+        return explain_pictures(loaded, items, out, pick, self.class_scores)
 
     def robustness(self, loaded, data, sweep) -> dict:
         from ..classify.robustness import classification_sweep

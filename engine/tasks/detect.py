@@ -21,7 +21,7 @@ from frelon.common.choices import DETECT
 from frelon.common.run_folder import SCORE_THRESHOLD, RunFolder, data_or_sample
 
 from ..errors import ConfigurationError, DataError
-from .base import Evaluation, Scanned, run_validation_split
+from .base import Evaluation, Scanned, run_splits, run_validation_split
 
 SIZE_MULTIPLE = 32      # the backbone's stride: the neck up-samples its map exactly ×8
 
@@ -249,6 +249,19 @@ class DetectTask:
         from ..centernet.predict import onnx_module
         model, names = onnx_module(model)
         return model, list(names)
+
+    def quantization(self, loaded):
+        """`export --int8`: training pictures to calibrate on, validation mAP to compare."""
+        from ..centernet.int8 import DetectorQuantization
+        from ..data.detection import scan_detection
+        from ..cocoeval import require
+        require()
+        return DetectorQuantization(loaded, *run_splits(loaded, scan_detection, self.name), evaluate_detections)
+
+    def explain(self, loaded, items, out, class_index=None) -> tuple[list, list]:
+        """The heatmap laid over each picture (centernet/explain.py): max over classes, or one class."""
+        from ..centernet.explain import explain_pictures
+        return explain_pictures(loaded, items, out, class_index)
 
     def robustness(self, loaded, data, sweep) -> dict:
         from ..centernet.robustness import detection_sweep

@@ -8,7 +8,8 @@ that F1; `map` (the mean AP over the labels validation holds) picks the best che
 epoch, every validation picture's scores and label sets go to predictions/val.json and each label's
 threshold to thresholds.json, which predict and eval then use. A finished run: predict (the label
 sets above the thresholds, with every label's score), eval (on another labelled set, at the run's
-thresholds), export (the logits, as a classifier). Robustness and review are not offered.
+thresholds), export (the logits, as a classifier), explain (a Grad-CAM map per label given).
+Robustness, review and INT8 export are not offered.
 
 No torch at import (tasks/base.py): each method imports what it uses.
 """
@@ -207,6 +208,20 @@ class MultiLabelTask:
                     text = ", ".join(f"{c} {result['scores'][c]:.2f}" for c in result["predicted"]) or "(no label)"
                     draw_label(image, text, Path(draw) / item["file_name"])
         return results, skipped
+
+    def explain(self, loaded, items, out, class_index=None) -> tuple[list, list]:
+        """Grad-CAM (classify/explain.py) for each label the picture is given (its score at or above the
+        label's threshold; none given: its most likely label), or for `class_index` alone."""
+        from ..classify.explain import explain_pictures
+        thresholds = read_thresholds(loaded.run_dir, loaded.classes)
+        limits = [thresholds.get(c, DEFAULT_THRESHOLD) for c in loaded.classes]
+
+        def given(logits) -> list[int]:
+            scores = logits.float().sigmoid()
+            return [j for j, t in enumerate(limits) if float(scores[j]) >= t] or [int(scores.argmax())]
+
+        pick = given if class_index is None else (lambda _logits: [class_index])
+        return explain_pictures(loaded, items, out, pick, lambda logits: logits.float().sigmoid())
 
     def evaluate_run(self, loaded, data: str) -> dict:
         """The run's metrics on a labelled set (its val/ part when it has one), at the run's thresholds."""

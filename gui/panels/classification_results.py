@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QMenu, QMessageBox, QPu
 from frelon.gui.class_fixes import FixRecord, MoveFile, excluded_path, moved_path
 
 from frelon.gui.widgets.confusion_matrix import ConfusionMatrixView
+from frelon.gui.widgets.explain_toggle import ExplainToggle
 from frelon.gui.widgets.labels import WrapLabel
 from frelon.common.metrics import precision_recall
 from frelon.gui.widgets.thumbnail_grid import Thumb, ThumbnailGrid, class_colour
@@ -59,6 +60,9 @@ class ClassificationResults(QWidget):
         self.undo.setEnabled(False)
         self.undo.clicked.connect(self.fixes.undo)
         self.fixes.canUndoChanged.connect(self.undo.setEnabled)
+        self.explain = ExplainToggle()              # each picture's Grad-CAM map, on a toggle
+        self.explain.changed.connect(self._show_validation)
+        self.explain.status.connect(lambda text: self.thumbs_title.setText(text) if text else None)
         QShortcut(QKeySequence.StandardKey.Undo, self, self.fixes.undo, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.thumbs.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.thumbs.customContextMenuRequested.connect(self._thumb_menu)
@@ -69,6 +73,7 @@ class ClassificationResults(QWidget):
         top.setSizes([260, 600])
         bar = QHBoxLayout()
         bar.addWidget(self.thumbs_title, 1)
+        bar.addWidget(self.explain)
         bar.addWidget(self.undo)
         bar.addWidget(self.open_image)
         bar.addWidget(self.open_folder)
@@ -133,6 +138,8 @@ class ClassificationResults(QWidget):
         ones, then (when they are few) the least confident right ones: where the model hesitates."""
         self._predictions, self._classes = list(predictions), list(classes)
         self.run_dir, self._validation = run_dir, True
+        self.explain.set_run(run_dir)
+        self.explain.setEnabled(bool(run_dir))
         self.fixes.clear()
         self.class_filter = ""
         self._show_validation()
@@ -150,7 +157,8 @@ class ClassificationResults(QWidget):
             score = _score(p, classes)
             caption = (f"✓ {pred}" if ok else f"{p.get('true')} → {pred}") + (f" {score:.2f}" if score == score else "")
             thumbs.append(Thumb(str(p.get("path", "")), caption, f"{p.get('path')}\ntrue: {p.get('true')}\n"
-                                f"predicted: {pred}", color="" if ok else class_colour(classes, pred)))
+                                f"predicted: {pred}", color="" if ok else class_colour(classes, pred),
+                                display=self.explain.overlay(str(p.get("path", "")))))
         if not predictions:
             title = "No validation predictions in this run folder yet." if not cls else f"No picture of {cls}."
         else:
@@ -160,6 +168,8 @@ class ClassificationResults(QWidget):
                 title += " · then the least confident right ones"
         self.thumbs_title.setText(title)
         self.thumbs.set_thumbs(thumbs)
+        if self._validation:
+            self.explain.want([t.path for t in thumbs])
 
     # ---- fixing the set from the gallery
     def _thumb_menu(self, pos) -> None:
@@ -213,6 +223,8 @@ class ClassificationResults(QWidget):
     def set_user_predictions(self, predictions: list[dict], classes: list[str], resolve) -> None:
         """`frelon predict` output on the user's pictures: [{file_name, predicted, score}]."""
         self._validation = False
+        self.explain.setChecked(False)
+        self.explain.setEnabled(False)
         thumbs = [Thumb(resolve(str(p.get("file_name", ""))), f"{p.get('predicted')} {float(p.get('score', 0)):.2f}",
                         color=class_colour(classes, str(p.get("predicted")))) for p in predictions]
         self.thumbs_title.setText(f"Predictions on your pictures: {len(thumbs)}")

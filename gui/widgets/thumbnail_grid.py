@@ -26,6 +26,7 @@ class Thumb:
     tooltip: str = ""
     color: str = ""                      # caption/border colour ("" = none)
     boxes: list = field(default_factory=list)   # [(x, y, w, h, label, colour)] in full-image pixels
+    display: str = ""                    # a picture shown in its place, same size (e.g. its map); "" = path
 
 
 class ThumbnailGrid(QListWidget):
@@ -77,7 +78,7 @@ class ThumbnailGrid(QListWidget):
                 self._timer.stop()
                 return
             item, thumb = self._queue.pop(0)
-            self.loader.request(thumb.path, self.side * 2, (item, thumb))
+            self.loader.request(thumb.display or thumb.path, self.side * 2, (item, thumb))
 
     def _loaded(self, key, _path: str, image: QImage, full: QSize) -> None:
         item, thumb = key

@@ -81,3 +81,14 @@ def test_train_predict_eval_against_the_planted_labels(tmp_path, capsys, one_thr
         assert measured["per_label"][c]["f1"] == pytest.approx(2 * hits / (said + real))
     assert measured["map"] == pytest.approx(sum(ap.values()) / 3, abs=1e-4)
     assert measured["map"] > 0.75             # it learnt the shapes (chance: about 0.45)
+
+    # explain: one Grad-CAM map for each label predict gives the picture (its top label when none)
+    chosen = [n for n in names if len(predictions[n]["predicted"]) == 2][:1] + \
+        [n for n in names if len(predictions[n]["predicted"]) <= 1][:2]
+    pics = [tmp_path / "set" / "pics" / n for n in chosen]
+    explained = frelon(capsys, "explain", "--run", run, "--input", *pics, "--out", tmp_path / "maps")
+    assert len(explained["images"]) == len(chosen) == 3
+    for entry in explained["images"]:
+        p = predictions[entry["file_name"]]
+        expected = p["predicted"] or [max(p["scores"], key=p["scores"].get)]
+        assert sorted(m["class"] for m in entry["maps"]) == sorted(expected)

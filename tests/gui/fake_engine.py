@@ -9,7 +9,8 @@ Behaviour is chosen by the environment:
   FAKE_DELAY        seconds between steps (default 0.005)
   FAKE_PARTIAL_GO   with partial: a file to wait for after the first part of a line (the test makes it
                     once the app has read that part, so the line is split across reads for sure)
-`info`, `check` and `predict` print canned JSON shaped like the real ones.
+`info`, `check` and `predict` print canned JSON shaped like the real ones; `explain` draws a red
+"map" of each picture.
 """
 from __future__ import annotations
 
@@ -139,6 +140,26 @@ def train(args: list[str]) -> int:
     return 0
 
 
+def explain(args: list[str]) -> int:
+    """`frelon explain --input P… --out DIR --json`: each picture's "map" is a red picture of its
+    size, drawn into DIR, listed in DIR/explain.json and printed (the real answer's shape)."""
+    from PIL import Image
+    inputs = args[args.index("--input") + 1:]
+    inputs = inputs[:next((i for i, a in enumerate(inputs) if a.startswith("--")), len(inputs))]
+    out = Path(arg(args, "--out"))
+    out.mkdir(parents=True, exist_ok=True)
+    images = []
+    for n, path in enumerate(inputs):
+        png = f"{n:03d}-{Path(path).stem}-map.png"
+        Image.new("RGB", Image.open(path).size, (220, 0, 0)).save(out / png)
+        images.append({"file_name": Path(path).name, "path": path,
+                       "maps": [{"class": "present", "score": 0.9, "png": png, "peak": [1, 1]}]})
+    result = {"task": "classify", "out": str(out), "images": images, "skipped": []}
+    (out / "explain.json").write_text(json.dumps(result))
+    print(json.dumps(result))
+    return 0
+
+
 def main() -> int:
     args = sys.argv[1:]
     command = args[0] if args else ""
@@ -167,6 +188,8 @@ def main() -> int:
                           "warnings": ["class 'absent' has fewer images than 'present'"], "empty_classes": [],
                           "duplicates": [{"paths": ["a.jpg", "b.jpg"], "classes": ["absent", "present"], "kind": "cross_class"}]}))
         return 0
+    if command == "explain":
+        return explain(args)
     sys.stderr.write(f"fake engine: unknown command {command!r}\n")
     return 2
 
