@@ -61,8 +61,11 @@ class ClassifyTask:
         from ..data.mirror import flip_wanted
         train = ImageDataset(scanned.train, transforms.train_transform(
             size, pre["mean"], pre["std"], cfg.augment, cfg.random_erasing, flip_wanted(cfg.flip, scanned.classes),
-            cfg.noise))
-        val = ImageDataset(scanned.val, transforms.eval_transform(size, pre["mean"], pre["std"])) if scanned.val else None
+            cfg.noise), transforms.decode_short_side(size, cfg.augment))
+        val = None
+        if scanned.val:
+            val = ImageDataset(scanned.val, transforms.eval_transform(size, pre["mean"], pre["std"]),
+                               transforms.decode_short_side(size))
         return train, val, None
 
     def probe_dataset(self, scanned: Scanned, size: int, pre: dict):
@@ -70,7 +73,8 @@ class ClassifyTask:
         (training/feature_fit.py), before the first step."""
         from ..classify import transforms
         from ..data.classify import ImageDataset
-        return ImageDataset(scanned.train, transforms.eval_transform(size, pre["mean"], pre["std"]))
+        return ImageDataset(scanned.train, transforms.eval_transform(size, pre["mean"], pre["std"]),
+                            transforms.decode_short_side(size))
 
     def loss(self, model, batch, device):
         import torch.nn.functional as F
