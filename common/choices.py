@@ -20,6 +20,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "flip": ("auto", "on", "off"),
     "detector": ("ttf", "centernet"),
     "device": ("auto", "cpu", "cuda"),
+    "cache": ("disk", "off"),
 }
 
 # `frelon robustness --attack` (not a training option; engine/attacks.py implements each)

@@ -68,6 +68,10 @@ def _add_check(sub) -> None:
     p.add_argument("--val-split", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--out", default="runs", help="the runs folder whose .cache/ remembers each file's check "
+                                                 "(default: runs)")
+    p.add_argument("--cache", choices=CHOICES["cache"], default="disk",
+                   help="disk = remember each file's check (a second check of unchanged files is quick); off")
     _add_answer_options(p)
 
 

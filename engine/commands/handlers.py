@@ -18,11 +18,11 @@ import shlex
 import sys
 import traceback
 
-from frelon.common.run_folder import RunFolder, run_name
+from frelon.common.run_folder import CacheFolder, RunFolder, run_name
 from frelon.common.text import printable
 from frelon.common.train_config import FIELDS, RESUMABLE, ConfigError, to_flags
 
-from .console import print_report, say, training_line
+from .console import print_report, say, scan_progress, training_line
 
 TRAIN_KEYS = set(FIELDS) | {"config"}
 
@@ -171,9 +171,12 @@ def _train_here(args, cfg, given) -> int:
 
 def cmd_check(args) -> int:
     from ..tasks import get_task, infer_task
+    from ..data.probing import Pace, scanning
     task = get_task(args.task or infer_task(args.data))          # no torch: `check` stays quick
-    report = task.check(args.data, val_data=args.val_data or "", val_split=args.val_split, seed=args.seed,
-                        workers=args.workers)
+    cache = CacheFolder(args.out).probes if args.cache == "disk" else None
+    with scanning(cache, Pace(scan_progress, every=0.2)):
+        report = task.check(args.data, val_data=args.val_data or "", val_split=args.val_split, seed=args.seed,
+                            workers=args.workers)
     if args.json:
         _json_out(report)
     else:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from frelon.common import schedule
-from frelon.common.run_folder import RunFolder, data_or_sample, run_name
+from frelon.common.run_folder import CacheFolder, RunFolder, data_or_sample, run_name
 from frelon.common.train_config import TrainConfig, from_dict, from_saved
 from frelon.common.version import __version__
 
@@ -25,6 +25,7 @@ from .. import distributed as D
 from .. import precision, rundir
 from ..backbones import sync_batchnorm
 from ..control import EventWriter
+from ..data.probing import Pace, scanning
 from ..errors import FrelonError
 from ..heartbeat import Heartbeat, NoHeartbeat, RescueWatcher
 from ..tasks import get_task, infer_task
@@ -124,8 +125,14 @@ class Trainer:
             self.writer.attach(RunFolder(self.run_dir).events)
 
     def _read_data(self, given: TrainConfig) -> None:
-        """Rank 0 reads and checks the data once; the other ranks receive the result."""
-        scanned = self.task.scan(given, self.workers) if self.ranks.is_main else None
+        """Rank 0 reads and checks the data once (remembering the probes in the cache folder, its
+        pace as `scan_progress` events); the other ranks receive the result."""
+        scanned = None
+        if self.ranks.is_main:
+            cache = CacheFolder(given.out).probes if given.cache == "disk" else None
+            pace = Pace(lambda done, total, eta: self.writer.emit("scan_progress", done=done, total=total, eta_s=eta))
+            with scanning(cache, pace):
+                scanned = self.task.scan(given, self.workers)
         self.scanned = D.broadcast_object(scanned, self.ranks)
         self.classes = self.scanned.classes
         if self.ranks.is_main:
