@@ -75,6 +75,13 @@ def _add_check(sub) -> None:
     _add_answer_options(p)
 
 
+def _add_cache(sub) -> None:
+    p = sub.add_parser("cache", help="what the runs folder's .cache/ holds (remembered checks, resized copies)")
+    p.add_argument("--out", default="runs", help="the runs folder (default: runs; FRELON_CACHE puts the cache elsewhere)")
+    p.add_argument("--clear", action="store_true", help="remove the remembered checks and the resized copies")
+    _add_answer_options(p)
+
+
 def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="run a trained model on images, a folder or a COCO JSON")
     p.add_argument("--run", required=True)
@@ -175,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     # one builder per subcommand (or a few small ones), in the order `frelon --help` lists them
     for add in (_add_train, _add_check, _add_predict, _add_eval_export_info, _add_plan_lr_find,
-                _add_review_annotations, _add_preview_augment, _add_robustness):
+                _add_review_annotations, _add_preview_augment, _add_robustness, _add_cache):
         add(sub)
     p = sub.add_parser("gui", help="open the app (the same as no command)")
     p.add_argument("--runs", default=None, help="runs folder shown in the app")

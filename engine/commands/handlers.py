@@ -39,7 +39,7 @@ def run_command(args) -> int:
     handler = {"train": cmd_train, "check": cmd_check, "info": cmd_info, "predict": cmd_predict,
                "eval": cmd_eval, "export": cmd_export, "plan": cmd_plan,
                "lr-find": cmd_lr_find, "robustness": cmd_robustness, "preview-augment": cmd_preview_augment,
-               "review": cmd_review, "annotations": cmd_annotations}[args.command]
+               "review": cmd_review, "annotations": cmd_annotations, "cache": cmd_cache}[args.command]
     try:
         return handler(args)
     except ConfigError as e:
@@ -185,6 +185,20 @@ def cmd_check(args) -> int:
     for err in report.get("errors", []):
         say(f"frelon: error: {printable(err['message'])}" + (f" — {printable(err['hint'])}" if err.get("hint") else ""))
     return 1 if report.get("errors") else 0
+
+
+def cmd_cache(args) -> int:
+    from . import cache
+    found = cache.clear(args.out) if args.clear else cache.summary(args.out)
+    if args.json:
+        _json_out(found)
+        return 0
+    mib = 2 ** 20
+    probes, resized = found["probes"], found["resized"]
+    print(f"{printable(found['folder'])}: {probes['files']} file check(s) remembered ({probes['bytes'] / mib:.1f} MiB), "
+          f"{resized['copies']} resized copies ({resized['bytes'] / mib:.1f} MiB of {resized['limit_bytes'] / 2**30:.0f} GiB)"
+          + (": cleared" if args.clear else ""))
+    return 0
 
 
 def cmd_info(args) -> int:

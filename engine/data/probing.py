@@ -126,22 +126,29 @@ def same_bytes(items: Iterable[tuple[Hashable, T]]) -> list[list[T]]:
 
 
 class Pace:
-    """A `progress(done, total)` that says `(done, total, eta_s)` to `say` at most every `every`
-    seconds, and at the end. The ETA is from the pace since the first call (remembered files come
-    in at once, first: they do not count as pace); None until it can be told."""
+    """A `progress(done, total)` that says `(done, total, eta_s)` to `say` once the scan has lasted
+    `after` seconds (a short scan says nothing), then at most every `every` seconds, and at its end.
+    The ETA is from the pace since the first call (remembered files come in at once, first: they
+    do not count as pace); None until it can be told."""
 
-    def __init__(self, say: Callable[[int, int, Optional[float]], None], every: float = 0.5):
+    AFTER_S = 1.0
+
+    def __init__(self, say: Callable[[int, int, Optional[float]], None], every: float = 0.5,
+                 after: Optional[float] = None):
         self.say, self.every = say, every
+        self.after = self.AFTER_S if after is None else after
         self._start: Optional[tuple[float, int]] = None
-        self._last = 0.0
+        self._last: Optional[float] = None
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
         if self._start is None:
             self._start = (now, done)
-        if done < total and now - self._last < self.every:
+        t0, done0 = self._start
+        if self._last is None and (now - t0 < self.after or done >= total):
+            return                                  # not long (yet): nothing to say
+        if done < total and self._last is not None and now - self._last < self.every:
             return
         self._last = now
-        t0, done0 = self._start
         eta = (now - t0) / (done - done0) * (total - done) if done > done0 else None
         self.say(done, total, 0.0 if done >= total else eta)

@@ -14,10 +14,18 @@ from pathlib import Path
 
 from frelon.common.choices import CLASSIFY
 from frelon.common.metrics import precision_recall
-from frelon.common.run_folder import SCORE_THRESHOLD, RunFolder, data_or_sample
+from frelon.common.run_folder import SCORE_THRESHOLD, CacheFolder, RunFolder, data_or_sample
 
 from ..errors import ConfigurationError
 from .base import Evaluation, Scanned, run_validation_split
+
+
+def resized_cache(cfg):
+    """The copies at training's resolution (data/resized_cache.py) under `--cache disk`, else None."""
+    if cfg.cache != "disk":
+        return None
+    from ..data.resized_cache import ResizedCache
+    return ResizedCache(CacheFolder(cfg.out).resized)
 
 
 class ClassifyTask:
@@ -59,13 +67,14 @@ class ClassifyTask:
         from ..classify import transforms
         from ..data.classify import ImageDataset
         from ..data.mirror import flip_wanted
+        cache = resized_cache(cfg)
         train = ImageDataset(scanned.train, transforms.train_transform(
             size, pre["mean"], pre["std"], cfg.augment, cfg.random_erasing, flip_wanted(cfg.flip, scanned.classes),
-            cfg.noise), transforms.decode_short_side(size, cfg.augment))
+            cfg.noise), transforms.decode_short_side(size, cfg.augment), cache)
         val = None
         if scanned.val:
             val = ImageDataset(scanned.val, transforms.eval_transform(size, pre["mean"], pre["std"]),
-                               transforms.decode_short_side(size))
+                               transforms.decode_short_side(size), cache)
         return train, val, None
 
     def probe_dataset(self, scanned: Scanned, size: int, pre: dict):

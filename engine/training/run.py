@@ -31,9 +31,9 @@ from ..heartbeat import Heartbeat, NoHeartbeat, RescueWatcher
 from ..tasks import get_task, infer_task
 from . import stopping
 from .checkpoints import Progress, emergency_save, restore
-from .loaders import auto_workers, build_loaders
+from .loaders import auto_workers, build_loaders, pipeline_cost
 from .loop import train_epochs
-from .reports import RunFailed, error_fields, run_finished_fields, run_started_fields
+from .reports import RunFailed, error_fields, run_finished_fields, run_started_fields, say_pipeline
 from .settle import settle
 from .step import Step, check_device_options, freeze_body, make_optimizer, parallel_model
 
@@ -48,6 +48,7 @@ class Trainer:
     rescue: RescueWatcher | None = None                       # rank 0 of several: the stall watchdog's save
     resumed_from: dict | None = None                          # run_started's, after a resume
     lr_choice: dict | None = None                             # run_started's: the features' fit, when measured
+    data_pipeline: dict | None = None                         # run_started's: loaders.pipeline_cost
 
     def __init__(self, cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[], bool],
                  resume: str | None = None, run_dir: str | None = None, resume_overrides: dict | None = None):
@@ -178,6 +179,8 @@ class Trainer:
         datasets = self.task.datasets(self.scanned, self.cfg, self.image_size, self.preprocessing)
         loaders = build_loaders(datasets, self.cfg, self.ranks, self.workers, self.batch)
         self.train_loader, self.val_loader, self.train_sampler = loaders.train, loaders.val, loaders.sampler
+        if self.ranks.is_main and self.data_pipeline is None:
+            self.data_pipeline = pipeline_cost(datasets[0], self.workers)
         self.steps_per_epoch = self.cfg.steps_per_epoch(len(datasets[0]), self.ranks.world_size)
 
     def _lr_plan(self) -> schedule.Plan:
@@ -259,6 +262,7 @@ def run_training(cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[]
         trainer.setup()
         if trainer.ranks.is_main:
             writer.emit("run_started", **run_started_fields(trainer))
+            say_pipeline(writer, trainer.data_pipeline)
         status = trainer.train()
         fields = run_finished_fields(trainer, status)
         trainer.heartbeat.beat("done")         # before run_finished: the watchdog reports no more

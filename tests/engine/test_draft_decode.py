@@ -32,9 +32,9 @@ def _save(tmp_path, image: Image.Image, name: str, **kw) -> str:
 def test_draft_jpeg_is_the_full_decode_made_smaller(tmp_path):
     path = _save(tmp_path, _photo(512, 384), "p.jpg", quality=95)
     full = load_rgb(path)
-    small = load_rgb(path, min_short=90)            # 384 / 4 = 96 >= 90 > 384 / 8
-    assert small.size == (128, 96)
-    reference = np.asarray(full.resize(small.size, Image.Resampling.BOX), np.float32)
+    small = load_rgb(path, min_short=90)            # drafted at 1/4 (96 >= 90 > 384 / 8), then 90
+    assert small.size == (120, 90)
+    reference = np.asarray(full.resize(small.size, Image.Resampling.BILINEAR), np.float32)
     assert np.abs(np.asarray(small, np.float32) - reference).mean() < 2.0
     # what the model sees: evaluation at 64 px (short side 74 needed) from either decode
     size = 64
@@ -46,12 +46,13 @@ def test_draft_jpeg_is_the_full_decode_made_smaller(tmp_path):
     assert (a - b).abs().mean().item() < 2.0 / 255
 
 
-def test_other_formats_are_reduced_by_a_whole_factor(tmp_path):
+def test_other_formats_are_made_smaller_too(tmp_path):
     photo = _photo(300, 200)
     path = _save(tmp_path, photo, "p.png")
-    small = load_rgb(path, min_short=60)             # 200 // 60 = 3
-    assert small.size == (100, 67)
-    assert np.array_equal(np.asarray(small), np.asarray(photo.reduce(3)))
+    small = load_rgb(path, min_short=60)             # reduced by 3 (a box filter), then to 60
+    assert small.size == (90, 60)
+    reference = np.asarray(photo.resize(small.size, Image.Resampling.BILINEAR), np.float32)
+    assert np.abs(np.asarray(small, np.float32) - reference).mean() < 2.0
 
 
 @pytest.mark.parametrize("name", ["p.jpg", "p.png"])
@@ -66,8 +67,8 @@ def test_exif_orientation_kept_by_the_draft(tmp_path):
     exif[0x0112] = 6                                    # turned 90 degrees: upright is 384 x 512
     path = _save(tmp_path, _photo(512, 384), "r.jpg", quality=95, exif=exif)
     full, small = load_rgb(path), load_rgb(path, min_short=90)
-    assert full.size == (384, 512) and small.size == (96, 128)
-    reference = np.asarray(full.resize(small.size, Image.Resampling.BOX), np.float32)
+    assert full.size == (384, 512) and small.size == (90, 120)
+    reference = np.asarray(full.resize(small.size, Image.Resampling.BILINEAR), np.float32)
     assert np.abs(np.asarray(small, np.float32) - reference).mean() < 2.0
 
 

@@ -70,8 +70,11 @@ def test_a_file_changed_just_now_is_not_remembered(folder, monkeypatch):
 
 def test_pace_tells_an_eta():
     said = []
-    pace = Pace(lambda d, t, eta: said.append((d, t, eta)), every=0.0)
+    pace = Pace(lambda d, t, eta: said.append((d, t, eta)), every=0.0, after=0.0)
     pace(100, 1000)            # remembered ones: no pace yet
     pace(110, 1000)
     pace(1000, 1000)
     assert said[0] == (100, 1000, None) and said[1][2] is not None and said[-1] == (1000, 1000, 0.0)
+    quiet = Pace(lambda d, t, eta: said.append((d, t, eta)), after=60.0)
+    quiet(1, 2), quiet(2, 2)   # a short scan says nothing
+    assert len(said) == 3
