@@ -19,7 +19,7 @@ training, in the order the shared loop (training/) calls them:
     scan(cfg, workers)                -> Scanned: classes, data_report fields, task-private data
     build_model(cfg, classes)         -> (nn.Module, preprocessing {mean, std, weights})
     datasets(scanned, cfg, size, pre) -> (train Dataset, val Dataset | None, collate | None)
-    probe_dataset(scanned, size, pre) -> the training images, evaluation transform (classification
+    probe_dataset(scanned, size, pre, cfg) -> the training images, evaluation transform (classification
                                          only: the features' fit that picks its automatic LR)
     loss(model, batch, device)        -> (loss tensor, parts {name: float} | None, batch size)
     evaluate(model, loader, device, ranks, classes) -> Evaluation (reduced over ranks)

@@ -77,13 +77,13 @@ class ClassifyTask:
                                transforms.decode_short_side(size), cache)
         return train, val, None
 
-    def probe_dataset(self, scanned: Scanned, size: int, pre: dict):
+    def probe_dataset(self, scanned: Scanned, size: int, pre: dict, cfg=None):
         """The training images at the evaluation transform: what the features' fit is measured on
-        (training/feature_fit.py), before the first step."""
+        (training/feature_fit.py), before the first step (through `cfg`'s resized cache)."""
         from ..classify import transforms
         from ..data.classify import ImageDataset
         return ImageDataset(scanned.train, transforms.eval_transform(size, pre["mean"], pre["std"]),
-                            transforms.decode_short_side(size))
+                            transforms.decode_short_side(size), resized_cache(cfg) if cfg is not None else None)
 
     def loss(self, model, batch, device):
         import torch.nn.functional as F
