@@ -91,6 +91,8 @@ def probe_all(paths: Sequence[str], workers: Optional[int] = None,
 def _remembered(paths: Sequence[str], cache: Optional[ProbeCache], out: list) -> list[tuple[int, object]]:
     """Fill `out` with the cache's results; the (index, stat) of the files still to probe."""
     todo = []
+    if cache is not None:
+        cache.prefetch(list(paths))
     for i, path in enumerate(paths):
         try:
             st = os.stat(path)
