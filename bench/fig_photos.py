@@ -64,6 +64,23 @@ def pipeline_rate(paths: list[str], size: int, min_short: int | None, cache_dir:
     return n / (time.perf_counter() - start)
 
 
+def cpu_rate(paths: list[str], size: int, cache_dir: Path) -> float:
+    """Pictures per CPU second of decode + the training transform in this process (warm copies):
+    one core's rate, whatever else the machine is running."""
+    import torch
+
+    from frelon.engine.classify.transforms import decode_short_side, train_transform
+    from frelon.engine.data.image_dataset import ImageDataset
+    from frelon.engine.data.resized_cache import ResizedCache
+    torch.set_num_threads(1)
+    ds = ImageDataset([(p, 0) for p in paths], train_transform(size, [0.5] * 3, [0.5] * 3),
+                      decode_short_side(size, "default"), ResizedCache(cache_dir))
+    start = time.process_time()
+    for i in range(len(ds)):
+        ds[i]
+    return len(ds) / (time.process_time() - start)
+
+
 def p10(photos: Path, size: int = 224) -> dict:
     big = pictures(photos / "full") * 2            # enough pictures after the first batch
     small = pictures(photos / "small448") * 2
@@ -73,6 +90,7 @@ def p10(photos: Path, size: int = 224) -> dict:
              "big_full_decode": pipeline_rate(big[: len(big) // 2], size, 0, None),
              "big_cold": pipeline_rate(big[: len(big) // 2], size, None, cache)}
         r["big_warm"] = pipeline_rate(big, size, None, cache)
+        r["warm_per_cpu_s"] = cpu_rate(big, size, cache)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     r["cold_ratio"] = r["big_cold"] / r["small_448"]
@@ -82,7 +100,9 @@ def p10(photos: Path, size: int = 224) -> dict:
     print(f"     pre-resized 448 px {r['small_448']:.1f}/s | 12 MP full decode (before) {r['big_full_decode']:.1f}/s"
           f" | draft + cache cold {r['big_cold']:.1f}/s | warm {r['big_warm']:.1f}/s")
     print(f"     ratios vs 448 px: before {r['before_ratio']:.2f}, cold {r['cold_ratio']:.2f} (goal >= 0.25), "
-          f"warm {r['warm_ratio']:.2f} (goal >= 0.8); warm {r['big_warm']:.0f} pictures/s on one core (goal >= 140)")
+          f"warm {r['warm_ratio']:.2f} (goal >= 0.8)")
+    print(f"     warm: {r['big_warm']:.0f} pictures/s from one worker on this shared machine; "
+          f"{r['warm_per_cpu_s']:.0f} pictures per CPU second in one process (goal >= 140 per core)")
     return r
 
 
