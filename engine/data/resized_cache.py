@@ -40,9 +40,12 @@ class ResizedCache:
     def __init__(self, folder: str | os.PathLike, limit: Optional[int] = None):
         self.folder = Path(folder)
         self.limit = LIMIT_BYTES if limit is None else limit
-        self.room = max(0, self.limit - folder_bytes(self.folder))
+        self.room: Optional[int] = None      # bytes this process may still write: measured at its first write
         self.hits = self.writes = 0
-        self._shared = False
+
+    def __getstate__(self) -> dict:
+        """A copy sent to a DataLoader worker measures its own share of the room."""
+        return {**self.__dict__, "room": None}
 
     def copy_path(self, path: str, st: os.stat_result, min_short: int) -> Path:
         text = "\0".join(map(str, (os.path.abspath(path), *probe_cache.stat_key(st), min_short, FORMAT)))
@@ -70,7 +73,8 @@ class ResizedCache:
     def _write(self, copy: Path, image: Image.Image, st: os.stat_result) -> None:
         if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < probe_cache.RACY_S * 1e9:
             return
-        self._share_room()
+        if self.room is None:
+            self.room = self._my_room()
         if self.room <= 0:
             return
         tmp = copy.with_name(f"{copy.stem}.{os.getpid()}.tmp")
@@ -87,15 +91,13 @@ class ResizedCache:
         self.room -= size
         self.writes += 1
 
-    def _share_room(self) -> None:
-        """In a DataLoader worker, the first write takes this worker's share of the room."""
-        if self._shared:
-            return
-        self._shared = True
+    def _my_room(self) -> int:
+        """The room left under the limit (the folder walked once, at the first write: a warm
+        cache never walks it); in a DataLoader worker, this worker's share of it."""
+        room = max(0, self.limit - folder_bytes(self.folder))
         from torch.utils.data import get_worker_info
         info = get_worker_info()
-        if info is not None and info.num_workers > 1:
-            self.room //= info.num_workers
+        return room // info.num_workers if info is not None and info.num_workers > 1 else room
 
 
 def folder_bytes(folder: Path) -> int:
