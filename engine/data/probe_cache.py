@@ -73,7 +73,10 @@ class ProbeCache:
         db = self._open()
         if db is None or not paths:
             return
-        under = os.path.join(os.path.commonpath([os.path.abspath(p) for p in paths]), "")
+        try:
+            under = os.path.join(os.path.commonpath([os.path.abspath(p) for p in paths]), "")
+        except ValueError:                  # paths on several drives: looked up one by one
+            return
         low = os.fsencode(under)
         try:
             rows = db.execute(f"SELECT path, {_FIELDS} FROM probes WHERE path >= ? AND path < ?",

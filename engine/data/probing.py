@@ -90,15 +90,16 @@ def probe_all(paths: Sequence[str], workers: Optional[int] = None,
 
 def _remembered(paths: Sequence[str], cache: Optional[ProbeCache], out: list) -> list[tuple[int, object]]:
     """Fill `out` with the cache's results; the (index, stat) of the files still to probe."""
+    if cache is None:
+        return [(i, None) for i in range(len(paths))]
     todo = []
-    if cache is not None:
-        cache.prefetch(list(paths))
+    cache.prefetch(list(paths))
     for i, path in enumerate(paths):
         try:
             st = os.stat(path)
         except OSError:
             st = None                       # probed: the probe names the problem
-        hit = cache.lookup(path, st) if cache is not None and st is not None else None
+        hit = cache.lookup(path, st) if st is not None else None
         if hit is None:
             todo.append((i, st))
         else:
