@@ -186,7 +186,7 @@ def _device() -> str:
 
 
 def _workers() -> int:
-    return max(0, min(8, os.cpu_count() or 1) - 1)     # what Frelon picks by itself
+    return max(0, (os.cpu_count() or 1) - 1)     # what Frelon picks by itself (training/loaders.py)
 
 
 def reference_classify(data: Path, size: int, budget_s: float, seed: int = 0) -> dict:

@@ -23,6 +23,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "slicing": ("auto", "on", "off"),
     "device": ("auto", "cpu", "cuda"),
     "balance": ("auto", "sampler", "weights", "off"),     # common/balance.py: what auto does
+    "cache": ("disk", "off"),
 }
 
 # `frelon robustness --attack` (not a training option; engine/attacks.py implements each)

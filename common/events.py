@@ -18,6 +18,7 @@ VERSION = 1
 REQUIRED: dict[str, tuple[str, ...]] = {
     "run_started": ("run_dir", "config", "task", "backbone", "classes", "world_size", "device",
                     "effective_lr", "global_batch", "steps_per_epoch", "total_steps"),
+    "scan_progress": ("done", "total", "eta_s"),     # files probed of the data's, while it is scanned
     "data_report": ("splits", "skipped", "warnings"),
     "step": ("epoch", "step", "loss", "lr", "samples_per_s", "eta_s", "memory"),
     # `val`: the task's metrics — classification `accuracy`, `per_class`, `confusion_matrix`...; detection

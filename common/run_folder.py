@@ -8,6 +8,8 @@ data, the score from which a detection counts, each class's colour. Stdlib only.
         predictions/val.json  timelapse.json  pr_curves.json  robustness/<attack>.json  explain/
         thresholds.json                                 multi-label: each label's score threshold (best epoch)
         export/model.onnx  data_fixes.json  ranks/      (ranks/: the multi-rank files, engine/heartbeat.py)
+    RUNS_DIR/.cache/                                    what scans and decodes leave for the next time
+        probes.sqlite  resized/                         (CacheFolder; FRELON_CACHE puts it elsewhere)
 """
 from __future__ import annotations
 
@@ -48,6 +50,28 @@ def run_name(name: str, backbone: str, data: str, task: str = "classify") -> str
     """A new run's name (its folder is `<YYYYmmdd-HHMMSS>-<name>`): `--name`, else the backbone and
     the data's folder or file name."""
     return name or f"{backbone}-{os.path.basename(data_or_sample(data, task).rstrip('/')) or 'data'}"
+
+
+CACHE_ENV = "FRELON_CACHE"             # a cache folder of its own, wherever the runs are
+
+
+class CacheFolder:
+    """The cache beside the runs, `<runs>/.cache` (or $FRELON_CACHE), shared by every run and every
+    `frelon check` of that runs folder: `probes` (each file's probe result, by path, size, mtime:
+    engine/data/probe_cache.py) and `resized` (copies of the pictures at the resolution a training
+    needs: engine/data/resized_cache.py). Deleting it loses only time (`frelon cache --clear`)."""
+
+    def __init__(self, runs: str | os.PathLike = "runs"):
+        self.path = Path(os.environ.get(CACHE_ENV) or Path(runs) / ".cache")
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __repr__(self) -> str:
+        return f"CacheFolder({str(self.path)!r})"
+
+    probes = property(lambda self: self.path / "probes.sqlite")
+    resized = property(lambda self: self.path / "resized")
 
 
 class RunFolder:

@@ -103,6 +103,10 @@ class TrainConfig:
     seed: int = option(0, low=0, high=2**63 - 1)
     workers: int = option(-1, "data-loading worker processes", low=-1, high=1024, special="-1 = automatic",
                           resume=True)
+    cache: str = option("disk", "disk = remember each file's check and keep a copy of each picture at the "
+                                "resolution training needs, in the runs folder's .cache/ (later epochs and runs "
+                                "read the copies); off = decode the files every time", choices=CHOICES["cache"],
+                        resume=True)
     out: str = option("runs", "runs folder", resume=True, app=False)
     name: str = option("", app=False)
     checkpoint_every: int = option(0, "also save last.* every N steps", low=0, high=10**12, special="0 = each epoch only",

@@ -68,6 +68,17 @@ def _add_check(sub) -> None:
     p.add_argument("--val-split", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--out", default="runs", help="the runs folder whose .cache/ remembers each file's check "
+                                                 "(default: runs)")
+    p.add_argument("--cache", choices=CHOICES["cache"], default="disk",
+                   help="disk = remember each file's check (a second check of unchanged files is quick); off")
+    _add_answer_options(p)
+
+
+def _add_cache(sub) -> None:
+    p = sub.add_parser("cache", help="what the runs folder's .cache/ holds (remembered checks, resized copies)")
+    p.add_argument("--out", default="runs", help="the runs folder (default: runs; FRELON_CACHE puts the cache elsewhere)")
+    p.add_argument("--clear", action="store_true", help="remove the remembered checks and the resized copies")
     _add_answer_options(p)
 
 
@@ -190,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     # one builder per subcommand (or a few small ones), in the order `frelon --help` lists them
     for add in (_add_train, _add_check, _add_predict, _add_eval_export_info, _add_plan_lr_find,
-                _add_review_annotations, _add_preview_augment, _add_robustness, _add_explain):
+                _add_review_annotations, _add_preview_augment, _add_robustness, _add_explain, _add_cache):
         add(sub)
     p = sub.add_parser("gui", help="open the app (the same as no command)")
     p.add_argument("--runs", default=None, help="runs folder shown in the app")

@@ -42,7 +42,7 @@ class MainWindow(QMainWindow):
         self.controller = RunController(self)
         self.session = Session(self.controller, runs_dir, self)
         self.info = JsonCommand(self)
-        self.data_panel = DataPanel(sample=app_settings.sample_dataset())
+        self.data_panel = DataPanel(sample=app_settings.sample_dataset(), runs=lambda: self.session.runs_dir)
         self.training_panel = TrainingPanel(flags=self.session.flags)    # its commands see the data too
         self.run_panel = RunPanel()
         self.plots_panel = PlotsPanel()

@@ -16,7 +16,7 @@ from ..data.images import BadImage, load_rgb
 from ..distributed import Ranks
 from ..errors import DataError
 from ..sampling import Seeded, ShardSampler
-from .transforms import eval_transform
+from .transforms import decode_short_side, eval_transform
 
 BATCH = 16
 
@@ -48,7 +48,7 @@ def image_batches(loaded, items: list[dict], skipped: list, keep_originals):
             skipped.append({"path": item["file_name"], "reason": "points outside the dataset folder"})
         else:
             try:
-                image = load_rgb(item["path"])
+                image = load_rgb(item["path"], 0 if keep_originals else decode_short_side(loaded.size))
                 batch.append(item), tensors.append(transform(image))
                 originals.append(image if keep_originals else None)
             except BadImage as e:
@@ -87,7 +87,7 @@ def labelled_samples(loaded, data: str) -> tuple[list[tuple[str, int]], list[dic
 def evaluate_classification(loaded, data: str) -> dict:
     from ..data.classify import ImageDataset
     samples, skipped = labelled_samples(loaded, data)
-    ds = ImageDataset(samples, eval_transform(loaded.size, loaded.mean, loaded.std))
+    ds = ImageDataset(samples, eval_transform(loaded.size, loaded.mean, loaded.std), decode_short_side(loaded.size))
     loader = DataLoader(Seeded(ds), batch_size=32, sampler=ShardSampler(len(ds), 1, 0))
     ranks = Ranks(0, 1, 0, loaded.device)
     evaluation = loaded.task.evaluate(loaded.model, loader, loaded.device, ranks, loaded.classes)

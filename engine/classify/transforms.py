@@ -11,6 +11,8 @@ Normalisation is always the one the chosen weights were trained with (model.json
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torchvision.transforms import v2
 
@@ -25,6 +27,20 @@ CROP_RATIO = 0.875
 # 0.869 with 0.25, 0.877 with 0.35. fastai's Imagenette training
 # example (examples/train_imagenette.py) crops with min_scale 0.35 too.
 CROP_SCALE = (0.35, 1.0)
+CROP_RATIO_RANGE = (3 / 4, 4 / 3)   # RandomResizedCrop's aspect ratios (torchvision's default)
+
+
+def decode_short_side(size: int, augment: str = "none") -> int:
+    """The short side a picture must keep for the pipeline at `size` to see the same pixels as from
+    the full-resolution file (what data/images.py's draft decoding may go down to): evaluation and
+    `--augment none` resize the short side to size / 0.875; `light` to size; the random-resized crop
+    takes at least CROP_SCALE[0] of the area at an aspect ratio down to 3/4, whose short side is
+    sqrt(area x 3/4) — at least `size` when the picture's short side is size / sqrt(0.35 x 3/4)."""
+    if augment == "none":
+        return math.ceil(size / CROP_RATIO)
+    if augment == "light":
+        return size
+    return math.ceil(size / math.sqrt(CROP_SCALE[0] * CROP_RATIO_RANGE[0]))
 
 
 def _pixels() -> list:

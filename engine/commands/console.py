@@ -44,6 +44,15 @@ def training_line(event: dict) -> None:
     say(*lines)
 
 
+def scan_progress(done: int, total: int, eta_s: float | None) -> None:
+    """`frelon check`'s progress on a terminal (stderr, one line redrawn); nothing when piped."""
+    if not sys.stderr.isatty():
+        return
+    eta = f" · about {eta_s:.0f} s left" if eta_s else ""
+    end = "\n" if done >= total else ""
+    print(f"\rchecking pictures: {done} / {total}{eta}\033[K", end=end, file=sys.stderr, flush=True)
+
+
 def print_report(report: dict) -> None:
     p = printable
     print(f"{report['task']} data in {p(report['root'])} ({report['layout']}), classes: {', '.join(p(c) for c in report['classes'])}")

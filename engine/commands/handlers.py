@@ -18,11 +18,11 @@ import shlex
 import sys
 import traceback
 
-from frelon.common.run_folder import RunFolder, run_name
+from frelon.common.run_folder import CacheFolder, RunFolder, run_name
 from frelon.common.text import printable
 from frelon.common.train_config import FIELDS, RESUMABLE, ConfigError, to_flags
 
-from .console import best_in_words, print_report, say, training_line
+from .console import best_in_words, print_report, say, scan_progress, training_line
 
 TRAIN_KEYS = set(FIELDS) | {"config"}
 
@@ -39,7 +39,8 @@ def run_command(args) -> int:
     handler = {"train": cmd_train, "check": cmd_check, "info": cmd_info, "predict": cmd_predict,
                "eval": cmd_eval, "export": cmd_export, "plan": cmd_plan,
                "lr-find": cmd_lr_find, "robustness": cmd_robustness, "preview-augment": cmd_preview_augment,
-               "review": cmd_review, "annotations": cmd_annotations, "explain": cmd_explain}[args.command]
+               "review": cmd_review, "annotations": cmd_annotations, "explain": cmd_explain,
+               "cache": cmd_cache}[args.command]
     try:
         return handler(args)
     except ConfigError as e:
@@ -172,9 +173,12 @@ def _train_here(args, cfg, given) -> int:
 
 def cmd_check(args) -> int:
     from ..tasks import get_task, infer_task
+    from ..data.probing import Pace, scanning
     task = get_task(args.task or infer_task(args.data))          # no torch: `check` stays quick
-    report = task.check(args.data, val_data=args.val_data or "", val_split=args.val_split, seed=args.seed,
-                        workers=args.workers)
+    cache = CacheFolder(args.out).probes if args.cache == "disk" else None
+    with scanning(cache, Pace(scan_progress, every=0.2)):
+        report = task.check(args.data, val_data=args.val_data or "", val_split=args.val_split, seed=args.seed,
+                            workers=args.workers)
     if args.json:
         _json_out(report)
     else:
@@ -183,6 +187,20 @@ def cmd_check(args) -> int:
     for err in report.get("errors", []):
         say(f"frelon: error: {printable(err['message'])}" + (f" — {printable(err['hint'])}" if err.get("hint") else ""))
     return 1 if report.get("errors") else 0
+
+
+def cmd_cache(args) -> int:
+    from . import cache
+    found = cache.clear(args.out) if args.clear else cache.summary(args.out)
+    if args.json:
+        _json_out(found)
+        return 0
+    mib = 2 ** 20
+    probes, resized = found["probes"], found["resized"]
+    print(f"{printable(found['folder'])}: {probes['files']} file check(s) remembered ({probes['bytes'] / mib:.1f} MiB), "
+          f"{resized['copies']} resized copies ({resized['bytes'] / mib:.1f} MiB of {resized['limit_bytes'] / 2**30:.0f} GiB)"
+          + (": cleared" if args.clear else ""))
+    return 0
 
 
 def cmd_info(args) -> int:

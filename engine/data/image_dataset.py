@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 
 class ImageDataset(Dataset):
     """`(path, label)` pairs -> `(image, label)`, the image passed through `transform`
-    (default: a float CHW tensor in [0, 1]).
+    (default: a float CHW tensor in [0, 1]). Each picture is decoded with its short side kept at
+    `min_short` at least (images.load_rgb's draft decoding; 0 = full resolution), through `cache`
+    (resized_cache.ResizedCache) when given.
 
     A file that cannot be read any more (deleted, drive gone, rewritten) does not stop the run:
     the next sample in the list is used in its place (deterministically), the failure is logged
@@ -32,8 +34,10 @@ class ImageDataset(Dataset):
     MAX_SUBSTITUTES = 16
 
     def __init__(self, samples: Sequence[Tuple[str, int]],
-                 transform: Optional[Callable[[Any], Any]] = None):
+                 transform: Optional[Callable[[Any], Any]] = None, min_short: int = 0, cache=None):
         self.samples = list(samples)
+        self.min_short = min_short
+        self.cache = cache
         self.targets = [label for _, label in self.samples]
         self.transform = transform
         self.failures: List[Tuple[str, str]] = []
@@ -50,7 +54,7 @@ class ImageDataset(Dataset):
         for attempt in range(min(n, self.MAX_SUBSTITUTES)):
             path, label = self.samples[(index + attempt) % n]
             try:
-                image = load_rgb(path)
+                image = self.decode(path)
             except BadImage as e:
                 first_error = first_error or e
                 self._record(path, e.reason)
@@ -60,6 +64,12 @@ class ImageDataset(Dataset):
                         "could not be read either",
                         "the data changed since it was checked: is the drive still connected? "
                         "Run `frelon check` on it")
+
+    def decode(self, path: str):
+        """The picture at `path` at the resolution the transform needs. Raises BadImage."""
+        if self.cache is not None:
+            return self.cache.load(path, self.min_short)
+        return load_rgb(path, self.min_short)
 
     def _convert(self, image):
         if self.transform is not None:

@@ -1,7 +1,8 @@
 """Decoding one image file, robustly: the only place the engine opens user images with Pillow.
 
 `load_rgb(path)` gives an RGB `PIL.Image` the right way up (EXIF orientation applied), whatever the
-file holds: CMYK, 16-bit greyscale, palette with transparency, alpha, 1-bit, an animated GIF (first
+file holds (`load_rgb(path, min_short)` decodes only what a short side of `min_short` pixels needs: a
+JPEG at the smallest draft scale that keeps it, other formats reduced by a whole factor after decoding): CMYK, 16-bit greyscale, palette with transparency, alpha, 1-bit, an animated GIF (first
 frame)... `probe(path)` checks a file the same way, once, and gives its size and SHA-1 (the data doctor
 uses it to find bad files and byte-identical duplicates).
 
@@ -12,6 +13,7 @@ extension is never trusted: a PNG named .jpg or a .JPEG is decoded for what it i
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import stat
@@ -91,13 +93,21 @@ def printable_path(path: PathLike) -> str:
 # Public API
 
 
-def load_rgb(path: PathLike) -> Image.Image:
-    """The picture in `path` as an upright 8-bit RGB image, fully decoded. Raises BadImage."""
+def load_rgb(path: PathLike, min_short: int = 0) -> Image.Image:
+    """The picture in `path` as an upright 8-bit RGB image. Raises BadImage.
+
+    `min_short` 0: fully decoded. Otherwise a picture whose short side is larger comes with its short
+    side exactly `min_short` (a smaller one as it is: never enlarged), the same pixels as the full
+    decode resized, made quicker: a JPEG is decoded at the smallest of the 1/2, 1/4, 1/8 DCT scales
+    that keeps `min_short` (Pillow's draft mode: the decoder skips the detail), another format first
+    reduced by the largest whole factor that keeps it (`Image.reduce`, a box filter)."""
     path = os.fsdecode(path)
     _check_file(path)
     try:
         with Image.open(path) as im:
             _check_pixels(path, im)
+            if min_short > 0 and im.format == "JPEG":  # before anything is decoded
+                im.draft(im.mode, _draft_request(im.size, min_short))
             frame = _first_frame(im)       # decode first: PNG's getexif() would decode on its own,
             orientation = _orientation(im)  # and a decoding error there must not be swallowed
             rgb = to_rgb(frame)
@@ -105,9 +115,33 @@ def load_rgb(path: PathLike) -> Image.Image:
         raise
     except Exception as e:  # Pillow raises many kinds (OSError, SyntaxError, ValueError, struct.error...)
         raise _explain(path, e) from None
+    if min_short > 0:
+        rgb = at_short_side(rgb, min_short)
     if orientation in _UPRIGHT:
         rgb = rgb.transpose(_UPRIGHT[orientation])
     return rgb
+
+
+def at_short_side(image: Image.Image, short: int) -> Image.Image:
+    """`image` made smaller so that its short side is `short` (by a whole factor first, a box
+    filter, then antialiased bilinear); as it is when it is not larger than that."""
+    width, height = image.size
+    if min(width, height) <= short:
+        return image
+    factor = min(width, height) // short
+    if factor >= 2:
+        image = image.reduce(factor)
+    scale = short / min(width, height)
+    size = (max(short, math.floor(width * scale + 0.5)), max(short, math.floor(height * scale + 0.5)))
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=None)
+
+
+def _draft_request(size: tuple[int, int], min_short: int) -> tuple[int, int]:
+    """The size to ask draft() for: the picture scaled so that its short side is `min_short` (draft
+    picks the smallest DCT scale at least that large; no scale at all when it is larger already)."""
+    width, height = size
+    scale = min(1.0, min_short / max(1, min(width, height)))
+    return max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))
 
 
 def probe(path: PathLike) -> ImageInfo:

@@ -22,7 +22,7 @@ training, in the order the shared loop (training/) calls them:
     build_model(cfg, classes)         -> (nn.Module, preprocessing {mean, std, weights})
     datasets(scanned, cfg, size, pre) -> (train Dataset, val Dataset | None, collate | None); a task
                                          that balances by loss weights reads the settled cfg.balance
-    probe_dataset(scanned, size, pre) -> the training images, evaluation transform (classification
+    probe_dataset(scanned, size, pre, cfg) -> the training images, evaluation transform (classification
                                          only: the features' fit that picks its automatic LR)
     loss(model, batch, device)        -> (loss tensor, parts {name: float} | None, batch size)
     evaluate(model, loader, device, ranks, classes) -> Evaluation (reduced over ranks)

@@ -69,18 +69,25 @@ class ClassifyTask:
         if cfg.balance == "weights":    # settled (training/balancing.py): the loss weighs each class
             from frelon.common.balance import class_weights, counts_of
             self.loss_weights = class_weights(counts_of(self.train_labels(scanned), len(scanned.classes)))
+        from ..data.resized_cache import for_config
+        cache = for_config(cfg)
         train = ImageDataset(scanned.train, transforms.train_transform(
             size, pre["mean"], pre["std"], cfg.augment, cfg.random_erasing, flip_wanted(cfg.flip, scanned.classes),
-            cfg.noise))
-        val = ImageDataset(scanned.val, transforms.eval_transform(size, pre["mean"], pre["std"])) if scanned.val else None
+            cfg.noise), transforms.decode_short_side(size, cfg.augment), cache)
+        val = None
+        if scanned.val:
+            val = ImageDataset(scanned.val, transforms.eval_transform(size, pre["mean"], pre["std"]),
+                               transforms.decode_short_side(size), cache)
         return train, val, None
 
-    def probe_dataset(self, scanned: Scanned, size: int, pre: dict):
+    def probe_dataset(self, scanned: Scanned, size: int, pre: dict, cfg=None):
         """The training images at the evaluation transform: what the features' fit is measured on
-        (training/feature_fit.py), before the first step."""
+        (training/feature_fit.py), before the first step (through `cfg`'s resized cache)."""
         from ..classify import transforms
         from ..data.classify import ImageDataset
-        return ImageDataset(scanned.train, transforms.eval_transform(size, pre["mean"], pre["std"]))
+        from ..data.resized_cache import for_config
+        return ImageDataset(scanned.train, transforms.eval_transform(size, pre["mean"], pre["std"]),
+                            transforms.decode_short_side(size), for_config(cfg))
 
     def loss(self, model, batch, device):
         import torch.nn.functional as F

@@ -105,19 +105,24 @@ class MultiLabelTask:
         from ..classify import transforms
         from ..data.classify import ImageDataset
         from ..data.mirror import flip_wanted
+        from ..data.resized_cache import for_config
+        cache = for_config(cfg)
         train = ImageDataset(scanned.train, transforms.train_transform(
             size, pre["mean"], pre["std"], cfg.augment, cfg.random_erasing, flip_wanted(cfg.flip, scanned.classes),
-            cfg.noise))
-        val = ImageDataset(scanned.val, transforms.eval_transform(size, pre["mean"], pre["std"])) if scanned.val else None
+            cfg.noise), transforms.decode_short_side(size, cfg.augment), cache)
+        val = ImageDataset(scanned.val, transforms.eval_transform(size, pre["mean"], pre["std"]),
+                           transforms.decode_short_side(size), cache) if scanned.val else None
         return train, val, partial(collate, len(scanned.classes))
 
-    def probe_dataset(self, scanned: Scanned, size: int, pre: dict):
+    def probe_dataset(self, scanned: Scanned, size: int, pre: dict, cfg=None):
         """The features' fit (training/feature_fit.py) on each picture's first label (none: label 0),
         a single-label stand-in that is enough to pick the LR."""
         from ..classify import transforms
         from ..data.classify import ImageDataset
+        from ..data.resized_cache import for_config
         samples = [(path, labels[0] if labels else 0) for path, labels in scanned.train]
-        return ImageDataset(samples, transforms.eval_transform(size, pre["mean"], pre["std"]))
+        return ImageDataset(samples, transforms.eval_transform(size, pre["mean"], pre["std"]),
+                            transforms.decode_short_side(size), for_config(cfg))
 
     def loss(self, model, batch, device):
         import torch.nn.functional as F

@@ -73,7 +73,7 @@ def train_one_epoch(trainer, log: StepLog) -> bool:
     train_mode(t.model, t.cfg.freeze_backbone)
     losses = torch.zeros(2, dtype=torch.float64, device=t.ranks.device)  # sum, count over this epoch (this rank)
     log.start_epoch()
-    for accumulated in accumulate(t, p.batch_in_epoch, micro_per_epoch):
+    for accumulated in accumulate(t, p.batch_in_epoch, micro_per_epoch, log):
         stop = optimizer_step(t, accumulated, log, ends_epoch=accumulated.micro >= micro_per_epoch)
         losses[0] += accumulated.loss.double()          # on the device: read once, at the epoch's end
         losses[1] += 1
@@ -106,12 +106,12 @@ class Accumulated:
     micro: int                  # micro-batches done in the epoch with these
 
 
-def accumulate(trainer, micro: int, micro_per_epoch: int) -> Iterator[Accumulated]:
+def accumulate(trainer, micro: int, micro_per_epoch: int, log: StepLog | None = None) -> Iterator[Accumulated]:
     """The epoch's micro-batches from `micro` on, `accumulate` at a time."""
     t, acc = trainer, trainer.accumulate
     total, images, activations = torch.zeros((), device=t.ranks.device), 0, None
     first = True
-    for batch in batches(t.train_loader, t.heartbeat):
+    for batch in batches(t.train_loader, t.heartbeat, log):
         if micro >= micro_per_epoch:
             return
         sync = (micro + 1) % acc == 0
@@ -126,15 +126,18 @@ def accumulate(trainer, micro: int, micro_per_epoch: int) -> Iterator[Accumulate
             total, images, activations = torch.zeros((), device=t.ranks.device), 0, None
 
 
-def batches(loader, heartbeat) -> Iterator:
-    """The loader's batches, the wait for each one a `data` phase."""
+def batches(loader, heartbeat, log: StepLog | None = None) -> Iterator:
+    """The loader's batches, the wait for each one a `data` phase (and counted in `log`'s data_wait)."""
     it = iter(loader)
     while True:
         heartbeat.beat("data")
+        asked = time.perf_counter()
         try:
             batch = next(it)
         except StopIteration:
             return
+        if log is not None:
+            log.waited(time.perf_counter() - asked)
         yield batch
 
 

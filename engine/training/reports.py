@@ -44,7 +44,16 @@ def run_started_fields(trainer) -> dict:
         warmup_steps=t.plan.warmup_steps, lr_schedule=schedule.curve(t.plan),
         preprocessing={"size": t.image_size, **t.preprocessing},
         resumed_from=t.resumed_from, lr_choice=getattr(t, "lr_choice", None),
+        data_pipeline=getattr(t, "data_pipeline", None),
         train_images=len(t.train_loader.dataset), val_images=len(t.val_loader.dataset) if t.val_loader else 0)
+
+
+def say_pipeline(writer, cost: dict | None) -> None:
+    """What the data pipeline costs (loaders.pipeline_cost), as a log line after `run_started`."""
+    if cost:
+        writer.log(f"data pipeline: {cost['ms_per_picture']:.1f} ms a picture (decode + augmentation); "
+                   f"{cost['workers']} loader worker(s) deliver about {cost['pictures_per_s']:.0f} pictures/s "
+                   "(the step events' data_wait: the share of each step spent waiting for them)")
 
 
 def run_finished_fields(trainer, status: str) -> dict:
@@ -67,7 +76,8 @@ class StepLog:
     """When a `step` event is due and what it says, over one pass of the epochs. A step is due
     every `log_every` steps once `log_interval` seconds have passed since the last event, after an
     activation measurement, and at an epoch's or the run's last step (rank 0's clock decides; the
-    ranks then agree). Speed: the images since the last event ÷ its time, on every rank."""
+    ranks then agree). Speed: the images since the last event ÷ its time, on every rank; data_wait:
+    the share of that time this rank waited for the loader (near 1: the model waits for data)."""
 
     def __init__(self, cfg: TrainConfig, end_step: int, world_size: int):
         self.every, self.interval = cfg.log_every, cfg.log_interval
@@ -79,13 +89,17 @@ class StepLog:
     def start_epoch(self) -> None:
         """The clock of a new epoch: the time before it (the last epoch's end) counts for no step."""
         self.step_start = self.window_start = time.perf_counter()
-        self.window_images = 0
+        self.window_images, self.window_wait = 0, 0.0
         self.activations: int | None = None   # measured on the epoch's first micro-batch, sent with the next event
 
     def due(self, step: int, ends_epoch_or_run: bool) -> bool:
         """Whether this rank wants the step after `step` (steps done) reported."""
         return ((step + 1) % self.every == 0 and time.time() - self.last_emit >= self.interval) \
             or self.activations is not None or ends_epoch_or_run
+
+    def waited(self, seconds: float) -> None:
+        """Time spent waiting for the loader's next batch."""
+        self.window_wait += seconds
 
     def stepped(self, images: int) -> None:
         now = time.perf_counter()
@@ -99,7 +113,8 @@ class StepLog:
         eta = (self.end_step - step) * (sum(self.step_times) / len(self.step_times))
         elapsed = max(1e-9, time.perf_counter() - self.window_start)
         fields = dict(epoch=epoch, step=step, loss=loss, lr=lr,
-                      samples_per_s=self.window_images * self.world_size / elapsed, eta_s=eta, memory=memory)
+                      samples_per_s=self.window_images * self.world_size / elapsed, eta_s=eta, memory=memory,
+                      data_wait=min(1.0, self.window_wait / elapsed))
         if parts:
             fields["loss_parts"] = {k: float(v) for k, v in parts.items()}
         if self.activations is not None:
@@ -108,7 +123,7 @@ class StepLog:
 
     def reported(self) -> None:
         """After an event (every rank): a new speed window, the activation figure sent."""
-        self.window_images, self.window_start = 0, time.perf_counter()
+        self.window_images, self.window_wait, self.window_start = 0, 0.0, time.perf_counter()
         self.activations = None
 
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from frelon.common import schedule
-from frelon.common.run_folder import RunFolder, data_or_sample, run_name
+from frelon.common.run_folder import CacheFolder, RunFolder, data_or_sample, run_name
 from frelon.common.train_config import TrainConfig, from_dict, from_saved
 from frelon.common.version import __version__
 
@@ -25,15 +25,16 @@ from .. import distributed as D
 from .. import precision, rundir
 from ..backbones import sync_batchnorm
 from ..control import EventWriter
+from ..data.probing import Pace, scanning
 from ..errors import FrelonError
 from ..heartbeat import Heartbeat, NoHeartbeat, RescueWatcher
 from ..tasks import get_task, infer_task
 from . import stopping
 from .checkpoints import Progress, emergency_save, restore
 from .balancing import sample_weights
-from .loaders import auto_workers, build_loaders
+from .loaders import auto_workers, build_loaders, pipeline_cost
 from .loop import train_epochs
-from .reports import RunFailed, error_fields, run_finished_fields, run_started_fields
+from .reports import RunFailed, error_fields, run_finished_fields, run_started_fields, say_pipeline
 from .settle import settle
 from .step import Step, check_device_options, freeze_body, make_optimizer, parallel_model
 
@@ -49,6 +50,7 @@ class Trainer:
     resumed_from: dict | None = None                          # run_started's, after a resume
     lr_choice: dict | None = None                             # run_started's: the features' fit, when measured
     finish_reason: str = ""                                   # run_finished's `reason`: why it ended early (loop.py)
+    data_pipeline: dict | None = None                         # run_started's: loaders.pipeline_cost
 
     def __init__(self, cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[], bool],
                  resume: str | None = None, run_dir: str | None = None, resume_overrides: dict | None = None):
@@ -126,8 +128,14 @@ class Trainer:
             self.writer.attach(RunFolder(self.run_dir).events)
 
     def _read_data(self, given: TrainConfig) -> None:
-        """Rank 0 reads and checks the data once; the other ranks receive the result."""
-        scanned = self.task.scan(given, self.workers) if self.ranks.is_main else None
+        """Rank 0 reads and checks the data once (remembering the probes in the cache folder, its
+        pace as `scan_progress` events); the other ranks receive the result."""
+        scanned = None
+        if self.ranks.is_main:
+            cache = CacheFolder(given.out).probes if given.cache == "disk" else None
+            pace = Pace(lambda done, total, eta: self.writer.emit("scan_progress", done=done, total=total, eta_s=eta))
+            with scanning(cache, pace):
+                scanned = self.task.scan(given, self.workers)
         self.scanned = D.broadcast_object(scanned, self.ranks)
         self.classes = self.scanned.classes
         if self.ranks.is_main:
@@ -174,6 +182,8 @@ class Trainer:
         loaders = build_loaders(datasets, self.cfg, self.ranks, self.workers, self.batch,
                                 sample_weights(self.cfg, self.task, self.scanned))
         self.train_loader, self.val_loader, self.train_sampler = loaders.train, loaders.val, loaders.sampler
+        if self.ranks.is_main and self.data_pipeline is None:
+            self.data_pipeline = pipeline_cost(datasets[0], self.workers)
         self.steps_per_epoch = self.cfg.steps_per_epoch(len(datasets[0]), self.ranks.world_size)
 
     def _lr_plan(self) -> schedule.Plan:
@@ -255,6 +265,7 @@ def run_training(cfg: TrainConfig, writer: EventWriter, should_stop: Callable[[]
         trainer.setup()
         if trainer.ranks.is_main:
             writer.emit("run_started", **run_started_fields(trainer))
+            say_pipeline(writer, trainer.data_pipeline)
         status = trainer.train()
         fields = run_finished_fields(trainer, status)
         trainer.heartbeat.beat("done")         # before run_finished: the watchdog reports no more

@@ -66,7 +66,7 @@ def settle(given: TrainConfig, task, scanned, ranks: D.Ranks,
     if ranks.is_main:
         from .feature_fit import feature_fit
         model, preprocessing = start_model(cfg)
-        dataset = task.probe_dataset(scanned, cfg.image_size, preprocessing)
+        dataset = task.probe_dataset(scanned, cfg.image_size, preprocessing, cfg)
         measured = feature_fit(model.to(ranks.device), dataset, ranks.device, len(scanned.classes), cfg.seed)
     measured = D.broadcast_object(measured, ranks)
     cfg = cfg.replace(lr=lr_policy.base_lr(cfg.optimizer, 0.0, cfg.task, measured["fit"]))

@@ -8,6 +8,7 @@ Emits ``path_changed`` and ``report_ready``; knows nothing of training.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLineEdit, QPushButton, QScrollArea,
@@ -37,9 +38,10 @@ class DataPanel(QWidget):
     report_ready = Signal(dict)
     edit_boxes_requested = Signal()
 
-    def __init__(self, parent: QWidget | None = None, sample: str = ""):
+    def __init__(self, parent: QWidget | None = None, sample: str = "", runs: Callable[[], str] | None = None):
         super().__init__(parent)
         self.sample = sample
+        self.runs = runs            # the runs folder: its .cache/ remembers the check for training's start
         self.report: dict | None = None
         self.check = JsonCommand(self)
         self.check.done.connect(self._on_report)
@@ -132,7 +134,7 @@ class DataPanel(QWidget):
             return
         if check:
             self.status.setText(f"Checking <b>{path}</b> … (every picture is decoded once)")
-            self.check.start(["check", "--data", path, "--json"])
+            self.check.start(["check", "--data", path, "--json"] + (["--out", self.runs()] if self.runs else []))
 
     # ---- the report ----
     def _on_failed(self, message: str, details: str) -> None:

@@ -191,6 +191,8 @@ class PlotsPanel(QWidget):
         self.val_plot.setLabel("left", h.metric_name)
         self._set(self.c_lr, h.lr)
         self._set(self.c_speed, h.throughput)
+        wait = (h.last_step or {}).get("data_wait")
+        self.speed_plot.setTitle("Throughput" + (f" · waiting for data {wait:.0%}" if isinstance(wait, (int, float)) else ""))
         self._set(self.c_activation, h.activation)
         for name, series in h.loss_parts.items():
             if name not in self.c_parts:

@@ -72,9 +72,17 @@ class RunPanel(QWidget):
             total = int(e.get("total_steps") or 0)
             self._epochs = int((e.get("config") or {}).get("epochs") or 0)
             self.progress.setRange(0, max(1, total))
+            self.progress.setValue(0)                  # not the scan's count (the first step sets it)
             self.progress.setFormat("%v / %m steps")
             self.status.setText(f"Training <b>{e.get('backbone', '')}</b> on {e.get('device', '?')}"
                                 f"{' × ' + str(e['world_size']) if e.get('world_size', 1) > 1 else ''}")
+        elif kind == "scan_progress":           # the data checked before the first step
+            self.progress.setRange(0, max(1, int(e.get("total") or 0)))
+            self.progress.setValue(int(e.get("done") or 0))
+            self.progress.setFormat("%v / %m pictures checked")
+            eta = e.get("eta_s")
+            self.eta.setText(f"checking · ETA {theme.human_duration(eta)}" if eta else "checking the data")
+            self.status.setText("Checking the data: each picture once (unchanged ones are remembered)")
         elif kind == "step":
             self._last_step = e
         elif kind == "epoch_end":
