@@ -22,7 +22,7 @@ from .base import Evaluation, Scanned, run_splits, run_validation_split
 
 class ClassifyTask:
     name = CLASSIFY
-    best_metric = "accuracy"
+    best_metric = "accuracy"        # "balanced_accuracy" once datasets() has a run that balances
     boxes = False
 
     # ---------------------------------------------------------------- data
@@ -66,6 +66,9 @@ class ClassifyTask:
         from ..data.classify import ImageDataset
         from ..data.mirror import flip_wanted
         self.loss_weights, self.weight_tensor = None, None
+        # a balanced run keeps its best epoch, and counts its patience, by balanced accuracy: on an
+        # uneven validation split plain accuracy prefers the model that answers the largest class
+        self.best_metric = "accuracy" if cfg.balance == "off" else "balanced_accuracy"
         if cfg.balance == "weights":    # settled (training/balancing.py): the loss weighs each class
             from frelon.common.balance import class_weights, counts_of
             self.loss_weights = class_weights(counts_of(self.train_labels(scanned), len(scanned.classes)))
@@ -136,7 +139,8 @@ class ClassifyTask:
         mine = torch.cat(probabilities).cpu().tolist() if probabilities else []
         parts = gather_to_main(list(zip(loader.sampler.indices, mine)), ranks)    # (dataset index, probabilities)
         details = sorted(r for part in parts for r in part) if parts is not None else None
-        return Evaluation(metrics=metrics, score=metrics["accuracy"], details=details)
+        score = metrics[self.best_metric] if metrics.get(self.best_metric) is not None else metrics["accuracy"]
+        return Evaluation(metrics=metrics, score=score, details=details)
 
     def write_results(self, run_dir: Path, evaluation: Evaluation, classes, val_samples) -> None:
         from ..rundir import atomic_write_json

@@ -54,6 +54,8 @@ def test_the_report_measures_the_imbalance_and_training_balances_it(uneven, tmp_
     preds = json.loads((run / "predictions" / "val.json").read_text())
     expected = balanced_accuracy_score([p["true"] for p in preds], [p["predicted"] for p in preds])
     assert events[-1]["best"]["metrics"]["balanced_accuracy"] == pytest.approx(expected)
+    assert events[-1]["best"]["metric"] == "balanced_accuracy"           # a balanced run keeps its best by it
+    assert events[-1]["best"]["score"] == pytest.approx(expected)
     assert [e for e in events if e["type"] == "epoch_end"][-1]["val"]["balanced_accuracy"] == pytest.approx(expected)
 
 
