@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QHeaderView, QL
 from frelon.gui import theme
 from frelon.gui.engine_command import JsonCommand
 from frelon.gui.images import sample_class_images
+from frelon.gui.widgets.cache_button import CacheButton
 from frelon.gui.widgets.class_bars import ClassBars
 from frelon.gui.widgets.labels import WrapLabel
 from frelon.gui.widgets.thumbnail_grid import Thumb, ThumbnailGrid, class_colour
@@ -73,8 +74,11 @@ class DataPanel(QWidget):
                                    "edits go to a reviewed copy, the original files are never changed")
         self.edit_boxes.setVisible(False)
         self.edit_boxes.clicked.connect(self.edit_boxes_requested)
+        self.cache = CacheButton(self.runs) if self.runs else None    # the remembered checks and copies
         row = QHBoxLayout()
-        for w in (self.path, self.browse, self.use_sample, self.recheck, self.edit_boxes):
+        for w in (self.path, self.browse, self.use_sample, self.recheck, self.edit_boxes, self.cache):
+            if w is None:
+                continue
             row.addWidget(w)
         row.setStretch(0, 1)
         return row
@@ -144,6 +148,8 @@ class DataPanel(QWidget):
 
     def _on_report(self, report: dict) -> None:
         self.set_report(report)
+        if self.cache is not None:          # the check has just filled it
+            self.cache.refresh()
 
     def set_report(self, report: dict) -> None:
         self.report = report
