@@ -19,8 +19,9 @@ def in_words(summary: dict) -> tuple[str, str]:
     """(the button's text, its tooltip) for `frelon cache --json`'s answer."""
     probes, resized = summary["probes"], summary["resized"]
     size = probes["bytes"] + resized["bytes"]
-    text = "Cache: empty" if size == 0 else (f"Cache: {size / MIB:.1f} MiB" if size < 2 ** 30
-                                             else f"Cache: {size / 2 ** 30:.2f} GiB")
+    text = "Cache: empty" if size == 0 else (f"Cache: {max(1, round(size / 1024))} KiB" if size < MIB else
+                                             f"Cache: {size / MIB:.1f} MiB" if size < 2 ** 30 else
+                                             f"Cache: {size / 2 ** 30:.2f} GiB")
     tip = (f"{summary['folder']}\n{probes['files']} file check(s) remembered (a second check or training start "
            f"reads them instead of every file)\n{resized['copies']} picture(s) kept at training resolution "
            f"({resized['bytes'] / MIB:.1f} MiB of at most {resized['limit_bytes'] / 2 ** 30:.0f} GiB)\n"
