@@ -38,8 +38,8 @@ def syncs_per_step(cfg: TrainConfig, monkeypatch) -> tuple[list[int], list[str]]
     with counting(monkeypatch) as counter:
         fetch = loop.batches
 
-        def batches(loader, heartbeat):
-            it = fetch(loader, heartbeat)
+        def batches(loader, heartbeat, log=None):
+            it = fetch(loader, heartbeat, log)
             while True:
                 with counter.pause():
                     batch = next(it, None)
