@@ -162,12 +162,13 @@ def test_the_last_event_is_written_once_and_nothing_after_it():
 
 # ---------------------------------------------------------------- the watchdog and a stopped rank
 
-def test_a_rank_stopped_inside_backward_is_named_five_times_in_five_and_nothing_is_left(colour_data, tmp_path):
+def test_a_rank_stopped_inside_backward_is_named_every_time_and_nothing_is_left(colour_data, tmp_path):
     """Rank 1 is stopped (SIGSTOP) in its backward pass after step 3, while rank 0 waits inside
     its own backward for DDP's gradient all-reduce (autograd's frame, no torch.distributed one):
-    the stopped rank, which cannot even write its stack, is the one named — five tries in a
-    row — and no process of the run is left."""
-    for attempt in range(5):
+    the stopped rank, which cannot even write its stack, is the one named — three tries in a
+    row (five in five when it was measured for issue 26; three keep the suite short) — and no
+    process of the run is left."""
+    for attempt in range(3):
         family = []
         try:
             error, evs, code = _stop_rank_1_in_backward(colour_data, tmp_path / f"runs{attempt}", family)
