@@ -29,7 +29,7 @@ def train_here(*args, threads: int = 1) -> Path:
 
     from frelon.cli import build_parser
     from frelon.common import train_config as C
-    from frelon.engine.commands.handlers import TRAIN_KEYS
+    from frelon.engine.commands.train import TRAIN_KEYS
     from frelon.engine.control import EventWriter
     from frelon.engine.training.run import run_training
     parsed = build_parser().parse_args(["train", *map(str, args)])

@@ -7,7 +7,7 @@ import pytest
 from frelon.cli import build_parser
 from frelon.common import schedule
 from frelon.common.train_config import TrainConfig, resolve
-from frelon.engine.commands.handlers import TRAIN_KEYS
+from frelon.engine.commands.train import TRAIN_KEYS
 from frelon.gui.options import from_settings, to_settings, train_flags
 
 
