@@ -71,6 +71,8 @@ class TrainConfig:
     optimizer: str = option("adamw", choices=CHOICES["optimizer"])
     weight_decay: float = option(0.05, low=0, high=10)
     freeze_backbone: bool = option(False)
+    head_fit: bool = option(True, "classification: before fine-tuning, fit the new head on the start weights' "
+                                  "frozen features (a logistic regression; LP-FT)")
     checkpointing: str = option("off", "gradient checkpointing: less activation memory for about a third more compute",
                                 choices=CHOICES["checkpointing"])
     gpus: int = option(0, low=0, high=1024, resume=True)
@@ -247,7 +249,8 @@ def to_flags(values: dict[str, Any]) -> list[str]:
 
 
 # What a run folder's config.json meant when a key did not exist yet: read old runs as they trained.
-LEGACY = {"detector": "centernet", "head_lr_mult": 1.0, "flip": "on", "slicing": "off", "balance": "off"}
+LEGACY = {"detector": "centernet", "head_lr_mult": 1.0, "flip": "on", "slicing": "off", "balance": "off",
+          "head_fit": False}
 # An `lr` of 0 in a config.json written before runs recorded the LR in force (2026-11-30) meant
 # the optimizer's own base of that time, for every task.
 LEGACY_AUTO_LR = {"adamw": 1e-3, "sgd": 0.1}
