@@ -3,7 +3,7 @@
 one, on bench/learn.py's classification sets, several training seeds, each scored on the test split.
 
     python bench/lpft.py [--only faces,digits] [--seeds 0,1,2] [--epochs-scale F] [--threads N]
-                         [--cache DIR] [--json FILE]
+                         [--cache DIR] [--json FILE] [--arms lp-ft,random head] [--runs DIR]
 
 Two arms per set and seed: `--head-fit` (the default: the new head fitted on the start weights'
 frozen features, then fine-tuning, engine/training/head_fit.py) and `--no-head-fit` (the recipe
@@ -44,6 +44,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/frelon-learn"))
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--arms", default=",".join(ARMS), help="which arms, comma-separated")
+    parser.add_argument("--runs", type=Path, default=None, help="run folders (default CACHE/runs-lpft)")
     args = parser.parse_args(argv)
     threads = args.threads or os.cpu_count() or 1
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -54,10 +56,11 @@ def main(argv=None) -> dict:
         spec = learn.SPECS[name]
         data = learn_sets.ensure(name, args.cache)
         epochs = learn.epochs_for(spec, False, args.epochs_scale)
-        runs = args.cache / "runs-lpft" / name
+        runs = (args.runs or args.cache / "runs-lpft") / name
         out = results["sets"][name] = {"epochs": epochs, "image_size": spec.image_size, "arms": {}}
         for seed in seeds:
-            for arm, extra in ARMS.items():
+            for arm in args.arms.split(","):
+                extra = ARMS[arm]
                 start = time.perf_counter()
                 r = learn.run_frelon(spec, data, runs, epochs, env, seed, extra, arm.replace(" ", "-"))
                 row = {"seed": seed, "test": r["test"], "best": r["best"], "minutes": (time.perf_counter() - start) / 60,

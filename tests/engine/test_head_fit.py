@@ -65,3 +65,22 @@ def test_the_logistic_regression_matches_scikit_learn():
     ours = torch.softmax(x @ weight.T + bias, 1)
     theirs = LogisticRegression(C=1.0, max_iter=1000, tol=1e-8).fit(x.numpy(), y.numpy()).predict_proba(x.numpy())
     assert ours.numpy() == pytest.approx(theirs, abs=1e-3)
+
+
+@pytest.mark.parametrize("options, kept", [
+    ({}, True),                           # the default: LP-FT from pretrained weights
+    ({"head_fit": False}, False),         # the head at random: BatchNorm learns the batches' statistics
+    ({"weights": "none"}, False),         # a body from scratch has no statistics to keep
+    ({"task": "multilabel"}, False),      # no head fit there
+])
+def test_fine_tuning_after_the_head_fit_keeps_the_batchnorm_statistics(options, kept):
+    """The second half of LP-FT: the body computes in training the features its head was fitted on."""
+    from frelon.engine import backbones
+    from frelon.engine.training.step import train_mode
+    model, _ = backbones.build_classifier("resnet18", 2, "none")
+    before = [b.clone() for n, b in model.named_buffers() if n.endswith("running_mean")]
+    train_mode(model, TrainConfig(**{"task": "classify", "weights": "imagenet", **options}))
+    model(torch.rand(4, 3, 32, 32))
+    after = [b for n, b in model.named_buffers() if n.endswith("running_mean")]
+    assert model.training and model.head.training
+    assert all(torch.equal(a, b) for a, b in zip(before, after)) == kept
