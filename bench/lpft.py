@@ -2,12 +2,15 @@
 """LP-FT against fine-tuning from a random head (issue 31): Frelon's real CLI, the same options but
 one, on bench/learn.py's classification sets, several training seeds, each scored on the test split.
 
+LP-FT was measured and not adopted (README, Learning quality, LP-FT): `--head-fit` exists only at
+commit 61ae9f8 of branch `recipe`; run this from a checkout of it (`git worktree add DIR 61ae9f8`).
+
     python bench/lpft.py [--only faces,digits] [--seeds 0,1,2] [--epochs-scale F] [--threads N]
                          [--cache DIR] [--json FILE] [--arms lp-ft,random head] [--runs DIR]
 
-Two arms per set and seed: `--head-fit` (the default: the new head fitted on the start weights'
-frozen features, then fine-tuning, engine/training/head_fit.py) and `--no-head-fit` (the recipe
-before it: the head at random). Everything else is Frelon's default and bench/learn.py's options for
+Two arms per set and seed: `--head-fit` (the new head fitted on the start weights' frozen
+features, then fine-tuning with the BatchNorm statistics kept; engine/training/head_fit.py there)
+and `--no-head-fit` (today's recipe: the head at random). Everything else is Frelon's default and bench/learn.py's options for
 the set (image size, epochs x --epochs-scale). Each run's best checkpoint (chosen on val) is scored
 on the test split by `frelon eval`. Prints per-arm mean [lowest, highest] over the seeds, the val
 accuracy of the first epoch (how far the start is from the goal) and the minutes, and writes JSON.

@@ -71,9 +71,6 @@ class TrainConfig:
     optimizer: str = option("adamw", choices=CHOICES["optimizer"])
     weight_decay: float = option(0.05, low=0, high=10)
     freeze_backbone: bool = option(False)
-    head_fit: bool = option(True, "classification: before fine-tuning, fit the new head on the start weights' "
-                                  "frozen features (a logistic regression), then fine-tune with the BatchNorm "
-                                  "statistics kept (LP-FT)")
     checkpointing: str = option("off", "gradient checkpointing: less activation memory for about a third more compute",
                                 choices=CHOICES["checkpointing"])
     gpus: int = option(0, low=0, high=1024, resume=True)
@@ -156,13 +153,6 @@ class TrainConfig:
     def global_batch(self, world_size: int | None = None) -> int:
         ws = self.world_size if world_size is None else world_size
         return int(self.batch_size) * ws * self.accumulate
-
-    def keeps_bn_statistics(self) -> bool:
-        """Whether fine-tuning keeps the start weights' BatchNorm statistics (their layers in eval
-        mode, their scale and shift still learnt): LP-FT's second half, for a classifier whose head
-        is fitted on the pretrained features (`head_fit`) as they are in evaluation mode. A body
-        trained from scratch (`--weights none`) has no statistics worth keeping."""
-        return self.head_fit and self.task == CLASSIFY and self.weights != "none"
 
     def effective_lr(self, world_size: int | None = None) -> float:
         """The pretrained body's peak LR for this global batch: common/lr_policy.py's rule for the
@@ -257,8 +247,7 @@ def to_flags(values: dict[str, Any]) -> list[str]:
 
 
 # What a run folder's config.json meant when a key did not exist yet: read old runs as they trained.
-LEGACY = {"detector": "centernet", "head_lr_mult": 1.0, "flip": "on", "slicing": "off", "balance": "off",
-          "head_fit": False}
+LEGACY = {"detector": "centernet", "head_lr_mult": 1.0, "flip": "on", "slicing": "off", "balance": "off"}
 # An `lr` of 0 in a config.json written before runs recorded the LR in force (2026-11-30) meant
 # the optimizer's own base of that time, for every task.
 LEGACY_AUTO_LR = {"adamw": 1e-3, "sgd": 0.1}

@@ -141,7 +141,6 @@ class Classifier(nn.Module):
         self.backbone = backbone
         backbone._parts.replace_head(backbone.net, num_classes)
         self.num_classes = num_classes
-        self.head_given = False      # the head came with the start weights (a Frelon checkpoint): not fitted again
 
     def set_checkpointing(self, mode: str) -> None:
         self.backbone.set_checkpointing(mode)
@@ -151,18 +150,8 @@ class Classifier(nn.Module):
         parts = self.backbone._parts
         return [parts.stem, *(b for s in parts.stages for b in s), *parts.tail]
 
-    @property
-    def head(self) -> nn.Linear:
-        """The new Linear for the user's classes (the last Linear where the ImageNet head was)."""
-        place = getattr(self.backbone.net, self.backbone._parts.head_attr)
-        return [m for m in place.modules() if isinstance(m, nn.Linear)][-1]
-
-    def from_features(self, features: torch.Tensor) -> torch.Tensor:
-        """The logits from the body's last feature map (`backbone.features`): pooling, then the head."""
-        return self.backbone._parts.pool_head(self.backbone.net, features)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.from_features(self.backbone.features(x))
+        return self.backbone._parts.pool_head(self.backbone.net, self.backbone.features(x))
 
 
 def build_backbone(name: str, weights: str = "imagenet") -> tuple[BackboneNet, dict]:

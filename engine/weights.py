@@ -192,16 +192,16 @@ def _is_head_key(key: str) -> bool:
     return key.startswith(("fc.", "classifier.", "_fc."))
 
 
-def load_matching(model: nn.Module, weights: str) -> tuple[set[str], int]:
+def load_matching(model: nn.Module, weights: str) -> tuple[int, int]:
     """Load every tensor of the FILE `weights` whose name and shape match one of the whole
     model's (the backbone was loaded already by load_into; this adds what a Frelon checkpoint
-    holds beyond it). (the names loaded, the model's tensor count); nothing for imagenet / none or
-    a plain backbone file, whose names are the bare network's."""
+    holds beyond it). (loaded, the model's tensor count); (0, n) for imagenet / none or a plain
+    backbone file, whose names are the bare network's."""
     own = model.state_dict()
     if weights in ("imagenet", "none"):
-        return set(), len(own)
+        return 0, len(own)
     sd = read_state_dict(weights)
     usable = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
     if usable:
         model.load_state_dict(usable, strict=False)
-    return set(usable), len(own)
+    return len(usable), len(own)

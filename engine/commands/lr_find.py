@@ -87,7 +87,7 @@ def _sweep(trainer, steps: int, start_lr: float, end_lr: float, progress) -> dic
     lrs, raw, smooth = [], [], []
     avg, best = 0.0, math.inf
     stopped = "steps"
-    train_mode(trainer.model, cfg)
+    train_mode(trainer.model, cfg.freeze_backbone)
     batches = _forever(trainer)
     for i in range(steps):
         lr = start_lr * ratio ** i

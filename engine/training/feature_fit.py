@@ -15,9 +15,6 @@ thresholds it is compared with (FIT_FAR, FIT_NEAR) were measured with it.
 scikit-learn's KNeighborsClassifier would do the vote but is not one of Frelon's dependencies;
 on a few hundred vectors it is the three lines of `_vote`.
 
-The same pass gives the new head's inputs to `head_fit.py` (LP-FT's linear probe): the body runs
-once for both.
-
 It draws nothing from torch's random generators (no DataLoader, whose iterator seeds itself from
 them; the draw uses its own `random.Random`) and leaves the model in the mode it found it: a
 seeded run trains as it would without it.
@@ -26,7 +23,6 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -37,8 +33,9 @@ K = 5
 BATCH = 32
 
 
-def _pooled(features: torch.Tensor) -> torch.Tensor:
-    """The body's last feature map averaged over space, L2-normalised: what the vote compares."""
+def embed(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The body's pooled, L2-normalised features of a batch (a Classifier from backbones.py)."""
+    features = model.backbone.features(images)
     pooled = features.float().mean(dim=(2, 3)) if features.dim() == 4 else features.float()
     return F.normalize(pooled.flatten(1), dim=1)
 
@@ -60,58 +57,30 @@ def balanced_fit(predicted: torch.Tensor, labels: torch.Tensor, classes: int) ->
     return (sum(recalls) / len(recalls) - chance) / (1.0 - chance)
 
 
-@dataclass
-class Probe:
-    """One pass of the body over a seeded draw of the training images (evaluation transform)."""
-    pooled: torch.Tensor              # (images, channels): `_pooled`, for the fit
-    labels: torch.Tensor              # (images,)
-    head_inputs: torch.Tensor | None  # (images, head's in_features): what the new head sees, when asked
-    seconds: float
-
-
-def probe(model: nn.Module, dataset, device: torch.device, seed: int = 0, max_images: int = MAX_IMAGES,
-          head: bool = False) -> Probe:
-    """The pass: each batch through the body once; with `head`, also what the new head's Linear
-    receives from the same feature maps (the pooling, and any layers before it, are cheap)."""
+def feature_fit(model: nn.Module, dataset, device: torch.device, classes: int, seed: int = 0,
+                max_images: int = MAX_IMAGES) -> dict:
+    """{"fit", "images", "k", "seconds"} for `dataset`'s (image, label) items (evaluation transform);
+    fit None when there are fewer than two images or classes to compare."""
     start = time.perf_counter()
     order = list(range(len(dataset)))
     random.Random(seed).shuffle(order)
     order = sorted(order[:max_images])
     was_training = model.training
     model.eval()
-    vectors, inputs, labels = [], [], []
-    hook = model.head.register_forward_hook(lambda m, args, out: inputs.append(args[0].float().cpu())) \
-        if head else None
+    vectors, labels = [], []
     try:
         with torch.no_grad():
             for i in range(0, len(order), BATCH):
                 items = [dataset[j] for j in order[i:i + BATCH]]
                 images = torch.stack([image for image, _ in items]).to(device)
-                features = model.backbone.features(images)
-                vectors.append(_pooled(features).cpu())
-                if head:
-                    model.from_features(features)
+                vectors.append(embed(model, images).cpu())
                 labels.extend(int(label) for _, label in items)
     finally:
         model.train(was_training)
-        if hook is not None:
-            hook.remove()
-    cat = (lambda t: torch.cat(t)) if labels else (lambda t: torch.zeros(0, 0))
-    return Probe(cat(vectors), torch.tensor(labels, dtype=torch.long), cat(inputs) if head else None,
-                 time.perf_counter() - start)
-
-
-def fit_of(probed: Probe, classes: int) -> dict:
-    """{"fit", "images", "k", "seconds"}; fit None when there are fewer than two images or classes."""
-    y = probed.labels
-    result = {"fit": None, "images": len(y), "k": K}
-    if len(y) >= 2 and classes >= 2 and len(set(y.tolist())) >= 2:
-        result["fit"] = round(balanced_fit(_vote(probed.pooled, y, classes, K), y, classes), 4)
-    result["seconds"] = round(probed.seconds, 2)
+    result = {"fit": None, "images": len(labels), "k": K}
+    y = torch.tensor(labels, dtype=torch.long)
+    if len(labels) >= 2 and classes >= 2 and len(set(labels)) >= 2:
+        fit = balanced_fit(_vote(torch.cat(vectors), y, classes, K), y, classes)
+        result["fit"] = round(fit, 4)
+    result["seconds"] = round(time.perf_counter() - start, 2)
     return result
-
-
-def feature_fit(model: nn.Module, dataset, device: torch.device, classes: int, seed: int = 0,
-                max_images: int = MAX_IMAGES) -> dict:
-    """`fit_of` a `probe` of `dataset`'s (image, label) items (evaluation transform)."""
-    return fit_of(probe(model, dataset, device, seed, max_images), classes)

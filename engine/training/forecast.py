@@ -137,7 +137,7 @@ def _training_steps(run: Run, batch_size: int, meter, with_checkpoint: bool) -> 
     from .. import rundir
     cfg = run.cfg
     micro = min(cfg.accumulate, 2)     # from the 2nd micro-batch on, gradients are alive in forward
-    train_mode(run.model, cfg)
+    train_mode(run.model, cfg.freeze_backbone)
     try:
         with meter.session():
             batch = run.task.synthetic_batch(batch_size, run.size, run.num_classes)

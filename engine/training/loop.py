@@ -70,7 +70,7 @@ def train_one_epoch(trainer, log: StepLog) -> bool:
     started = time.time()
     micro_per_epoch = t.steps_per_epoch * t.accumulate
     t.train_sampler.set_epoch(p.epoch, skip=p.batch_in_epoch * t.batch)
-    train_mode(t.model, t.cfg)
+    train_mode(t.model, t.cfg.freeze_backbone)
     losses = torch.zeros(2, dtype=torch.float64, device=t.ranks.device)  # sum, count over this epoch (this rank)
     log.start_epoch()
     for accumulated in accumulate(t, p.batch_in_epoch, micro_per_epoch, log):

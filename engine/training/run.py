@@ -35,7 +35,6 @@ from .balancing import sample_weights
 from .loaders import auto_workers, build_loaders, pipeline_cost
 from .loop import train_epochs
 from .reports import RunFailed, error_fields, run_finished_fields, run_started_fields, say_pipeline
-from .head_fit import load_head
 from .settle import settle
 from .step import Step, check_device_options, freeze_body, make_optimizer, parallel_model
 
@@ -50,7 +49,6 @@ class Trainer:
     rescue: RescueWatcher | None = None                       # rank 0 of several: the stall watchdog's save
     resumed_from: dict | None = None                          # run_started's, after a resume
     lr_choice: dict | None = None                             # run_started's: the features' fit, when measured
-    fitted_head: dict | None = None                           # settle's head fitted on frozen features
     finish_reason: str = ""                                   # run_finished's `reason`: why it ended early (loop.py)
     data_pipeline: dict | None = None                         # run_started's: loaders.pipeline_cost
 
@@ -84,9 +82,8 @@ class Trainer:
         self.task = get_task(given.task)
         self.workers = auto_workers(given)
         self._read_data(given)
-        settled = settle(given, self.task, self.scanned, self.ranks, self._start_model, self.resume_dir is not None)
+        settled = settle(given, self.task, self.scanned, self.ranks, self._start_model)
         self.cfg, self.lr_choice = settled.cfg, settled.lr_choice
-        self.fitted_head = settled.head
         if self.ranks.is_main:
             for message, level in settled.said:
                 self.writer.log(message, level)
@@ -161,8 +158,6 @@ class Trainer:
         cfg = self.cfg
         model, self.preprocessing = self._start_model(cfg)
         self._start = None
-        if self.fitted_head is not None:      # rank 0's, in place on rank 0 already: every rank the same
-            load_head(model.head, self.fitted_head)
         if self.resume_dir:
             self.preprocessing = rundir.read_json(RunFolder(self.run_dir).model)["preprocessing"]
         model.set_checkpointing(cfg.checkpointing)
@@ -176,15 +171,11 @@ class Trainer:
         return model
 
     def _load_whole_model(self, model: nn.Module, weights: str) -> None:
-        from ..backbones import Classifier
         from ..weights import load_matching
         loaded, total = load_matching(model, weights)
         if loaded and self.ranks.is_main:
-            self.writer.log(f"--weights {weights}: {len(loaded)} of {total} tensors of the whole model loaded "
+            self.writer.log(f"--weights {weights}: {loaded} of {total} tensors of the whole model loaded "
                             "(a Frelon checkpoint: the parts beyond the backbone too, where they match)")
-        if isinstance(model, Classifier):
-            names = {id(p): n for n, p in model.named_parameters()}
-            model.head_given = names[id(model.head.weight)] in loaded
 
     def _build_loaders(self) -> None:
         datasets = self.task.datasets(self.scanned, self.cfg, self.image_size, self.preprocessing)

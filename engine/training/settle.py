@@ -13,10 +13,7 @@ In this order, each step seeing the ones before:
   than 3× the smallest's images, else off (training/balancing.py, common/balance.py);
 - the base LR and reference batch: the values `0` stands for now (lr_policy), a classifier's
   automatic LR from how well the start weights' features separate its classes (feature_fit.py,
-  measured on rank 0, broadcast);
-- `--head-fit` (LP-FT, head_fit.py): in the same pass, the new classifier head fitted on the start
-  weights' frozen features, on rank 0, sent to every rank (not on a resume, nor when the start
-  weights bring a head for these classes).
+  measured on rank 0, broadcast).
 The result is what config.json records and what a resume reads back: a resumed run is settled
 already, so only what its config still leaves open (nothing, or an old run's LR) is decided again.
 """
@@ -26,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from frelon.common import lr_policy
-from frelon.common.choices import CLASSIFY
 from frelon.common.train_config import TrainConfig
 
 from .. import distributed as D
@@ -38,15 +34,13 @@ class Settled:
     cfg: TrainConfig
     lr_choice: dict | None = None                       # run_started's: the features' fit, when measured
     said: list[tuple[str, str]] = field(default_factory=list)   # (message, level) for the run's log
-    head: dict | None = None                            # the head fitted on frozen features (head_fit.py)
 
 
 def settle(given: TrainConfig, task, scanned, ranks: D.Ranks,
-           start_model: Callable[[TrainConfig], tuple[Any, dict]], resuming: bool = False) -> Settled:
+           start_model: Callable[[TrainConfig], tuple[Any, dict]]) -> Settled:
     """The config the run trains with. `task`: the tasks/ object of `given.task`; `scanned`: its
     scan of the data; `start_model(cfg)`: the model at its start weights, with its preprocessing
-    (what the features' fit measures; the Trainer builds it once and trains that same model);
-    `resuming`: the checkpoint's weights come later (no head to fit)."""
+    (what the features' fit measures; the Trainer builds it once and trains that same model)."""
     said: list[tuple[str, str]] = []
     cfg = given.replace(image_size=given.resolved_image_size(task.name, scanned.report.get("median_size")))
     cfg = cfg.replace(slicing=cfg.resolved_slicing(scanned.report.get("objects"), cfg.image_size))
@@ -66,37 +60,16 @@ def settle(given: TrainConfig, task, scanned, ranks: D.Ranks,
     cfg, balance_said = settle_balance(cfg, task, scanned)
     said += [(balance_said, "info")] if balance_said else []
     cfg = cfg.pinned_lr()
-    auto_lr = lr_policy.fits_features(cfg.optimizer, cfg.lr, cfg.task)
-    head = cfg.head_fit and task.name == CLASSIFY and not resuming
-    if not (auto_lr or head):
+    if not lr_policy.fits_features(cfg.optimizer, cfg.lr, cfg.task):
         return Settled(cfg, None, said)
-    measured, fitted = D.broadcast_object(_probe(cfg, task, scanned, ranks, start_model, head) if ranks.is_main
-                                          else None, ranks)
-    if fitted is not None:
-        said.append((f"--head-fit: the new head fitted on the start weights' frozen features of "
-                     f"{measured['images']} training images (logistic regression), training accuracy "
-                     f"{fitted['accuracy']:.3f}, before fine-tuning", "info"))
-    if not auto_lr:
-        return Settled(cfg, None, said, fitted)
+    measured = None
+    if ranks.is_main:
+        from .feature_fit import feature_fit
+        model, preprocessing = start_model(cfg)
+        dataset = task.probe_dataset(scanned, cfg.image_size, preprocessing, cfg)
+        measured = feature_fit(model.to(ranks.device), dataset, ranks.device, len(scanned.classes), cfg.seed)
+    measured = D.broadcast_object(measured, ranks)
     cfg = cfg.replace(lr=lr_policy.base_lr(cfg.optimizer, 0.0, cfg.task, measured["fit"]))
     choice = {**measured, "base_lr": cfg.lr}
     said.append((lr_policy.fit_in_words(cfg.optimizer, choice["fit"], choice["images"]), "info"))
-    return Settled(cfg, choice, said, fitted)
-
-
-def _probe(cfg: TrainConfig, task, scanned, ranks: D.Ranks, start_model, head: bool) -> tuple[dict, dict | None]:
-    """On rank 0: one pass of the start model over the training images (feature_fit.probe), the
-    features' fit from it and, with `head`, the new head fitted on it (head_fit.py) and put in place,
-    unless the start weights brought one (a Frelon checkpoint as `--weights`)."""
-    from .feature_fit import fit_of, probe
-    from .head_fit import head_state, load_head
-    model, preprocessing = start_model(cfg)
-    classes = len(scanned.classes)
-    dataset = task.probe_dataset(scanned, cfg.image_size, preprocessing, cfg)
-    head = head and not model.head_given
-    probed = probe(model.to(ranks.device), dataset, ranks.device, cfg.seed, head=head)
-    fitted = None
-    if head and len(probed.labels):
-        fitted = head_state(model.head, probed.head_inputs, probed.labels, classes)
-        load_head(model.head, fitted)
-    return fit_of(probed, classes), fitted
+    return Settled(cfg, choice, said)

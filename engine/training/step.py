@@ -27,16 +27,9 @@ def freeze_body(model: nn.Module) -> None:
             p.requires_grad_(False)
 
 
-def train_mode(model: nn.Module, cfg: TrainConfig) -> None:
-    """Training mode, but for the BatchNorm layers that keep their statistics: a frozen backbone's
-    (`--freeze-backbone`: its ImageNet statistics), or all of them under LP-FT
-    (`TrainConfig.keeps_bn_statistics`: the body computes in training the features its head was fitted on)."""
+def train_mode(model: nn.Module, frozen: bool) -> None:
     model.train()
-    if cfg.keeps_bn_statistics():
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.eval()
-    if cfg.freeze_backbone:
+    if frozen:   # a frozen backbone keeps its ImageNet BN statistics: its BN layers stay in eval
         for m in unwrap(model).body_modules():
             m.eval()
 
