@@ -128,13 +128,15 @@ def _tail(path: Path, n: int = 2000) -> str:
     return ""
 
 
-def run_frelon(spec: Spec, data: Path, runs: Path, epochs: int, env: dict, seed: int = 0) -> dict:
+def run_frelon(spec: Spec, data: Path, runs: Path, epochs: int, env: dict, seed: int = 0,
+               extra: tuple[str, ...] = (), tag: str = "") -> dict:
     """Train with the real CLI, then score its best checkpoint on data/test with `frelon eval`.
-    A seed other than 0 (Frelon's default) is passed as `--seed`: the same recipe, another draw."""
+    A seed other than 0 (Frelon's default) is passed as `--seed`: the same recipe, another draw.
+    `extra`: options beyond the set's (an arm of a comparison, named `tag` in the run's name)."""
     runs.mkdir(parents=True, exist_ok=True)
-    name = spec.name if seed == 0 else f"{spec.name}-seed{seed}"
+    name = (spec.name if seed == 0 else f"{spec.name}-seed{seed}") + (f"-{tag}" if tag else "")
     events_path, log_path = runs / f"{name}.events.jsonl", runs / f"{name}.log"
-    options = frelon_options(spec, epochs)
+    options = [*frelon_options(spec, epochs), *extra]
     cmd = [sys.executable, "-m", "frelon", "train", "--data", str(data), "--out", str(runs),
            "--name", name, "--events", str(events_path), *options, *(["--seed", str(seed)] if seed else [])]
     start = time.perf_counter()
