@@ -58,6 +58,12 @@ def image_batches(loaded, items: list[dict], skipped: list, keep_originals):
             batch, tensors, originals = [], [], []
 
 
+def top_scores(scores, classes, top: int) -> list:
+    """The `top` highest of one picture's scores, [[class, score]] (the time-lapse's summary)."""
+    best = sorted(range(len(scores)), key=lambda c: -scores[c])[:top]
+    return [[classes[c], round(float(scores[c]), 4)] for c in best]
+
+
 def draw_label(image, text: str, out: Path) -> None:
     from PIL import ImageDraw
     image = image.copy()

@@ -178,9 +178,8 @@ class ClassifyTask:
 
     def summarize(self, row, classes, top: int, min_score: float, max_boxes: int) -> list:
         """The `top` classes, [[class, probability]]."""
-        (probs,) = row
-        best = sorted(range(len(probs)), key=lambda c: -probs[c])[:top]
-        return [[classes[c], round(float(probs[c]), 4)] for c in best]
+        from ..classify.predict import top_scores
+        return top_scores(row[0], classes, top)
 
     # ---------------------------------------------------------------- a finished run
 

@@ -192,9 +192,8 @@ class MultiLabelTask:
 
     def summarize(self, row, classes, top: int, min_score: float, max_boxes: int) -> list:
         """The `top` labels, [[label, score]]."""
-        (probs,) = row
-        best = sorted(range(len(probs)), key=lambda c: -probs[c])[:top]
-        return [[classes[c], round(float(probs[c]), 4)] for c in best]
+        from ..classify.predict import top_scores
+        return top_scores(row[0], classes, top)
 
     # ---------------------------------------------------------------- a finished run
 
