@@ -3,7 +3,7 @@
 one, on bench/learn.py's classification sets, several training seeds, each scored on the test split.
 
 LP-FT was measured and not adopted (README, Learning quality, LP-FT): `--head-fit` exists only at
-commit 61ae9f8 of branch `recipe`; run this from a checkout of it (`git worktree add DIR 61ae9f8`).
+commit 61ae9f8 (in main's history); run this from a checkout of it (`git worktree add DIR 61ae9f8`).
 
     python bench/lpft.py [--only faces,digits] [--seeds 0,1,2] [--epochs-scale F] [--threads N]
                          [--cache DIR] [--json FILE] [--arms lp-ft,random head] [--runs DIR]
