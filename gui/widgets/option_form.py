@@ -66,6 +66,8 @@ class OptionForm(QWidget):
         else:
             w = QLineEdit()
             w.editingFinished.connect(self.changed)
+        if isinstance(w, (QSpinBox, QDoubleSpinBox)):
+            w.setSpecialValueText(lowest_in_words(s))
         return w
 
     def folded(self, title: str) -> QGroupBox:
@@ -113,3 +115,13 @@ class OptionForm(QWidget):
         else:
             w.setText(str(value))
         w.blockSignals(False)
+
+
+def lowest_in_words(s) -> str:
+    """A spin box's text at its lowest value where the option's `special` names it ("0 = off" →
+    "off"), else "" (the number itself)."""
+    value, _, words = s.special.partition(" = ")
+    try:
+        return words if words and s.low is not None and float(value) == s.low else ""
+    except ValueError:
+        return ""

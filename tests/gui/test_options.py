@@ -1,5 +1,6 @@
 """The app's options are the engine's TrainConfig: their flags parse with the real CLI into the same
-config, the batch and LR rules, and the LR plan the app previews (no Qt needed)."""
+config, the batch and LR rules, the LR plan the app previews (no Qt needed), and the option form's
+words for a special lowest value (Qt)."""
 from __future__ import annotations
 
 import pytest
@@ -85,3 +86,20 @@ def test_plan_for_config_caps_warmup_and_max_steps():
     assert (p.total_steps, p.warmup_steps, p.peak_lr) == (30, 7, cfg.effective_lr())   # warmup ≤ ¼ of the run
     assert schedule.Plan.for_config(cfg.replace(max_steps=12), 10).total_steps == 12
     assert schedule.Plan.for_config(cfg, 10, peak_lr=0.5, offset=4).end_step == 34
+
+
+def test_the_option_form_names_an_option_s_special_lowest_value(qtbot):
+    from dataclasses import fields
+
+    from frelon.common.train_config import TrainConfig
+    from frelon.gui.widgets.option_form import OptionForm
+    chosen = [f for f in fields(TrainConfig) if f.name in ("patience", "workers", "epochs")]
+    form = OptionForm(chosen)
+    qtbot.addWidget(form)
+    patience, workers, epochs = (form.widgets[n] for n in ("patience", "workers", "epochs"))
+    assert patience.value() == 0 and patience.text() == "off"            # "0 = off"
+    assert workers.text() == "automatic"                                 # "-1 = automatic"
+    assert form.values()["patience"] == 0 and form.values()["workers"] == -1
+    patience.setValue(3)
+    assert patience.text() == "3" and form.values()["patience"] == 3
+    assert epochs.specialValueText() == ""                               # no special value: the number
