@@ -24,7 +24,7 @@ from frelon.common.choices import DETECT
 from frelon.common.run_folder import SCORE_THRESHOLD, class_rgb
 
 from ..data.detection import relabel, safe_join
-from ..data.images import BadImage, load_rgb
+from ..data.images import read_input
 from .decode import decode_to_original
 from .model import CenterNetExport
 from .slicing import sliced_detections
@@ -51,13 +51,8 @@ def image_batches(items: Iterable[dict], skipped: list[dict], transform, size: i
     """Batches of (item, original image, tensor, letterbox params); unreadable inputs skipped."""
     batch: list[tuple] = []
     for item in items:
-        if item.get("path") is None:
-            skipped.append({"path": str(item["file_name"]), "reason": "points outside the dataset folder, refused"})
-            continue
-        try:
-            image = load_rgb(item["path"])
-        except BadImage as e:
-            skipped.append({"path": str(item["file_name"]), "reason": e.reason})
+        image = read_input(item, skipped)
+        if image is None:
             continue
         batch.append((item, image, transform(image), letterbox_params(image.width, image.height, size)))
         if len(batch) == BATCH:

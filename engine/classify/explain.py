@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.images import BadImage, load_rgb
+from ..data.images import read_input
 from ..overlay import save_overlay
 from ..rundir import safe_name
 from .gradcam import class_maps, strongest_cell, upsampled
@@ -50,13 +50,8 @@ def explain_pictures(loaded, items: list[dict], out: Path, pick, class_scores) -
     layer = loaded.model.backbone.last_block()
     entries, skipped = [], []
     for number, item in enumerate(items):
-        if item.get("path") is None:
-            skipped.append({"path": str(item["file_name"]), "reason": "points outside the dataset folder"})
-            continue
-        try:
-            image = load_rgb(item["path"])
-        except BadImage as e:
-            skipped.append({"path": str(item["file_name"]), "reason": e.reason})
+        image = read_input(item, skipped)
+        if image is None:
             continue
         logits, maps = class_maps(loaded.model, layer, transform(image)[None].to(loaded.device), pick)
         scores = class_scores(logits)

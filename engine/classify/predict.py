@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from ..data.images import BadImage, load_rgb
+from ..data.images import read_input
 from ..distributed import Ranks
 from ..errors import DataError
 from ..sampling import Seeded, ShardSampler
@@ -44,15 +44,10 @@ def image_batches(loaded, items: list[dict], skipped: list, keep_originals):
     transform = eval_transform(loaded.size, loaded.mean, loaded.std)
     batch, tensors, originals = [], [], []
     for k, item in enumerate(items):
-        if item["path"] is None:
-            skipped.append({"path": item["file_name"], "reason": "points outside the dataset folder"})
-        else:
-            try:
-                image = load_rgb(item["path"], 0 if keep_originals else decode_short_side(loaded.size))
-                batch.append(item), tensors.append(transform(image))
-                originals.append(image if keep_originals else None)
-            except BadImage as e:
-                skipped.append({"path": item["file_name"], "reason": e.reason})
+        image = read_input(item, skipped, 0 if keep_originals else decode_short_side(loaded.size))
+        if image is not None:
+            batch.append(item), tensors.append(transform(image))
+            originals.append(image if keep_originals else None)
         if batch and (len(batch) == BATCH or k + 1 == len(items)):
             yield batch, originals, loaded.model(torch.stack(tensors).to(loaded.device)).float().cpu()
             batch, tensors, originals = [], [], []

@@ -122,6 +122,19 @@ def load_rgb(path: PathLike, min_short: int = 0) -> Image.Image:
     return rgb
 
 
+def read_input(item: dict, skipped: list[dict], min_short: int = 0) -> Image.Image | None:
+    """One input of predict / explain ({path, file_name}: path None when its name points outside
+    the dataset folder) as `load_rgb` reads it, or None with the reason appended to `skipped`."""
+    if item.get("path") is None:
+        skipped.append({"path": str(item["file_name"]), "reason": "points outside the dataset folder, refused"})
+        return None
+    try:
+        return load_rgb(item["path"], min_short)
+    except BadImage as e:
+        skipped.append({"path": str(item["file_name"]), "reason": e.reason})
+        return None
+
+
 def at_short_side(image: Image.Image, short: int) -> Image.Image:
     """`image` made smaller so that its short side is `short` (by a whole factor first, a box
     filter, then antialiased bilinear); as it is when it is not larger than that."""
